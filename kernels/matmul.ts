@@ -1,0 +1,471 @@
+// matmul: C[b] = op(A[b]) @ op(B[b]) (+ bias) (activation), batched and strided, either
+// operand transposed, optionally accumulating into C (gradient accumulation).
+//
+// Register tiling: each invocation owns a TM x TN block of C held in vec4 accumulators and
+// walks K four at a time. Loads are vec4 wherever the layout allows (on llvmpipe every
+// storage load is per-lane scalar code with a bounds check, so loads, not FMAs, bound the
+// kernel); out-of-range rows/columns are clamped on load and skipped on store, so any shape
+// works. Shapes are baked in as constants.
+import type { Runtime } from "../runtime/runtime.ts";
+import type { KernelSpec } from "../runtime/kernel.ts";
+import { type DType, wgslType } from "../runtime/dtype.ts";
+import { type Tensor } from "../runtime/tensor.ts";
+import { binding, ERF_WGSL, header, requireDtype, requireSameDtype, ShapeError } from "./wgsl.ts";
+
+export type Activation = "none" | "gelu" | "relu";
+
+export interface MatmulShape {
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  /** A stored as (K, M) instead of (M, K). */
+  transA: boolean;
+  /** B stored as (N, K) instead of (K, N). */
+  transB: boolean;
+  aOffset: number;
+  bOffset: number;
+  cOffset: number;
+  /** Elements between consecutive batch entries; 0 broadcasts (shared weights). */
+  aBatchStride: number;
+  bBatchStride: number;
+  bias: boolean;
+  biasOffset: number;
+  act: Activation;
+  /** Also store the pre-activation values (needed for the activation's gradient). */
+  preact: boolean;
+  /** C += result instead of C = result. */
+  accumulate: boolean;
+  dtype: DType;
+}
+
+export interface MatmulTiling {
+  /** "register": each invocation loads its own A and B (any adapter). "subgroup": lanes of
+   * a subgroup share the A values they load through subgroupShuffle (8x fewer A loads). */
+  kind: "register" | "subgroup";
+  /** Rows per invocation (register) or row groups of 8 per subgroup (subgroup). */
+  tm: number;
+  /** Columns per invocation, a multiple of 4. */
+  tn: number;
+  /** Workgroup layout: invocations (register) or subgroups (subgroup) along N and M. */
+  wgx: number;
+  wgy: number;
+}
+
+const SUBGROUP = 8;
+
+/** Picks the kernel and tile by adapter and problem size (measured: `heatformer bench kernels`). */
+export function chooseTiling(
+  s: MatmulShape,
+  gpu: { software: boolean; subgroups: boolean },
+): MatmulTiling {
+  if (gpu.software && gpu.subgroups) {
+    // lavapipe: subgroup of 8 lanes = one AVX2 vector; 16 rows x 8 columns per lane.
+    const tn = s.n >= 256 ? 8 : 4;
+    const wgx = Math.max(1, Math.min(8, Math.ceil(s.n / (SUBGROUP * tn))));
+    return {
+      kind: "subgroup",
+      tm: s.m >= 16 ? 2 : 1,
+      tn,
+      wgx,
+      wgy: Math.max(1, Math.floor(8 / wgx)),
+    };
+  }
+  if (gpu.software) {
+    const tiles = Math.ceil(s.m / 64) * Math.ceil(s.n / 64) * s.batch;
+    return tiles >= 4
+      ? { kind: "register", tm: 16, tn: 8, wgx: 4, wgy: 4 }
+      : { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 };
+  }
+  return { kind: "register", tm: 4, tn: 4, wgx: 16, wgy: 16 };
+}
+
+/** Rows (M) and columns (N) of C covered by one workgroup. */
+function workgroupTile(t: MatmulTiling): { rows: number; cols: number } {
+  return t.kind === "subgroup"
+    ? { rows: t.wgy * SUBGROUP * t.tm, cols: t.wgx * SUBGROUP * t.tn }
+    : { rows: t.wgy * t.tm, cols: t.wgx * t.tn };
+}
+
+export function matmulKernel(
+  s: MatmulShape,
+  t: MatmulTiling,
+  tensors: { a: Tensor; b: Tensor; c: Tensor; bias?: Tensor; preact?: Tensor },
+): KernelSpec {
+  const { m: M, n: N, k: K } = s;
+  const T = wgslType(s.dtype);
+  const sub = t.kind === "subgroup";
+  // Rows held per invocation: TM of its own (register), or 8 x tm shared (subgroup).
+  const TM = sub ? SUBGROUP * t.tm : t.tm;
+  const TN = t.tn;
+  const P = TN / 4;
+  const al = (x: number) => x % 4 === 0;
+  // A loads: per-invocation rows (register) or one row per lane and group (subgroup).
+  const aVec = s.transA
+    ? !sub && al(M) && al(s.aOffset) && al(s.aBatchStride) && al(TM)
+    : al(K) && al(s.aOffset) && al(s.aBatchStride);
+  const bVec = s.transB
+    ? al(K) && al(s.bOffset) && al(s.bBatchStride)
+    : al(N) && al(s.bOffset) && al(s.bBatchStride);
+  const cVec = al(N) && al(s.cOffset);
+  const K4 = Math.floor(K / 4);
+  const L: string[] = [];
+  const v4 = (e: string) => (s.dtype === "f32" ? e : `vec4<f32>(${e})`);
+  const f = (e: string) => (s.dtype === "f32" ? e : `f32(${e})`);
+  const tile = workgroupTile(t);
+  // Exact tilings need no clamps (saves ALU work in the inner loop).
+  const exactM = M % tile.rows === 0, exactN = N % tile.cols === 0;
+  const clampM = (e: string, hi: number) => (exactM ? e : `min(${e}, ${hi}u)`);
+  const clampN = (e: string, hi: number) => (exactN ? e : `min(${e}, ${hi}u)`);
+
+  // Rows this invocation loads A from: its own TM rows, or (subgroup) row lane + 8g.
+  const loadRows = sub ? t.tm : TM;
+  for (let i = 0; i < loadRows; i++) {
+    const r = sub ? `m0 + ${i * SUBGROUP}u + lane` : `m0 + ${i}u`;
+    L.push(`  let ra${i} = ${clampM(r, M - 1)};`);
+  }
+  for (let j = 0; j < TN; j++) L.push(`  let cb${j} = ${clampN(`n0 + ${j}u`, N - 1)};`);
+  for (let i = 0; i < TM; i++) {
+    for (let p = 0; p < P; p++) L.push(`  var acc${i}_${p} = vec4<f32>(0.0);`);
+  }
+
+  // Scalar element loads of A(row ra_i, k) and B(k, col cb_j) for a WGSL k expression.
+  const aAt = (i: number, k: string) =>
+    f(s.transA ? `A[aBase + (${k}) * ${M}u + ra${i}]` : `A[aBase + ra${i} * ${K}u + ${k}]`);
+  const bAt = (k: string, j: number) =>
+    f(s.transB ? `B[bBase + cb${j} * ${K}u + ${k}]` : `B[bBase + (${k}) * ${N}u + cb${j}]`);
+
+  /** The k-step body for 4 consecutive k. Loads that are vectors over k come first; the
+   * rest are issued just before the FMAs of their k, which keeps register pressure low. */
+  const body4 = (): string[] => {
+    const head: string[] = [];
+    const perK: string[][] = [[], [], [], []];
+    const aL: string[][] = [];
+    if (aVec && !s.transA) {
+      for (let i = 0; i < loadRows; i++) {
+        head.push(`    let av${i} = ${v4(`A[aBase4 + ra${i} * ${K / 4}u + kv]`)};`);
+      }
+      for (let i = 0; i < loadRows; i++) aL.push([0, 1, 2, 3].map((kk) => `av${i}[${kk}]`));
+    } else if (aVec && s.transA) {
+      for (let kk = 0; kk < 4; kk++) {
+        for (let q = 0; q < TM / 4; q++) {
+          perK[kk].push(
+            `    let at${kk}_${q} = ${
+              v4(`A[aBase4 + (k + ${kk}u) * ${M / 4}u + ${clampM(`m0 / 4u + ${q}u`, M / 4 - 1)}]`)
+            };`,
+          );
+        }
+      }
+      for (let i = 0; i < TM; i++) {
+        aL.push([0, 1, 2, 3].map((kk) => `at${kk}_${Math.floor(i / 4)}[${i % 4}]`));
+      }
+    } else {
+      for (let i = 0; i < loadRows; i++) {
+        for (let kk = 0; kk < 4; kk++) {
+          perK[kk].push(`    let as${i}_${kk} = ${aAt(i, `k + ${kk}u`)};`);
+        }
+      }
+      for (let i = 0; i < loadRows; i++) aL.push([0, 1, 2, 3].map((kk) => `as${i}_${kk}`));
+    }
+    // Rows of C owned by this invocation: a(i, kk); subgroup rows come by shuffle.
+    const aE: string[][] = [];
+    if (!sub) aE.push(...aL);
+    else {
+      for (let g = 0; g < t.tm; g++) {
+        for (let lane = 0; lane < SUBGROUP; lane++) {
+          aE.push([0, 1, 2, 3].map((kk) => `subgroupShuffle(${aL[g][kk]}, ${lane}u)`));
+        }
+      }
+    }
+    // b(kk, p): vec4 over 4 columns
+    const bE: string[][] = [];
+    if (bVec && !s.transB) {
+      for (let kk = 0; kk < 4; kk++) {
+        for (let p = 0; p < P; p++) {
+          perK[kk].push(
+            `    let bv${kk}_${p} = ${
+              v4(`B[bBase4 + (k + ${kk}u) * ${N / 4}u + ${clampN(`n0 / 4u + ${p}u`, N / 4 - 1)}]`)
+            };`,
+          );
+        }
+      }
+      for (let kk = 0; kk < 4; kk++) bE.push([...Array(P).keys()].map((p) => `bv${kk}_${p}`));
+    } else if (bVec && s.transB) {
+      for (let j = 0; j < TN; j++) {
+        head.push(`    let bc${j} = ${v4(`B[bBase4 + cb${j} * ${K / 4}u + kv]`)};`);
+      }
+      for (let kk = 0; kk < 4; kk++) {
+        bE.push(
+          [...Array(P).keys()].map((p) =>
+            `vec4<f32>(${[0, 1, 2, 3].map((e) => `bc${4 * p + e}[${kk}]`).join(", ")})`
+          ),
+        );
+      }
+    } else {
+      for (let kk = 0; kk < 4; kk++) {
+        for (let j = 0; j < TN; j++) {
+          perK[kk].push(`    let bs${kk}_${j} = ${bAt(`k + ${kk}u`, j)};`);
+        }
+      }
+      for (let kk = 0; kk < 4; kk++) {
+        bE.push(
+          [...Array(P).keys()].map((p) =>
+            `vec4<f32>(${[0, 1, 2, 3].map((e) => `bs${kk}_${4 * p + e}`).join(", ")})`
+          ),
+        );
+      }
+    }
+    const b = [...head];
+    for (let kk = 0; kk < 4; kk++) {
+      b.push(...perK[kk]);
+      for (let p = 0; p < P; p++) b.push(`    let bb${kk}_${p} = ${bE[kk][p]};`);
+      for (let i = 0; i < TM; i++) {
+        b.push(`    let ae${i}_${kk} = vec4<f32>(${aE[i][kk]});`);
+        for (let p = 0; p < P; p++) {
+          b.push(`    acc${i}_${p} = fma(ae${i}_${kk}, bb${kk}_${p}, acc${i}_${p});`);
+        }
+      }
+    }
+    return b;
+  };
+
+  if (K4 > 0) {
+    L.push(`  for (var kv = 0u; kv < ${K4}u; kv++) {`, `    let k = kv * 4u;`, ...body4(), `  }`);
+  }
+  if (K % 4 !== 0) {
+    L.push(`  for (var k = ${K4 * 4}u; k < ${K}u; k++) {`);
+    for (let i = 0; i < loadRows; i++) L.push(`    let a${i} = ${aAt(i, "k")};`);
+    const rowsA: string[] = [];
+    for (let i = 0; i < TM; i++) {
+      if (!sub) rowsA.push(`a${i}`);
+      else {
+        const g = Math.floor(i / SUBGROUP), lane = i % SUBGROUP;
+        L.push(`    let t${i} = subgroupShuffle(a${g}, ${lane}u);`);
+        rowsA.push(`t${i}`);
+      }
+    }
+    for (let p = 0; p < P; p++) {
+      L.push(
+        `    let b${p} = vec4<f32>(${[0, 1, 2, 3].map((e) => bAt("k", 4 * p + e)).join(", ")});`,
+      );
+    }
+    for (let i = 0; i < TM; i++) {
+      for (let p = 0; p < P; p++) {
+        L.push(`    acc${i}_${p} = fma(vec4<f32>(${rowsA[i]}), b${p}, acc${i}_${p});`);
+      }
+    }
+    L.push(`  }`);
+  }
+
+  // Epilogue: bias, pre-activation, activation, accumulate, store.
+  for (let p = 0; p < P; p++) {
+    if (s.bias) {
+      L.push(
+        `  let bias${p} = vec4<f32>(${
+          [0, 1, 2, 3].map((e) => f(`Bias[${s.biasOffset}u + cb${4 * p + e}]`)).join(", ")
+        });`,
+      );
+    }
+  }
+  const act = (v: string) =>
+    s.act === "gelu"
+      ? `vec4<f32>(gelu_(${v}.x), gelu_(${v}.y), gelu_(${v}.z), gelu_(${v}.w))`
+      : s.act === "relu"
+      ? `max(${v}, vec4<f32>(0.0))`
+      : v;
+  for (let i = 0; i < TM; i++) {
+    L.push(`  if (m0 + ${i}u < ${M}u) {`);
+    L.push(`    let row = cBase + (m0 + ${i}u) * ${N}u;`);
+    for (let p = 0; p < P; p++) {
+      L.push(`    {`);
+      L.push(`      var v = acc${i}_${p}${s.bias ? ` + bias${p}` : ""};`);
+      const col = `n0 + ${4 * p}u`;
+      if (cVec) {
+        L.push(`      if (${col} < ${N}u) {`);
+        L.push(`        let ci = (row + ${col}) / 4u;`);
+        if (s.preact) L.push(`        Pre[ci] = vec4<${T}>(v);`);
+        L.push(`        v = ${act("v")};`);
+        if (s.accumulate) L.push(`        v += vec4<f32>(C[ci]);`);
+        L.push(`        C[ci] = vec4<${T}>(v);`, `      }`);
+      } else {
+        L.push(`      let w = ${act("v")};`);
+        for (let e = 0; e < 4; e++) {
+          L.push(`      if (${col} + ${e}u < ${N}u) {`);
+          L.push(`        let ci = row + ${col} + ${e}u;`);
+          if (s.preact) L.push(`        Pre[ci] = ${T}(v[${e}]);`);
+          L.push(
+            s.accumulate
+              ? `        C[ci] = ${T}(w[${e}] + f32(C[ci]));`
+              : `        C[ci] = ${T}(w[${e}]);`,
+            `      }`,
+          );
+        }
+      }
+      L.push(`    }`);
+    }
+    L.push(`  }`);
+  }
+
+  const binds = [
+    binding(0, "A", { dtype: s.dtype }, "read", aVec),
+    binding(1, "B", { dtype: s.dtype }, "read", bVec),
+    binding(2, "C", { dtype: s.dtype }, "read_write", cVec),
+  ];
+  const list = [tensors.a, tensors.b, tensors.c];
+  if (s.bias) {
+    binds.push(binding(list.length, "Bias", { dtype: s.dtype }, "read"));
+    list.push(tensors.bias!);
+  }
+  if (s.preact) {
+    binds.push(binding(list.length, "Pre", { dtype: s.dtype }, "read_write", cVec));
+    list.push(tensors.preact!);
+  }
+  // Subgroup kernels: 1-D workgroups (subgroup_invocation_id needs them); subgroup sg of
+  // the workgroup covers column block sg % wgx and row block sg / wgx.
+  const entry = sub
+    ? `@compute @workgroup_size(${t.wgx * t.wgy * SUBGROUP}, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  let sg = li / ${SUBGROUP}u;
+  let n0 = (wid.x * ${t.wgx}u + sg % ${t.wgx}u) * ${SUBGROUP * TN}u + lane * ${TN}u;
+  let m0 = (wid.y * ${t.wgy}u + sg / ${t.wgx}u) * ${TM}u;`
+    : `@compute @workgroup_size(${t.wgx}, ${t.wgy}, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n0 = (wid.x * ${t.wgx}u + lid.x) * ${TN}u;
+  let m0 = (wid.y * ${t.wgy}u + lid.y) * ${TM}u;`;
+  const code = `${header(s.dtype)}// matmul ${JSON.stringify({ ...s })} ${JSON.stringify(t)}
+${binds.join("\n")}
+${s.act === "gelu" ? ERF_WGSL : ""}
+${entry}
+  let batch = wid.z;
+  let aBase = ${s.aOffset}u + batch * ${s.aBatchStride}u;
+  let bBase = ${s.bOffset}u + batch * ${s.bBatchStride}u;
+  let cBase = ${s.cOffset}u + batch * ${M * N}u;
+  let aBase4 = aBase / 4u;
+  let bBase4 = bBase / 4u;
+  _ = aBase4; _ = bBase4;
+${L.join("\n")}
+}
+`;
+  return {
+    name: "matmul",
+    code,
+    grid: [Math.ceil(N / tile.cols), Math.ceil(M / tile.rows), s.batch],
+    bindings: list,
+  };
+}
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  bias?: Tensor;
+  act?: Activation;
+  /** Write the pre-activation into this tensor (same shape as the output). */
+  preact?: Tensor;
+  /** Accumulate into this existing output instead of allocating one. */
+  out?: Tensor;
+  accumulate?: boolean;
+  tiling?: MatmulTiling;
+}
+
+/** Splits a tensor's shape into (batch, rows, cols) for matmul. */
+function mat(op: string, t: Tensor): { batch: number; r: number; c: number; lead: number[] } {
+  if (t.rank < 2) throw new ShapeError(op, "operands need at least 2 dimensions", t);
+  if (!t.isContiguous) throw new ShapeError(op, "operands must be contiguous", t);
+  const lead = t.shape.slice(0, -2);
+  return { batch: lead.reduce((a, b) => a * b, 1), r: t.shape.at(-2)!, c: t.shape.at(-1)!, lead };
+}
+
+/**
+ * Records C = op(A) @ op(B) (+ bias, activation). A: (..., M, K) or (..., K, M) with transA;
+ * B: (..., K, N), or (..., N, K) with transB, or 2-D (shared across A's batch).
+ */
+export function matmul(rt: Runtime, a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  const op = "matmul";
+  requireSameDtype(op, a, b);
+  requireDtype(op, a, ["f32", "f16"]);
+  if (a.dtype === "f16" && !rt.gpu.f16) {
+    throw new ShapeError(op, "f16 needs the adapter's shader-f16 feature", a);
+  }
+  const A = mat(op, a), B = mat(op, b);
+  const [m, k] = o.transA ? [A.c, A.r] : [A.r, A.c];
+  const [kb, n] = o.transB ? [B.c, B.r] : [B.r, B.c];
+  if (k !== kb) {
+    throw new ShapeError(
+      op,
+      `inner dimensions differ (${k} vs ${kb}; transA=${!!o.transA}, transB=${!!o.transB})`,
+      a,
+      b,
+    );
+  }
+  if (B.batch !== 1 && B.batch !== A.batch) {
+    throw new ShapeError(op, "batch dimensions differ", a, b);
+  }
+  if (B.batch > 1 && A.batch === 1 && a.rank === 2) {
+    throw new ShapeError(op, "a 2-D left operand cannot broadcast over B's batch", a, b);
+  }
+  if (o.bias && (o.bias.size !== n || o.bias.dtype !== a.dtype)) {
+    throw new ShapeError(op, `bias must have ${n} elements of ${a.dtype}`, o.bias);
+  }
+  const outShape = [...A.lead, m, n];
+  const c = o.out ?? rt.empty(outShape, a.dtype, "matmul.out");
+  if (c.size !== A.batch * m * n || !c.isContiguous) {
+    throw new ShapeError(op, `output must be contiguous with shape ${JSON.stringify(outShape)}`, c);
+  }
+  if (o.preact && o.preact.size !== c.size) {
+    throw new ShapeError(op, "preact must match the output", o.preact, c);
+  }
+  const s: MatmulShape = {
+    batch: A.batch,
+    m,
+    n,
+    k,
+    transA: !!o.transA,
+    transB: !!o.transB,
+    aOffset: a.offset,
+    bOffset: b.offset,
+    cOffset: c.offset,
+    aBatchStride: A.batch > 1 ? m * k : 0,
+    bBatchStride: B.batch > 1 ? k * n : 0,
+    bias: !!o.bias,
+    biasOffset: o.bias?.offset ?? 0,
+    act: o.act ?? "none",
+    preact: !!o.preact,
+    accumulate: !!o.accumulate,
+    dtype: a.dtype,
+  };
+  if (m === 0 || n === 0) return c;
+  const t = o.tiling ?? chooseTiling(s, rt.gpu);
+  rt.run(matmulKernel(s, t, { a, b, c, bias: o.bias, preact: o.preact }));
+  return c;
+}
+
+/** Plain TypeScript reference (tests only): (batch, M, K) x (batch|1, K, N). */
+export function matmulReference(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  batch: number,
+  m: number,
+  n: number,
+  k: number,
+  transA = false,
+  transB = false,
+  bBroadcast = false,
+): Float64Array {
+  const out = new Float64Array(batch * m * n);
+  for (let z = 0; z < batch; z++) {
+    const ao = z * m * k, bo = bBroadcast ? 0 : z * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let p = 0; p < k; p++) {
+          const av = transA ? a[ao + p * m + i] : a[ao + i * k + p];
+          const bv = transB ? b[bo + j * k + p] : b[bo + p * n + j];
+          acc += av * bv;
+        }
+        out[z * m * n + i * n + j] = acc;
+      }
+    }
+  }
+  return out;
+}

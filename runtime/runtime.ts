@@ -1,0 +1,358 @@
+// The runtime: allocation (pooled, scoped), recording dispatches into one command buffer,
+// pipeline and bind-group caches, explicit asynchronous readback, error scopes that turn
+// WebGPU validation errors into messages naming the kernel.
+import { BufferPool, type PooledBuffer } from "./buffer_pool.ts";
+import { acquireGpu, type Gpu, type GpuOptions } from "./device.ts";
+import { BYTES_PER_ELEMENT, type DType, f16BitsToF32, toF16Array } from "./dtype.ts";
+import type { KernelSpec } from "./kernel.ts";
+import { numel, type Shape, shapeStr, Storage, Tensor } from "./tensor.ts";
+
+export class KernelError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "KernelError";
+  }
+}
+
+export interface RuntimeStats {
+  dispatches: number;
+  submits: number;
+  pipelines: number;
+  bindGroups: number;
+  readbacks: number;
+}
+
+export type HostArray = Float32Array | Int32Array;
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  readonly stats: RuntimeStats = {
+    dispatches: 0,
+    submits: 0,
+    pipelines: 0,
+    bindGroups: 0,
+    readbacks: 0,
+  };
+  #pipelines = new Map<string, GPUComputePipeline>();
+  #pipelineIds = new Map<GPUComputePipeline, number>();
+  #bindGroups = new Map<string, GPUBindGroup>();
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #errors: Promise<string | null>[] = [];
+  #scopes: Storage[][] = [];
+
+  constructor(readonly gpu: Gpu) {
+    this.device = gpu.device;
+    this.pool = new BufferPool(gpu.device, gpu.description.limits.maxStorageBufferBindingSize);
+  }
+
+  static async create(options?: GpuOptions): Promise<Runtime> {
+    return new Runtime(await acquireGpu(options));
+  }
+
+  // ---- allocation ----------------------------------------------------------------------
+
+  /** An uninitialised tensor, released at the end of the enclosing tidy(). */
+  empty(shape: Shape, dtype: DType = "f32", name = ""): Tensor {
+    return this.#alloc(shape, dtype, name, false);
+  }
+
+  /** A tensor that outlives every tidy() (parameters, optimiser state). */
+  persistent(shape: Shape, dtype: DType = "f32", name = ""): Tensor {
+    return this.#alloc(shape, dtype, name, true);
+  }
+
+  #alloc(shape: Shape, dtype: DType, name: string, persistent: boolean): Tensor {
+    if (shape.some((d) => !Number.isInteger(d) || d < 0)) {
+      throw new Error(`cannot allocate ${name || "tensor"} of shape ${shapeStr(shape)}`);
+    }
+    const bytes = Math.max(4, numel(shape) * BYTES_PER_ELEMENT[dtype]);
+    const what = `${name || "tensor"} ${dtype}${shapeStr(shape)}`;
+    const storage = new Storage(this.pool.acquire(bytes, what), persistent);
+    if (!persistent) this.#scopes.at(-1)?.push(storage);
+    const t = new Tensor(this, storage, shape, dtype);
+    t.name = name;
+    return t;
+  }
+
+  /** Uploads host data into a new tensor. */
+  tensor(
+    data: ArrayLike<number>,
+    shape: Shape,
+    dtype: DType = "f32",
+    opts: { persistent?: boolean; name?: string } = {},
+  ): Tensor {
+    if (data.length !== numel(shape)) {
+      throw new Error(
+        `tensor ${opts.name ?? ""}: ${data.length} values do not fill shape ${shapeStr(shape)}`,
+      );
+    }
+    const t = opts.persistent
+      ? this.persistent(shape, dtype, opts.name)
+      : this.empty(shape, dtype, opts.name);
+    this.write(t, data);
+    return t;
+  }
+
+  zeros(shape: Shape, dtype: DType = "f32", name = ""): Tensor {
+    return this.tensor(new Float32Array(numel(shape)), shape, dtype, { name });
+  }
+
+  /** Writes host data into a contiguous tensor (queue-ordered: pending work is submitted first). */
+  write(t: Tensor, data: ArrayLike<number>): void {
+    if (!t.isContiguous) throw new Error(`write: ${t} is not contiguous`);
+    if (data.length !== t.size) {
+      throw new Error(`write: ${data.length} values for ${t} of ${t.size} elements`);
+    }
+    // Recorded but unsubmitted commands may still read this (pooled) buffer: submit them so
+    // the write lands after them in queue order.
+    this.flush();
+    let bytes: ArrayBufferView;
+    if (t.dtype === "f16") {
+      const h = toF16Array(data);
+      bytes = h.length % 2 ? concatU16(h, new Uint16Array(1)) : h;
+    } else if (t.dtype === "i32") {
+      bytes = data instanceof Int32Array ? data : Int32Array.from(data);
+    } else {
+      bytes = data instanceof Float32Array ? data : Float32Array.from(data);
+    }
+    this.device.queue.writeBuffer(
+      t.buffer,
+      t.offset * BYTES_PER_ELEMENT[t.dtype],
+      bytes.buffer as ArrayBuffer,
+      bytes.byteOffset,
+      bytes.byteLength,
+    );
+  }
+
+  /**
+   * Runs fn, then releases every non-persistent tensor it allocated, except those in
+   * `keep` and those returned (a Tensor or an array/object of Tensors).
+   */
+  tidy<T>(fn: () => T, keep: Tensor[] = []): T {
+    this.#scopes.push([]);
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      const scope = this.#scopes.pop()!;
+      const kept = new Set<Storage>(keep.map((t) => t.storage));
+      collectStorages(result!, kept);
+      for (const s of scope) {
+        if (kept.has(s)) this.#scopes.at(-1)?.push(s);
+        else this.#release(s);
+      }
+    }
+    return result;
+  }
+
+  /** Frees a tensor's storage now (it must not be used again). */
+  dispose(t: Tensor): void {
+    this.#release(t.storage);
+  }
+
+  #release(s: Storage): void {
+    if (s.released) return;
+    s.released = true;
+    this.pool.release(s.buf);
+  }
+
+  // ---- recording -----------------------------------------------------------------------
+
+  #pipeline(spec: KernelSpec): GPUComputePipeline {
+    let p = this.#pipelines.get(spec.code);
+    if (p) return p;
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code: spec.code, label: spec.name });
+    p = this.device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+      label: spec.name,
+    });
+    const code = spec.code;
+    this.#errors.push(
+      this.device.popErrorScope().then((e) =>
+        e ? `kernel "${spec.name}" failed to build: ${e.message}\n${numbered(code)}` : null
+      ),
+    );
+    this.#pipelines.set(spec.code, p);
+    this.#pipelineIds.set(p, this.#pipelineIds.size + 1);
+    this.stats.pipelines++;
+    return p;
+  }
+
+  #bindGroup(p: GPUComputePipeline, spec: KernelSpec): GPUBindGroup {
+    const bufs: PooledBuffer[] = spec.bindings.map((t) => {
+      t.storage.buffer; // throws on a released tensor
+      return t.storage.buf;
+    });
+    const key = `${this.#pipelineIds.get(p)}:${bufs.map((b) => b.id).join(",")}`;
+    let g = this.#bindGroups.get(key);
+    if (g) return g;
+    const seen = new Set<number>();
+    for (const b of bufs) {
+      if (seen.has(b.id)) {
+        throw new KernelError(`kernel "${spec.name}": the same buffer is bound twice`);
+      }
+      seen.add(b.id);
+    }
+    if (this.#bindGroups.size > 20000) this.#bindGroups.clear();
+    g = this.device.createBindGroup({
+      layout: p.getBindGroupLayout(0),
+      entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: b.buffer } })),
+    });
+    this.#bindGroups.set(key, g);
+    this.stats.bindGroups++;
+    return g;
+  }
+
+  #ensurePass(): GPUComputePassEncoder {
+    if (!this.#encoder) {
+      this.device.pushErrorScope("validation");
+      this.#encoder = this.device.createCommandEncoder();
+    }
+    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
+    return this.#pass;
+  }
+
+  /** Records one dispatch; nothing waits on the GPU. */
+  run(spec: KernelSpec): void {
+    const [x, y, z] = spec.grid;
+    if (x === 0 || y === 0 || z === 0) return;
+    const max = this.gpu.description.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new KernelError(
+        `kernel "${spec.name}": grid ${
+          spec.grid.join("x")
+        } exceeds ${max} workgroups per dimension`,
+      );
+    }
+    const p = this.#pipeline(spec);
+    const g = this.#bindGroup(p, spec);
+    const pass = this.#ensurePass();
+    pass.setPipeline(p);
+    pass.setBindGroup(0, g);
+    pass.dispatchWorkgroups(x, y, z);
+    this.stats.dispatches++;
+  }
+
+  /** Records a buffer copy of a contiguous range. */
+  copy(src: Tensor, dst: Tensor): void {
+    if (src.bytes !== dst.bytes || !src.isContiguous || !dst.isContiguous) {
+      throw new Error(`copy: ${src} -> ${dst} needs equal contiguous sizes`);
+    }
+    const enc = this.#endPass();
+    const e = BYTES_PER_ELEMENT[src.dtype];
+    enc.copyBufferToBuffer(src.buffer, src.offset * e, dst.buffer, dst.offset * e, src.bytes);
+  }
+
+  #endPass(): GPUCommandEncoder {
+    this.#ensurePass();
+    this.#pass!.end();
+    this.#pass = null;
+    return this.#encoder!;
+  }
+
+  /** Submits everything recorded so far as one command buffer. Does not wait. */
+  flush(): void {
+    if (!this.#encoder) return;
+    const enc = this.#endPass();
+    this.device.queue.submit([enc.finish()]);
+    this.#encoder = null;
+    this.stats.submits++;
+    this.#errors.push(
+      this.device.popErrorScope().then((e) => e ? `GPU validation error: ${e.message}` : null),
+    );
+  }
+
+  /** Throws the first WebGPU error reported since the last check. */
+  async checkErrors(): Promise<void> {
+    const pending = this.#errors;
+    this.#errors = [];
+    for (const msg of await Promise.all(pending)) if (msg) throw new KernelError(msg);
+  }
+
+  /** Waits until the GPU has finished everything submitted (a host sync: ~12 ms on llvmpipe). */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  /** Reads a tensor back to the host (explicit and asynchronous: never call it in a hot loop). */
+  async read(t: Tensor): Promise<HostArray> {
+    const e = BYTES_PER_ELEMENT[t.dtype];
+    let span = 1;
+    for (let i = 0; i < t.rank; i++) span += (t.shape[i] - 1) * t.strides[i];
+    if (t.size === 0) return t.dtype === "i32" ? new Int32Array(0) : new Float32Array(0);
+    const startByte = t.offset * e;
+    const alignedStart = startByte - (startByte % 4);
+    const endByte = startByte + span * e;
+    const size = Math.ceil((endByte - alignedStart) / 4) * 4;
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.#endPass();
+    enc.copyBufferToBuffer(t.buffer, alignedStart, staging, 0, size);
+    this.flush();
+    this.stats.readbacks++;
+    await staging.mapAsync(GPUMapMode.READ);
+    const raw = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    await this.checkErrors();
+    const base = (startByte - alignedStart) / e;
+    const flat: ArrayLike<number> = t.dtype === "f16"
+      ? new Uint16Array(raw)
+      : t.dtype === "i32"
+      ? new Int32Array(raw)
+      : new Float32Array(raw);
+    const out = t.dtype === "i32" ? new Int32Array(t.size) : new Float32Array(t.size);
+    const idx = new Array<number>(t.rank).fill(0);
+    for (let n = 0; n < t.size; n++) {
+      let off = base;
+      for (let i = 0; i < t.rank; i++) off += idx[i] * t.strides[i];
+      out[n] = t.dtype === "f16" ? f16BitsToF32(flat[off]) : flat[off];
+      for (let i = t.rank - 1; i >= 0; i--) {
+        if (++idx[i] < t.shape[i]) break;
+        idx[i] = 0;
+      }
+    }
+    return out;
+  }
+
+  /** Reads a one-element tensor. */
+  async item(t: Tensor): Promise<number> {
+    return (await this.read(t))[0];
+  }
+
+  destroy(): void {
+    this.flush();
+    this.pool.trim();
+  }
+}
+
+function concatU16(a: Uint16Array, b: Uint16Array): Uint16Array {
+  const out = new Uint16Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function collectStorages(v: unknown, into: Set<Storage>, depth = 0): void {
+  if (depth > 4 || v === null || typeof v !== "object") return;
+  if (v instanceof Tensor) {
+    into.add(v.storage);
+    return;
+  }
+  if (Array.isArray(v)) { for (const x of v) collectStorages(x, into, depth + 1); }
+  else if (Object.getPrototypeOf(v) === Object.prototype) {
+    for (const x of Object.values(v)) collectStorages(x, into, depth + 1);
+  }
+}
+
+function numbered(code: string): string {
+  return code.split("\n").map((l, i) => `${String(i + 1).padStart(4)}| ${l}`).join("\n");
+}
