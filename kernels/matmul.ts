@@ -130,10 +130,13 @@ export function matmulKernel(
   }
 
   // Scalar element loads of A(row ra_i, k) and B(k, col cb_j) for a WGSL k expression.
+  // (An operand bound as vec4 is indexed as [element / 4][element % 4].)
+  const el = (name: string, vec: boolean, e: string) =>
+    vec ? `${name}[(${e}) / 4u][(${e}) % 4u]` : `${name}[${e}]`;
   const aAt = (i: number, k: string) =>
-    f(s.transA ? `A[aBase + (${k}) * ${M}u + ra${i}]` : `A[aBase + ra${i} * ${K}u + ${k}]`);
+    f(el("A", aVec, s.transA ? `aBase + (${k}) * ${M}u + ra${i}` : `aBase + ra${i} * ${K}u + ${k}`));
   const bAt = (k: string, j: number) =>
-    f(s.transB ? `B[bBase + cb${j} * ${K}u + ${k}]` : `B[bBase + (${k}) * ${N}u + cb${j}]`);
+    f(el("B", bVec, s.transB ? `bBase + cb${j} * ${K}u + ${k}` : `bBase + (${k}) * ${N}u + cb${j}`));
 
   /** The k-step body for 4 consecutive k. Loads that are vectors over k come first; the
    * rest are issued just before the FMAs of their k, which keeps register pressure low. */

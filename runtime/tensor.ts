@@ -92,7 +92,11 @@ export class Tensor {
       throw new Error(`view: ${this} is not contiguous; call contiguous() first`);
     }
     const t = new Tensor(this.rt, this.storage, s, this.dtype, this.offset);
-    t.requiresGrad = this.requiresGrad;
+    if (this.requiresGrad) {
+      // A view is differentiable: its gradient is the incoming one viewed back.
+      t.requiresGrad = true;
+      t.node = { op: "view", inputs: [this], backward: (g) => [g.view(this.shape)] };
+    }
     return t;
   }
 

@@ -1,0 +1,305 @@
+// Fused multi-head scaled dot-product attention with online softmax:
+//   O = softmax(Q K^T * scale + mask) V, per batch and head,
+// never materialising the (Lq x Lk) score matrix. Q, K, V are (B, L, H, D) views with any
+// strides (so they can be slices of one packed qkv projection); O is contiguous (B, Lq, H, D).
+// The forward saves the log-sum-exp per row; the backward (FlashAttention-2's) recomputes
+// probabilities from it: one pass per query row for dQ, one per key row for dK and dV.
+import { flatIndex, grid1d } from "../runtime/kernel.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import type { Tensor } from "../runtime/tensor.ts";
+import { binding, f32lit, header, requireDtype, ShapeError } from "./wgsl.ts";
+
+const WG = 64;
+
+interface Dims {
+  b: number;
+  h: number;
+  lq: number;
+  lk: number;
+  d: number;
+}
+
+function dims(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor): Dims {
+  const op = "attention";
+  for (const t of [q, k, v]) requireDtype(op, t, ["f32", "f16"]);
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
+    throw new ShapeError(op, "q, k, v must be (B, L, H, D)", q, k, v);
+  }
+  const [b, lq, h, d] = q.shape;
+  const lk = k.shape[1];
+  if (
+    k.shape[0] !== b || v.shape[0] !== b || k.shape[2] !== h || v.shape[2] !== h ||
+    k.shape[3] !== d || v.shape[3] !== d || v.shape[1] !== lk
+  ) {
+    throw new ShapeError(op, "q, k, v disagree on batch, heads, length or head dim", q, k, v);
+  }
+  if (mask) {
+    const ok = (mask.rank === 2 && mask.shape[0] === lq && mask.shape[1] === lk) ||
+      (mask.rank === 3 && mask.shape[0] === b && mask.shape[1] === lq && mask.shape[2] === lk);
+    if (!ok || !mask.isContiguous) {
+      throw new ShapeError(op, `mask must be contiguous (Lq, Lk) or (B, Lq, Lk) = (${lq}, ${lk})`, mask);
+    }
+  }
+  return { b, h, lq, lk, d };
+}
+
+/** WGSL: element offset of row `row` (in 0..L) of batch bb, head hh for a (B, L, H, D) view. */
+function rowOffset(t: Tensor, bb: string, row: string, hh: string): string {
+  const [sb, sl, sh] = t.strides;
+  return `(${t.offset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u)`;
+}
+
+function maskTerm(mask: Tensor | undefined, dm: Dims, bb: string, i: string, j: string): string {
+  if (!mask) return "0.0";
+  const batch = mask.rank === 3 ? `${bb} * ${dm.lq * dm.lk}u + ` : "";
+  return `f32(Mask[${mask.offset}u + ${batch}${i} * ${dm.lk}u + ${j}])`;
+}
+
+export function attentionForward(
+  rt: Runtime,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  o: { scale?: number; mask?: Tensor } = {},
+): { out: Tensor; lse: Tensor } {
+  const dm = dims(q, k, v, o.mask);
+  const { b, h, lq, lk, d } = dm;
+  const scale = o.scale ?? 1 / Math.sqrt(d);
+  const out = rt.empty([b, lq, h, d], q.dtype, "attention.out");
+  const lse = rt.empty([b, h, lq], "f32", "attention.lse");
+  const n = b * h * lq;
+  const grid = grid1d(n, WG);
+  const sd = (t: Tensor) => t.strides[3];
+  const binds = [q, k, v, out, lse];
+  const maskDecl = o.mask ? binding(5, "Mask", o.mask, "read") : "";
+  if (o.mask) binds.push(o.mask);
+  const code = `${header(q.dtype, ...(o.mask ? [o.mask.dtype] : []))}// attention forward ${JSON.stringify(dm)}
+${binding(0, "Q", q, "read")}
+${binding(1, "K", k, "read")}
+${binding(2, "V", v, "read")}
+${binding(3, "O", out, "read_write")}
+${binding(4, "Lse", lse, "read_write")}
+${maskDecl}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let idx = ${flatIndex(grid, WG)};
+  if (idx >= ${n}u) { return; }
+  let i = idx % ${lq}u;
+  let hh = (idx / ${lq}u) % ${h}u;
+  let bb = idx / ${lq * h}u;
+  let qo = ${rowOffset(q, "bb", "i", "hh")};
+  var qv: array<f32, ${d}>;
+  var acc: array<f32, ${d}>;
+  for (var e = 0u; e < ${d}u; e++) { qv[e] = f32(Q[qo + e * ${sd(q)}u]) * ${f32lit(scale)}; acc[e] = 0.0; }
+  var m = -3.402823e38;
+  var l = 0.0;
+  for (var j = 0u; j < ${lk}u; j++) {
+    let ko = ${rowOffset(k, "bb", "j", "hh")};
+    var s = ${maskTerm(o.mask, dm, "bb", "i", "j")};
+    for (var e = 0u; e < ${d}u; e++) { s = fma(qv[e], f32(K[ko + e * ${sd(k)}u]), s); }
+    let mn = max(m, s);
+    let corr = exp(m - mn);
+    let p = exp(s - mn);
+    l = l * corr + p;
+    let vo = ${rowOffset(v, "bb", "j", "hh")};
+    for (var e = 0u; e < ${d}u; e++) { acc[e] = fma(p, f32(V[vo + e * ${sd(v)}u]), acc[e] * corr); }
+    m = mn;
+  }
+  let inv = 1.0 / l;
+  let oo = ((bb * ${lq}u + i) * ${h}u + hh) * ${d}u;
+  for (var e = 0u; e < ${d}u; e++) { O[oo + e] = ${out.dtype}(acc[e] * inv); }
+  Lse[(bb * ${h}u + hh) * ${lq}u + i] = m + log(l);
+}
+`;
+  rt.run({ name: "attention", code, grid, bindings: binds });
+  return { out, lse };
+}
+
+/** Gradients of attention: dq, dk, dv contiguous (B, L, H, D). */
+export function attentionBackward(
+  rt: Runtime,
+  dout: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  o: { scale?: number; mask?: Tensor } = {},
+): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const dm = dims(q, k, v, o.mask);
+  const { b, h, lq, lk, d } = dm;
+  if (!dout.isContiguous || dout.size !== out.size) {
+    throw new ShapeError("attention backward", "dout must be contiguous like out", dout, out);
+  }
+  const scale = o.scale ?? 1 / Math.sqrt(d);
+  const sd = (t: Tensor) => t.strides[3];
+  const dq = rt.empty([b, lq, h, d], q.dtype, "attention.dq");
+  const dk = rt.empty([b, lk, h, d], k.dtype, "attention.dk");
+  const dv = rt.empty([b, lk, h, d], v.dtype, "attention.dv");
+  const delta = rt.empty([b, h, lq], "f32", "attention.delta");
+  const hdr = header(q.dtype, ...(o.mask ? [o.mask.dtype] : []));
+  const maskB = (i: number) => (o.mask ? binding(i, "Mask", o.mask, "read") : "");
+  const mask = o.mask ? [o.mask] : [];
+  // dO and O rows are contiguous (B, L, H, D).
+  const rowC = (bb: string, row: string, hh: string, l: number) =>
+    `(((${bb} * ${l}u + ${row}) * ${h}u + ${hh}) * ${d}u)`;
+
+  // Pass 1, per query row: delta_i = dO_i . O_i; dQ_i = scale * sum_j P_ij (dP_ij - delta_i) K_j.
+  const n1 = b * h * lq;
+  const g1 = grid1d(n1, WG);
+  const code1 = `${hdr}// attention backward dq ${JSON.stringify(dm)}
+${binding(0, "DO", dout, "read")}
+${binding(1, "Q", q, "read")}
+${binding(2, "K", k, "read")}
+${binding(3, "V", v, "read")}
+${binding(4, "O", out, "read")}
+${binding(5, "Lse", lse, "read")}
+${binding(6, "DQ", dq, "read_write")}
+${binding(7, "Delta", delta, "read_write")}
+${maskB(8)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let idx = ${flatIndex(g1, WG)};
+  if (idx >= ${n1}u) { return; }
+  let i = idx % ${lq}u;
+  let hh = (idx / ${lq}u) % ${h}u;
+  let bb = idx / ${lq * h}u;
+  let qo = ${rowOffset(q, "bb", "i", "hh")};
+  let ro = ${rowC("bb", "i", "hh", lq)};
+  var qv: array<f32, ${d}>;
+  var dov: array<f32, ${d}>;
+  var acc: array<f32, ${d}>;
+  var dl = 0.0;
+  for (var e = 0u; e < ${d}u; e++) {
+    qv[e] = f32(Q[qo + e * ${sd(q)}u]) * ${f32lit(scale)};
+    dov[e] = f32(DO[${dout.offset}u + ro + e]);
+    dl = fma(dov[e], f32(O[${out.offset}u + ro + e]), dl);
+    acc[e] = 0.0;
+  }
+  let li = (bb * ${h}u + hh) * ${lq}u + i;
+  let L = Lse[li];
+  for (var j = 0u; j < ${lk}u; j++) {
+    let ko = ${rowOffset(k, "bb", "j", "hh")};
+    let vo = ${rowOffset(v, "bb", "j", "hh")};
+    var s = ${maskTerm(o.mask, dm, "bb", "i", "j")};
+    var dp = 0.0;
+    for (var e = 0u; e < ${d}u; e++) {
+      s = fma(qv[e], f32(K[ko + e * ${sd(k)}u]), s);
+      dp = fma(dov[e], f32(V[vo + e * ${sd(v)}u]), dp);
+    }
+    let ds = exp(s - L) * (dp - dl);
+    for (var e = 0u; e < ${d}u; e++) { acc[e] = fma(ds, f32(K[ko + e * ${sd(k)}u]), acc[e]); }
+  }
+  for (var e = 0u; e < ${d}u; e++) { DQ[ro + e] = ${dq.dtype}(acc[e] * ${f32lit(scale)}); }
+  Delta[li] = dl;
+}
+`;
+  rt.run({
+    name: "attention.dq",
+    code: code1,
+    grid: g1,
+    bindings: [dout, q, k, v, out, lse, dq, delta, ...mask],
+  });
+
+  // Pass 2, per key row: dV_j = sum_i P_ij dO_i; dK_j = scale * sum_i P_ij (dP_ij - delta_i) Q_i.
+  const n2 = b * h * lk;
+  const g2 = grid1d(n2, WG);
+  const code2 = `${hdr}// attention backward dk dv ${JSON.stringify(dm)}
+${binding(0, "DO", dout, "read")}
+${binding(1, "Q", q, "read")}
+${binding(2, "K", k, "read")}
+${binding(3, "V", v, "read")}
+${binding(4, "Lse", lse, "read")}
+${binding(5, "Delta", delta, "read")}
+${binding(6, "DK", dk, "read_write")}
+${binding(7, "DV", dv, "read_write")}
+${maskB(8)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let idx = ${flatIndex(g2, WG)};
+  if (idx >= ${n2}u) { return; }
+  let j = idx % ${lk}u;
+  let hh = (idx / ${lk}u) % ${h}u;
+  let bb = idx / ${lk * h}u;
+  let ko = ${rowOffset(k, "bb", "j", "hh")};
+  let vo = ${rowOffset(v, "bb", "j", "hh")};
+  var kv: array<f32, ${d}>;
+  var vv: array<f32, ${d}>;
+  var dka: array<f32, ${d}>;
+  var dva: array<f32, ${d}>;
+  for (var e = 0u; e < ${d}u; e++) {
+    kv[e] = f32(K[ko + e * ${sd(k)}u]) * ${f32lit(scale)};
+    vv[e] = f32(V[vo + e * ${sd(v)}u]);
+    dka[e] = 0.0;
+    dva[e] = 0.0;
+  }
+  for (var i = 0u; i < ${lq}u; i++) {
+    let qo = ${rowOffset(q, "bb", "i", "hh")};
+    let ro = ${dout.offset}u + ${rowC("bb", "i", "hh", lq)};
+    let li = (bb * ${h}u + hh) * ${lq}u + i;
+    var s = ${maskTerm(o.mask, dm, "bb", "i", "j")};
+    var dp = 0.0;
+    for (var e = 0u; e < ${d}u; e++) {
+      s = fma(kv[e], f32(Q[qo + e * ${sd(q)}u]), s);
+      dp = fma(f32(DO[ro + e]), vv[e], dp);
+    }
+    let p = exp(s - Lse[li]);
+    let ds = p * (dp - Delta[li]);
+    for (var e = 0u; e < ${d}u; e++) {
+      dva[e] = fma(p, f32(DO[ro + e]), dva[e]);
+      dka[e] = fma(ds, f32(Q[qo + e * ${sd(q)}u]), dka[e]);
+    }
+  }
+  let wo = ${rowC("bb", "j", "hh", lk)};
+  for (var e = 0u; e < ${d}u; e++) {
+    DK[wo + e] = ${dk.dtype}(dka[e] * ${f32lit(scale)});
+    DV[wo + e] = ${dv.dtype}(dva[e]);
+  }
+}
+`;
+  rt.run({
+    name: "attention.dkdv",
+    code: code2,
+    grid: g2,
+    bindings: [dout, q, k, v, lse, delta, dk, dv, ...mask],
+  });
+  return { dq, dk, dv };
+}
+
+/** Plain TypeScript reference (tests only): q, k, v (B, L, H, D) contiguous. */
+export function attentionReference(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  dm: Dims,
+  scale = 1 / Math.sqrt(dm.d),
+  mask?: ArrayLike<number>,
+): Float64Array {
+  const { b, h, lq, lk, d } = dm;
+  const out = new Float64Array(b * lq * h * d);
+  for (let bb = 0; bb < b; bb++) {
+    for (let hh = 0; hh < h; hh++) {
+      for (let i = 0; i < lq; i++) {
+        const s = new Float64Array(lk);
+        let m = -Infinity;
+        for (let j = 0; j < lk; j++) {
+          let acc = mask ? mask[(mask.length === lq * lk ? 0 : bb * lq * lk) + i * lk + j] : 0;
+          for (let e = 0; e < d; e++) {
+            acc += q[((bb * lq + i) * h + hh) * d + e] * k[((bb * lk + j) * h + hh) * d + e] *
+              scale;
+          }
+          s[j] = acc;
+          m = Math.max(m, acc);
+        }
+        let z = 0;
+        for (let j = 0; j < lk; j++) z += (s[j] = Math.exp(s[j] - m));
+        for (let e = 0; e < d; e++) {
+          let acc = 0;
+          for (let j = 0; j < lk; j++) acc += s[j] * v[((bb * lk + j) * h + hh) * d + e];
+          out[((bb * lq + i) * h + hh) * d + e] = acc / z;
+        }
+      }
+    }
+  }
+  return out;
+}
