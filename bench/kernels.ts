@@ -1,0 +1,127 @@
+// `heatformer bench kernels`: the adapter's FMA peak, matmul, attention and the tubelet
+// embedding at the study's shapes, and the same matmuls in TensorFlow.js WebGPU, one run.
+import { attentionForward } from "../kernels/attention.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { PEAK_WG, peakFlops, peakKernel } from "../kernels/peak.ts";
+import { patchify } from "../kernels/tubelet.ts";
+import type { AdapterDescription } from "../runtime/device.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { type PeerResult, tfjsMatmul } from "./peers/tfjs.ts";
+import { timeGpu } from "./timing.ts";
+
+export interface KernelResult {
+  kernel: string;
+  shape: number[];
+  gflops: number;
+  ms: number;
+  /** Percent of the measured FMA peak. */
+  peakPct: number;
+  note?: string;
+}
+
+export interface KernelBenchReport {
+  adapter: AdapterDescription;
+  peakGflops: number;
+  results: KernelResult[];
+  peers: PeerResult[];
+  /** ours / peer GFLOP/s per matmul size. */
+  ratios: { shape: number[]; ratio: number }[];
+}
+
+export interface KernelBenchOptions {
+  matmulSizes?: number[];
+  attentionLengths?: number[];
+  peers?: boolean;
+  minMs?: number;
+  log?: (line: string) => void;
+}
+
+function randomTensor(rt: Runtime, shape: number[]) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = Math.sin(i * 12.9898) * 0.5;
+  return rt.tensor(data, shape, "f32", { persistent: true });
+}
+
+export async function benchKernels(rt: Runtime, o: KernelBenchOptions = {}): Promise<KernelBenchReport> {
+  const log = o.log ?? (() => {});
+  const minMs = o.minMs ?? 300;
+  const results: KernelResult[] = [];
+
+  // Peak: enough workgroups to fill every core, enough iterations to dwarf launch cost.
+  const sink = rt.persistent([4], "f32", "peak.sink");
+  const groups = 256, iters = 1024;
+  const peakSpec = peakKernel(sink, groups, iters);
+  const peak = await timeGpu(rt, () => rt.run(peakSpec), { minMs });
+  const peakGflops = peakFlops(groups, iters) / peak.ms / 1e6;
+  log(`peak FMA: ${peakGflops.toFixed(1)} GFLOP/s (${groups}x${PEAK_WG} invocations)`);
+  const pct = (g: number) => (100 * g) / peakGflops;
+
+  for (const n of o.matmulSizes ?? [256, 512, 1024, 2048]) {
+    const a = randomTensor(rt, [n, n]), b = randomTensor(rt, [n, n]);
+    const c = rt.persistent([n, n], "f32", "bench.c");
+    const t = await timeGpu(rt, () => matmul(rt, a, b, { out: c }), { minMs, maxReps: 20 });
+    const gflops = (2 * n ** 3) / t.ms / 1e6;
+    results.push({ kernel: "matmul", shape: [n, n, n], gflops, ms: t.ms, peakPct: pct(gflops) });
+    log(`matmul ${n}^3: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s (${pct(gflops).toFixed(0)}% of peak)`);
+    for (const x of [a, b, c]) rt.dispose(x);
+  }
+
+  for (const l of o.attentionLengths ?? [64, 256, 1024]) {
+    const [bsz, h, d] = [8, 8, 64];
+    const q = randomTensor(rt, [bsz, l, h, d]), k = randomTensor(rt, [bsz, l, h, d]);
+    const v = randomTensor(rt, [bsz, l, h, d]);
+    const t = await timeGpu(rt, () => rt.tidy(() => void attentionForward(rt, q, k, v)), {
+      minMs,
+      maxReps: 20,
+    });
+    const flops = 4 * bsz * h * l * l * d;
+    const gflops = flops / t.ms / 1e6;
+    results.push({ kernel: "attention", shape: [bsz, h, l, d], gflops, ms: t.ms, peakPct: pct(gflops) });
+    log(`attention B${bsz} H${h} L${l} D${d}: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s`);
+    for (const x of [q, k, v]) rt.dispose(x);
+  }
+
+  // Tubelet embedding at the study's ViViT shape: 17 x 56^3 volume, tubelet 8x8x8 and
+  // 4x8x8, width 256, batch 2.
+  for (const tube of [[8, 8, 8], [4, 8, 8]] as const) {
+    const [n, c, s, width] = [2, 17, 56, 256];
+    const x = randomTensor(rt, [n, c, s, s, s]);
+    const p = c * tube[0] * tube[1] * tube[2];
+    const w = randomTensor(rt, [width, p]);
+    const t = await timeGpu(rt, () =>
+      rt.tidy(() => {
+        const patches = patchify(rt, x, tube);
+        matmul(rt, patches.view([-1, p]), w, { transB: true });
+      }), { minMs, maxReps: 20 });
+    const tokens = (s / tube[0]) * (s / tube[1]) * (s / tube[2]);
+    const gflops = (2 * n * tokens * p * width) / t.ms / 1e6;
+    results.push({
+      kernel: "tubelet",
+      shape: [n, c, s, s, s, ...tube, width],
+      gflops,
+      ms: t.ms,
+      peakPct: pct(gflops),
+      note: "patchify + matmul",
+    });
+    log(`tubelet ${tube.join("x")} (2x17x56^3 -> ${tokens} tokens x ${width}): ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s`);
+    for (const y of [x, w]) rt.dispose(y);
+  }
+
+  let peers: PeerResult[] = [];
+  if (o.peers !== false) {
+    try {
+      peers = await tfjsMatmul(o.matmulSizes ?? [256, 512, 1024, 2048], minMs);
+      for (const r of peers) log(`peer ${r.name} matmul ${r.shape[0]}^3: ${r.gflops.toFixed(1)} GFLOP/s`);
+    } catch (e) {
+      log(`peer tfjs-webgpu unavailable: ${(e as Error).message}`);
+    }
+  }
+  const ratios = peers.map((p) => {
+    const ours = results.find((r) => r.kernel === "matmul" && r.shape[0] === p.shape[0]);
+    return { shape: p.shape, ratio: ours ? ours.gflops / p.gflops : NaN };
+  });
+  for (const r of ratios) log(`matmul ${r.shape[0]}^3: heatformer / tfjs-webgpu = ${r.ratio.toFixed(1)}x`);
+  rt.dispose(sink);
+  return { adapter: rt.gpu.description, peakGflops, results, peers, ratios };
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env -S deno run -A
+// heatformer: transformers on 3D heatmap volumes for skeleton action recognition, on WebGPU.
+// One entry for every subcommand; `heatformer --help` lists them.
+import { Command, CommanderError } from "commander";
+import { benchKernels } from "./bench/kernels.ts";
+import { infoCommand } from "./cli/info.ts";
+import { EXIT, parseIntList, printJson, runCommand } from "./cli/output.ts";
+import { Runtime } from "./runtime/runtime.ts";
+
+export const VERSION = "0.1.0";
+
+export function buildCli(): Command {
+  const program = new Command("heatformer")
+    .version(VERSION)
+    .description("Transformers on PoseConv3D heatmap volumes for skeleton action recognition (WebGPU)")
+    .showHelpAfterError()
+    .exitOverride();
+
+  program.command("info")
+    .description("describe the WebGPU adapter (name, backend, features, limits)")
+    .option("--json", "print one JSON object")
+    .action((o) => runCommand(() => infoCommand(o)));
+
+  const bench = program.command("bench").description("benchmarks (not tests): GFLOP/s, samples/s, peers");
+  bench.command("kernels")
+    .description("FMA peak, matmul, attention, tubelet embedding, and TensorFlow.js WebGPU matmul")
+    .option("--json", "print one JSON object")
+    .option("--sizes <list>", "matmul sizes", "256,512,1024,2048")
+    .option("--lengths <list>", "attention sequence lengths", "64,256,1024")
+    .option("--no-peers", "skip TensorFlow.js")
+    .option("--min-ms <ms>", "minimum timed duration per measurement", "300")
+    .action((o) =>
+      runCommand(async () => {
+        const rt = await Runtime.create();
+        const report = await benchKernels(rt, {
+          matmulSizes: parseIntList("--sizes", o.sizes),
+          attentionLengths: parseIntList("--lengths", o.lengths),
+          peers: o.peers,
+          minMs: Number(o.minMs),
+          log: o.json ? undefined : (l) => console.log(l),
+        });
+        if (o.json) printJson(report);
+        else console.log(`adapter: ${report.adapter.name} (${report.adapter.backend})`);
+      })
+    );
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      Deno.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) {
+  Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp");
+  await main(Deno.args);
+}
