@@ -12,7 +12,9 @@ export const VERSION = "0.1.0";
 export function buildCli(): Command {
   const program = new Command("heatformer")
     .version(VERSION)
-    .description("Transformers on PoseConv3D heatmap volumes for skeleton action recognition (WebGPU)")
+    .description(
+      "Transformers on PoseConv3D heatmap volumes for skeleton action recognition (WebGPU)",
+    )
     .showHelpAfterError()
     .exitOverride();
 
@@ -21,7 +23,9 @@ export function buildCli(): Command {
     .option("--json", "print one JSON object")
     .action((o) => runCommand(() => infoCommand(o)));
 
-  const bench = program.command("bench").description("benchmarks (not tests): GFLOP/s, samples/s, peers");
+  const bench = program.command("bench").description(
+    "benchmarks (not tests): GFLOP/s, samples/s, peers",
+  );
   bench.command("kernels")
     .description("FMA peak, matmul, attention, tubelet embedding, and TensorFlow.js WebGPU matmul")
     .option("--json", "print one JSON object")

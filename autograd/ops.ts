@@ -16,7 +16,7 @@ import { reduce } from "../kernels/reduce.ts";
 import { softmaxBackward, softmaxForward } from "../kernels/softmax.ts";
 import { patchify as patchifyKernel, type Tubelet, unpatchify } from "../kernels/tubelet.ts";
 import { f32lit, ShapeError } from "../kernels/wgsl.ts";
-import type { Shape, Tensor } from "../runtime/tensor.ts";
+import { type Shape, Tensor } from "../runtime/tensor.ts";
 import { record } from "./tape.ts";
 
 /** Sums a broadcast gradient back down to `shape`. */
@@ -122,12 +122,17 @@ export function concat(ts: Tensor[], axis: number): Tensor {
     starts.push(at);
     at += t.shape[axis];
   }
-  return record(out, "concat", ts, (g) =>
-    ts.map((t, i) =>
-      t.requiresGrad
-        ? map(t.rt, [narrowView(g, axis, starts[i], t.shape[axis])], "v0", { name: "concat.dx" })
-        : null
-    ));
+  return record(
+    out,
+    "concat",
+    ts,
+    (g) =>
+      ts.map((t, i) =>
+        t.requiresGrad
+          ? map(t.rt, [narrowView(g, axis, starts[i], t.shape[axis])], "v0", { name: "concat.dx" })
+          : null
+      ),
+  );
 }
 
 // ---- reductions -------------------------------------------------------------------------
@@ -191,7 +196,9 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, act: Activation =
     throw new ShapeError("linear", `input features must equal W's ${w.shape[1]}`, x, w);
   }
   const x2 = contiguous(rt, x).view([-1, w.shape[1]]);
-  const pre = act === "none" ? undefined : rt.empty([x2.shape[0], w.shape[0]], x.dtype, "linear.pre");
+  const pre = act === "none"
+    ? undefined
+    : rt.empty([x2.shape[0], w.shape[0]], x.dtype, "linear.pre");
   const y = matmulKernel(rt, x2, w, { transB: true, bias: b ?? undefined, act, preact: pre });
   const out = y.view([...x.shape.slice(0, -1), w.shape[0]]);
   const inputs = b ? [x, w, b] : [x, w];
@@ -262,4 +269,41 @@ export function patchify(x: Tensor, k: Tubelet): Tensor {
   const xc = contiguous(x.rt, x);
   const out = patchifyKernel(x.rt, xc, k);
   return record(out, "patchify", [x], (g) => [unpatchify(x.rt, g, x.shape, k)]);
+}
+
+/**
+ * Attention straight from a packed projection qkv (B, L, 3, H, D): q, k, v are strided views
+ * (no copies); the backward writes dq, dk, dv into one packed gradient.
+ */
+export function attentionPacked(qkv: Tensor, opts: { mask?: Tensor; scale?: number } = {}): Tensor {
+  const rt = qkv.rt;
+  if (qkv.rank !== 5 || qkv.shape[2] !== 3) {
+    throw new ShapeError("attentionPacked", "qkv must be (B, L, 3, H, D)", qkv);
+  }
+  const src = contiguous(rt, qkv);
+  const [b, l, , h, d] = src.shape;
+  const part = (i: number) => {
+    const n = narrowView(src, 2, i, 1);
+    return new Tensor(
+      rt,
+      n.storage,
+      [b, l, h, d],
+      n.dtype,
+      n.offset,
+      [n.strides[0], n.strides[1], n.strides[3], n.strides[4]],
+    );
+  };
+  const [q, k, v] = [part(0), part(1), part(2)];
+  const { out, lse } = attentionForward(rt, q, k, v, opts);
+  return record(out, "attention", [qkv], (g) => {
+    const r = attentionBackward(rt, g, q, k, v, out, lse, opts);
+    const dqkv = rt.empty(src.shape, g.dtype, "attention.dqkv");
+    [r.dq, r.dk, r.dv].forEach((d5, i) =>
+      map(rt, [d5.view([b, l, 1, h, d])], "v0", {
+        out: narrowView(dqkv, 2, i, 1),
+        name: "attention.pack",
+      })
+    );
+    return [dqkv];
+  });
 }

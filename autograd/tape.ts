@@ -86,11 +86,16 @@ export function backward(root: Tensor, dRoot?: Tensor): void {
       if (!gi || !x.requiresGrad) return;
       if (gi.size !== x.size) {
         throw new Error(
-          `backward of ${t.node!.op}: gradient ${shapeStr(gi.shape)} for input ${shapeStr(x.shape)}`,
+          `backward of ${t.node!.op}: gradient ${shapeStr(gi.shape)} for input ${
+            shapeStr(x.shape)
+          }`,
         );
       }
       const prev = grads.get(x);
-      grads.set(x, prev ? map(rt, [prev, gi.view(prev.shape)], "v0 + v1", { name: "grad.add" }) : gi);
+      grads.set(
+        x,
+        prev ? map(rt, [prev, gi.view(prev.shape)], "v0 + v1", { name: "grad.add" }) : gi,
+      );
     });
   }
 }

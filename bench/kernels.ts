@@ -43,7 +43,10 @@ function randomTensor(rt: Runtime, shape: number[]) {
   return rt.tensor(data, shape, "f32", { persistent: true });
 }
 
-export async function benchKernels(rt: Runtime, o: KernelBenchOptions = {}): Promise<KernelBenchReport> {
+export async function benchKernels(
+  rt: Runtime,
+  o: KernelBenchOptions = {},
+): Promise<KernelBenchReport> {
   const log = o.log ?? (() => {});
   const minMs = o.minMs ?? 300;
   const results: KernelResult[] = [];
@@ -63,7 +66,11 @@ export async function benchKernels(rt: Runtime, o: KernelBenchOptions = {}): Pro
     const t = await timeGpu(rt, () => matmul(rt, a, b, { out: c }), { minMs, maxReps: 20 });
     const gflops = (2 * n ** 3) / t.ms / 1e6;
     results.push({ kernel: "matmul", shape: [n, n, n], gflops, ms: t.ms, peakPct: pct(gflops) });
-    log(`matmul ${n}^3: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s (${pct(gflops).toFixed(0)}% of peak)`);
+    log(
+      `matmul ${n}^3: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s (${
+        pct(gflops).toFixed(0)
+      }% of peak)`,
+    );
     for (const x of [a, b, c]) rt.dispose(x);
   }
 
@@ -77,7 +84,13 @@ export async function benchKernels(rt: Runtime, o: KernelBenchOptions = {}): Pro
     });
     const flops = 4 * bsz * h * l * l * d;
     const gflops = flops / t.ms / 1e6;
-    results.push({ kernel: "attention", shape: [bsz, h, l, d], gflops, ms: t.ms, peakPct: pct(gflops) });
+    results.push({
+      kernel: "attention",
+      shape: [bsz, h, l, d],
+      gflops,
+      ms: t.ms,
+      peakPct: pct(gflops),
+    });
     log(`attention B${bsz} H${h} L${l} D${d}: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s`);
     for (const x of [q, k, v]) rt.dispose(x);
   }
@@ -104,7 +117,11 @@ export async function benchKernels(rt: Runtime, o: KernelBenchOptions = {}): Pro
       peakPct: pct(gflops),
       note: "patchify + matmul",
     });
-    log(`tubelet ${tube.join("x")} (2x17x56^3 -> ${tokens} tokens x ${width}): ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s`);
+    log(
+      `tubelet ${tube.join("x")} (2x17x56^3 -> ${tokens} tokens x ${width}): ${
+        t.ms.toFixed(2)
+      } ms, ${gflops.toFixed(1)} GFLOP/s`,
+    );
     for (const y of [x, w]) rt.dispose(y);
   }
 
@@ -112,7 +129,9 @@ export async function benchKernels(rt: Runtime, o: KernelBenchOptions = {}): Pro
   if (o.peers !== false) {
     try {
       peers = await tfjsMatmul(o.matmulSizes ?? [256, 512, 1024, 2048], minMs);
-      for (const r of peers) log(`peer ${r.name} matmul ${r.shape[0]}^3: ${r.gflops.toFixed(1)} GFLOP/s`);
+      for (const r of peers) {
+        log(`peer ${r.name} matmul ${r.shape[0]}^3: ${r.gflops.toFixed(1)} GFLOP/s`);
+      }
     } catch (e) {
       log(`peer tfjs-webgpu unavailable: ${(e as Error).message}`);
     }
@@ -121,7 +140,9 @@ export async function benchKernels(rt: Runtime, o: KernelBenchOptions = {}): Pro
     const ours = results.find((r) => r.kernel === "matmul" && r.shape[0] === p.shape[0]);
     return { shape: p.shape, ratio: ours ? ours.gflops / p.gflops : NaN };
   });
-  for (const r of ratios) log(`matmul ${r.shape[0]}^3: heatformer / tfjs-webgpu = ${r.ratio.toFixed(1)}x`);
+  for (const r of ratios) {
+    log(`matmul ${r.shape[0]}^3: heatformer / tfjs-webgpu = ${r.ratio.toFixed(1)}x`);
+  }
   rt.dispose(sink);
   return { adapter: rt.gpu.description, peakGflops, results, peers, ratios };
 }

@@ -11,7 +11,11 @@ export async function infoCommand(opts: { json?: boolean }): Promise<void> {
     return;
   }
   console.log(`adapter   ${d.name}`);
-  console.log(`backend   ${d.backend}${d.isFallback ? " (software fallback: fine for tests, slow for training)" : ""}`);
+  console.log(
+    `backend   ${d.backend}${
+      d.isFallback ? " (software fallback: fine for tests, slow for training)" : ""
+    }`,
+  );
   console.log(`f16       ${d.f16 ? "yes (shader-f16)" : "no"}`);
   console.log(`subgroups ${d.subgroups ? "yes" : "no"}`);
   console.log(`timestamp ${d.timestampQuery ? "yes" : "no"}`);

@@ -45,7 +45,9 @@ export function parseSafetensors(bytes: Uint8Array, file = "<memory>"): SafeTens
     }
     const info = v as { dtype: StDtype; shape: number[]; data_offsets: [number, number] };
     const size = SIZE[info.dtype];
-    if (!size) throw new SafetensorsError(file, `tensor "${name}" has unsupported dtype ${info.dtype}`);
+    if (!size) {
+      throw new SafetensorsError(file, `tensor "${name}" has unsupported dtype ${info.dtype}`);
+    }
     const [s, e] = info.data_offsets;
     const count = info.shape.reduce((a, b) => a * b, 1);
     if (e - s !== count * size || base + e > bytes.byteLength) {

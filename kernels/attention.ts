@@ -37,7 +37,11 @@ function dims(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor): Dims {
     const ok = (mask.rank === 2 && mask.shape[0] === lq && mask.shape[1] === lk) ||
       (mask.rank === 3 && mask.shape[0] === b && mask.shape[1] === lq && mask.shape[2] === lk);
     if (!ok || !mask.isContiguous) {
-      throw new ShapeError(op, `mask must be contiguous (Lq, Lk) or (B, Lq, Lk) = (${lq}, ${lk})`, mask);
+      throw new ShapeError(
+        op,
+        `mask must be contiguous (Lq, Lk) or (B, Lq, Lk) = (${lq}, ${lk})`,
+        mask,
+      );
     }
   }
   return { b, h, lq, lk, d };
@@ -73,7 +77,9 @@ export function attentionForward(
   const binds = [q, k, v, out, lse];
   const maskDecl = o.mask ? binding(5, "Mask", o.mask, "read") : "";
   if (o.mask) binds.push(o.mask);
-  const code = `${header(q.dtype, ...(o.mask ? [o.mask.dtype] : []))}// attention forward ${JSON.stringify(dm)}
+  const code = `${header(q.dtype, ...(o.mask ? [o.mask.dtype] : []))}// attention forward ${
+    JSON.stringify(dm)
+  }
 ${binding(0, "Q", q, "read")}
 ${binding(1, "K", k, "read")}
 ${binding(2, "V", v, "read")}
@@ -90,7 +96,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let qo = ${rowOffset(q, "bb", "i", "hh")};
   var qv: array<f32, ${d}>;
   var acc: array<f32, ${d}>;
-  for (var e = 0u; e < ${d}u; e++) { qv[e] = f32(Q[qo + e * ${sd(q)}u]) * ${f32lit(scale)}; acc[e] = 0.0; }
+  for (var e = 0u; e < ${d}u; e++) { qv[e] = f32(Q[qo + e * ${sd(q)}u]) * ${
+    f32lit(scale)
+  }; acc[e] = 0.0; }
   var m = -3.402823e38;
   var l = 0.0;
   for (var j = 0u; j < ${lk}u; j++) {
@@ -292,7 +300,7 @@ export function attentionReference(
           m = Math.max(m, acc);
         }
         let z = 0;
-        for (let j = 0; j < lk; j++) z += (s[j] = Math.exp(s[j] - m));
+        for (let j = 0; j < lk; j++) z += s[j] = Math.exp(s[j] - m);
         for (let e = 0; e < d; e++) {
           let acc = 0;
           for (let j = 0; j < lk; j++) acc += s[j] * v[((bb * lk + j) * h + hh) * d + e];

@@ -136,7 +136,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   P[chunk * ${2 * c}u + ${c}u + j] = sb;
 }
 `;
-  rt.run({ name: "layerNorm.dparams", code: code2, grid: g2, bindings: [dy, x, mean, rstd, partial] });
+  rt.run({
+    name: "layerNorm.dparams",
+    code: code2,
+    grid: g2,
+    bindings: [dy, x, mean, rstd, partial],
+  });
   const sums = reduce(rt, partial, [0], "sum"); // (2, c)
   return { dx, dgamma: sums.slice0(0, 1).view([c]), dbeta: sums.slice0(1, 2).view([c]) };
 }

@@ -89,7 +89,7 @@ export function map(rt: Runtime, inputs: Tensor[], expr: string, o: MapOptions =
   strides.push(broadcastStrides(out, shape));
   const grid = grid1d(n, WG);
   const T = wgslType(out.dtype);
-  const loads = inputs.map((t, k) => `  let v${k} = f32(X${k}[o${k}]);`).join("\n");
+  const loads = inputs.map((_, k) => `  let v${k} = f32(X${k}[o${k}]);`).join("\n");
   const outK = inputs.length;
   const value = o.accumulate ? `f32(Y[o${outK}]) + (${expr})` : `(${expr})`;
   const code = `${header(out.dtype, ...inputs.map((t) => t.dtype))}// ${name} ${shapeStr(shape)}

@@ -9,7 +9,7 @@
 import type { Runtime } from "../runtime/runtime.ts";
 import type { KernelSpec } from "../runtime/kernel.ts";
 import { type DType, wgslType } from "../runtime/dtype.ts";
-import { type Tensor } from "../runtime/tensor.ts";
+import type { Tensor } from "../runtime/tensor.ts";
 import { binding, ERF_WGSL, header, requireDtype, requireSameDtype, ShapeError } from "./wgsl.ts";
 
 export type Activation = "none" | "gelu" | "relu";
@@ -134,9 +134,17 @@ export function matmulKernel(
   const el = (name: string, vec: boolean, e: string) =>
     vec ? `${name}[(${e}) / 4u][(${e}) % 4u]` : `${name}[${e}]`;
   const aAt = (i: number, k: string) =>
-    f(el("A", aVec, s.transA ? `aBase + (${k}) * ${M}u + ra${i}` : `aBase + ra${i} * ${K}u + ${k}`));
+    f(el(
+      "A",
+      aVec,
+      s.transA ? `aBase + (${k}) * ${M}u + ra${i}` : `aBase + ra${i} * ${K}u + ${k}`,
+    ));
   const bAt = (k: string, j: number) =>
-    f(el("B", bVec, s.transB ? `bBase + cb${j} * ${K}u + ${k}` : `bBase + (${k}) * ${N}u + cb${j}`));
+    f(el(
+      "B",
+      bVec,
+      s.transB ? `bBase + cb${j} * ${K}u + ${k}` : `bBase + (${k}) * ${N}u + cb${j}`,
+    ));
 
   /** The k-step body for 4 consecutive k. Loads that are vectors over k come first; the
    * rest are issued just before the FMAs of their k, which keeps register pressure low. */

@@ -7,7 +7,7 @@
 import { flatIndex, grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import { binding, f32lit, header, ShapeError } from "./wgsl.ts";
+import { binding, f32lit, ShapeError } from "./wgsl.ts";
 import { reduce } from "./reduce.ts";
 
 const WG = 64;
@@ -15,7 +15,11 @@ const WG = 64;
 function same(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
     if (t.size !== ts[0].size || !t.isContiguous || t.dtype !== "f32") {
-      throw new ShapeError(op, "parameter, gradient and state must be contiguous f32 of one size", ...ts);
+      throw new ShapeError(
+        op,
+        "parameter, gradient and state must be contiguous f32 of one size",
+        ...ts,
+      );
     }
   }
 }
@@ -26,7 +30,12 @@ export function gradSumSquares(rt: Runtime, grad: Tensor, norms: Tensor, slot: n
 }
 
 /** gradScale = [min(1, maxNorm / (||g|| + 1e-6)), ||g||]; maxNorm <= 0 disables clipping. */
-export function clipCoefficient(rt: Runtime, norms: Tensor, gradScale: Tensor, maxNorm: number): void {
+export function clipCoefficient(
+  rt: Runtime,
+  norms: Tensor,
+  gradScale: Tensor,
+  maxNorm: number,
+): void {
   const n = norms.size;
   const code = `// clip coefficient over ${n} tensors, max norm ${maxNorm}
 ${binding(0, "Norms", norms, "read")}

@@ -190,13 +190,18 @@ export class Runtime {
     const key = `${this.#pipelineIds.get(p)}:${bufs.map((b) => b.id).join(",")}`;
     let g = this.#bindGroups.get(key);
     if (g) return g;
-    const seen = new Set<number>();
-    for (const b of bufs) {
-      if (seen.has(b.id)) {
-        throw new KernelError(`kernel "${spec.name}": the same buffer is bound twice`);
+    // Several read-only bindings of one buffer are fine; a writable one must be alone.
+    const writable = writableBindings(spec.code);
+    bufs.forEach((b, i) => {
+      if (!writable.has(i)) return;
+      const j = bufs.findIndex((o, k) => k !== i && o.id === b.id);
+      if (j >= 0) {
+        throw new KernelError(
+          `kernel "${spec.name}": binding ${i} is written but its buffer is also bound at ${j} ` +
+            `(${spec.bindings[i]} and ${spec.bindings[j]}); write into a separate tensor`,
+        );
       }
-      seen.add(b.id);
-    }
+    });
     if (this.#bindGroups.size > 20000) this.#bindGroups.clear();
     g = this.device.createBindGroup({
       layout: p.getBindGroupLayout(0),
@@ -351,6 +356,20 @@ function collectStorages(v: unknown, into: Set<Storage>, depth = 0): void {
   else if (Object.getPrototypeOf(v) === Object.prototype) {
     for (const x of Object.values(v)) collectStorages(x, into, depth + 1);
   }
+}
+
+const writableCache = new Map<string, Set<number>>();
+/** Binding indices declared `var<storage, read_write>` in a kernel's WGSL. */
+function writableBindings(code: string): Set<number> {
+  let w = writableCache.get(code);
+  if (!w) {
+    w = new Set();
+    for (const m of code.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read_write>/g)) {
+      w.add(Number(m[1]));
+    }
+    writableCache.set(code, w);
+  }
+  return w;
 }
 
 function numbered(code: string): string {

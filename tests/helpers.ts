@@ -89,7 +89,9 @@ export function assertClose(
   }
   if (worst >= 0) {
     throw new Error(
-      `${what}: max |diff| ${maxDiff.toExponential(2)} above tolerance (atol ${tol.atol}, rtol ${tol.rtol}); ` +
+      `${what}: max |diff| ${
+        maxDiff.toExponential(2)
+      } above tolerance (atol ${tol.atol}, rtol ${tol.rtol}); ` +
         `worst at [${worst}]: got ${got[worst]}, expected ${want[worst]}`,
     );
   }

@@ -48,7 +48,12 @@ async function checkCase(
   try {
     assertClose(`${name} forward`, await readF32(rt, res.out), f.data("out"), tol);
     for (let i = 0; i < grads.length; i++) {
-      assertClose(`${name} d${grads[i]}`, await readF32(rt, res.gs[i]), f.data(`d${grads[i]}`), tol);
+      assertClose(
+        `${name} d${grads[i]}`,
+        await readF32(rt, res.gs[i]),
+        f.data(`d${grads[i]}`),
+        tol,
+      );
     }
   } finally {
     for (const h of held) rt.dispose(h);
@@ -62,41 +67,82 @@ async function checkCase(
  */
 
 for (let i = 0; i < 8; i++) {
-  gpuTest(`matmul${i} forward/backward vs PyTorch`, (rt) =>
-    checkCase(rt, `matmul${i}`, TOL.matmul, ["a", "b"], (t, p) =>
-      ops.matmul(t.a, t.b, p.transA as boolean, p.transB as boolean)));
+  gpuTest(
+    `matmul${i} forward/backward vs PyTorch`,
+    (rt) =>
+      checkCase(
+        rt,
+        `matmul${i}`,
+        TOL.matmul,
+        ["a", "b"],
+        (t, p) => ops.matmul(t.a, t.b, p.transA as boolean, p.transB as boolean),
+      ),
+  );
 }
 
 for (let i = 0; i < 4; i++) {
-  gpuTest(`linear${i} (bias + activation epilogue) vs PyTorch`, (rt) =>
-    checkCase(rt, `linear${i}`, TOL.linear, ["x", "w", "b"], (t, p) =>
-      ops.linear(t.x, t.w, t.b, p.act as "gelu" | "relu" | "none")));
+  gpuTest(
+    `linear${i} (bias + activation epilogue) vs PyTorch`,
+    (rt) =>
+      checkCase(
+        rt,
+        `linear${i}`,
+        TOL.linear,
+        ["x", "w", "b"],
+        (t, p) => ops.linear(t.x, t.w, t.b, p.act as "gelu" | "relu" | "none"),
+      ),
+  );
 }
 
 for (let i = 0; i < 4; i++) {
-  gpuTest(`layernorm${i} vs PyTorch`, (rt) =>
-    checkCase(rt, `layernorm${i}`, TOL.layernorm, ["x", "g", "b"], (t, p) =>
-      ops.layerNorm(t.x, t.g, t.b, p.eps as number)));
+  gpuTest(
+    `layernorm${i} vs PyTorch`,
+    (rt) =>
+      checkCase(
+        rt,
+        `layernorm${i}`,
+        TOL.layernorm,
+        ["x", "g", "b"],
+        (t, p) => ops.layerNorm(t.x, t.g, t.b, p.eps as number),
+      ),
+  );
 }
 
 for (let i = 0; i < 3; i++) {
-  gpuTest(`softmax${i} vs PyTorch`, (rt) =>
-    checkCase(rt, `softmax${i}`, TOL.softmax, ["x"], (t) => ops.softmax(t.x)));
+  gpuTest(
+    `softmax${i} vs PyTorch`,
+    (rt) => checkCase(rt, `softmax${i}`, TOL.softmax, ["x"], (t) => ops.softmax(t.x)),
+  );
 }
 
 for (let i = 0; i < 5; i++) {
   gpuTest(`attention${i} (online softmax, mask) vs PyTorch`, async (rt) => {
     const f = await fixture(`attention${i}`);
     const consts = f.has("mask") ? ["mask"] : [];
-    await checkCase(rt, `attention${i}`, TOL.attention, ["q", "k", "v"], (t) =>
-      ops.attention(t.q, t.k, t.v, { mask: t.mask }), consts);
+    await checkCase(
+      rt,
+      `attention${i}`,
+      TOL.attention,
+      ["q", "k", "v"],
+      (t) => ops.attention(t.q, t.k, t.v, { mask: t.mask }),
+      consts,
+    );
   });
 }
 
 for (let i = 0; i < 3; i++) {
-  gpuTest(`cross-entropy${i} with label smoothing vs PyTorch`, (rt) =>
-    checkCase(rt, `xent${i}`, TOL.xent, ["x"], (t, p) =>
-      ops.crossEntropy(t.x, t.labels, p.smoothing as number), ["labels"]));
+  gpuTest(
+    `cross-entropy${i} with label smoothing vs PyTorch`,
+    (rt) =>
+      checkCase(
+        rt,
+        `xent${i}`,
+        TOL.xent,
+        ["x"],
+        (t, p) => ops.crossEntropy(t.x, t.labels, p.smoothing as number),
+        ["labels"],
+      ),
+  );
 }
 
 gpuTest("gelu, tanh vs PyTorch", async (rt) => {
@@ -116,24 +162,56 @@ gpuTest("sum / mean over axes (incl. the two-pass split) vs PyTorch", async (rt)
 });
 
 gpuTest("permute, concat, narrow vs PyTorch", async (rt) => {
-  await checkCase(rt, "permute0", TOL.elementwise, ["x"], (t, p) =>
-    ops.permute(t.x, p.axes as number[]));
-  await checkCase(rt, "concat0", TOL.elementwise, ["a", "b", "c"], (t, p) =>
-    ops.concat([t.a, t.b, t.c], p.axis as number));
-  await checkCase(rt, "narrow0", TOL.elementwise, ["x"], (t, p) =>
-    ops.narrow(t.x, p.axis as number, p.start as number, p.len as number));
+  await checkCase(
+    rt,
+    "permute0",
+    TOL.elementwise,
+    ["x"],
+    (t, p) => ops.permute(t.x, p.axes as number[]),
+  );
+  await checkCase(
+    rt,
+    "concat0",
+    TOL.elementwise,
+    ["a", "b", "c"],
+    (t, p) => ops.concat([t.a, t.b, t.c], p.axis as number),
+  );
+  await checkCase(
+    rt,
+    "narrow0",
+    TOL.elementwise,
+    ["x"],
+    (t, p) => ops.narrow(t.x, p.axis as number, p.start as number, p.len as number),
+  );
 });
 
 for (let i = 0; i < 3; i++) {
-  gpuTest(`tubelet embedding${i} (conv3d, kernel = stride) vs PyTorch`, (rt) =>
-    checkCase(rt, `tubelet${i}`, TOL.tubelet, ["x", "w", "b"], (t, p) => {
-      const k = p.kernel as [number, number, number];
-      return ops.linear(ops.patchify(t.x, k), t.w, t.b);
-    }));
+  gpuTest(
+    `tubelet embedding${i} (conv3d, kernel = stride) vs PyTorch`,
+    (rt) =>
+      checkCase(rt, `tubelet${i}`, TOL.tubelet, ["x", "w", "b"], (t, p) => {
+        const k = p.kernel as [number, number, number];
+        return ops.linear(ops.patchify(t.x, k), t.w, t.b);
+      }),
+  );
 }
 
 gpuTest("pre-norm transformer block forward/backward vs PyTorch", (rt) => {
-  const names = ["x", "ln1g", "ln1b", "wqkv", "bqkv", "wo", "bo", "ln2g", "ln2b", "w1", "b1", "w2", "b2"];
+  const names = [
+    "x",
+    "ln1g",
+    "ln1b",
+    "wqkv",
+    "bqkv",
+    "wo",
+    "bo",
+    "ln2g",
+    "ln2b",
+    "w1",
+    "b1",
+    "w2",
+    "b2",
+  ];
   return checkCase(rt, "block0", TOL.block, names, (t, p) => {
     const heads = p.heads as number, eps = p.eps as number;
     const [b, l, c] = t.x.shape;

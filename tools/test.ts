@@ -16,8 +16,9 @@ for await (const chunk of child.stdout) {
   tail = (tail + dec.decode(chunk)).slice(-4000);
 }
 const status = await child.status;
-const m = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/
-  .exec(tail);
+const m =
+  /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/
+    .exec(tail);
 if (m) {
   const skipped = m[3] && m[3] !== "0" ? `, ${m[3]} skipped` : "";
   console.log(`${m[1]} passed, ${m[2]} failed${skipped}`);

@@ -9,8 +9,8 @@ export interface PeerResult {
 }
 
 export async function tfjsMatmul(sizes: number[], minMs = 300): Promise<PeerResult[]> {
-  const tf = await import("npm:@tensorflow/tfjs-core@4.22.0");
-  await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+  const tf = await import("@tensorflow/tfjs-core");
+  await import("@tensorflow/tfjs-backend-webgpu");
   if (!(await tf.setBackend("webgpu"))) throw new Error("TensorFlow.js: no WebGPU backend");
   await tf.ready();
   const out: PeerResult[] = [];
@@ -33,7 +33,13 @@ export async function tfjsMatmul(sizes: number[], minMs = 300): Promise<PeerResu
     await c.data();
     c.dispose();
     const ms = (performance.now() - t0) / reps;
-    out.push({ name: "tfjs-webgpu", kernel: "matmul", shape: [n, n, n], gflops: 2 * n ** 3 / ms / 1e6, ms });
+    out.push({
+      name: "tfjs-webgpu",
+      kernel: "matmul",
+      shape: [n, n, n],
+      gflops: 2 * n ** 3 / ms / 1e6,
+      ms,
+    });
     a.dispose();
     b.dispose();
   }

@@ -1,0 +1,66 @@
+// Modules own named parameters. A parameter is a persistent tensor that needs a gradient,
+// with a persistent .grad buffer that backward() accumulates into.
+import type { Runtime } from "../runtime/runtime.ts";
+import type { Shape, Tensor } from "../runtime/tensor.ts";
+import { type Init, initValues, type Rng } from "./init.ts";
+
+export interface ParamOptions {
+  /** Excluded from weight decay (biases, norms, embeddings). */
+  noDecay?: boolean;
+}
+
+export interface Param {
+  tensor: Tensor;
+  noDecay: boolean;
+}
+
+export abstract class Module {
+  readonly #params = new Map<string, Param>();
+  readonly #children = new Map<string, Module>();
+  training = true;
+
+  constructor(readonly rt: Runtime) {}
+
+  protected param(name: string, shape: Shape, init: Init, rng: Rng, o: ParamOptions = {}): Tensor {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const t = this.rt.tensor(initValues(size, init, rng), shape, "f32", {
+      persistent: true,
+      name,
+    });
+    t.requiresGrad = true;
+    t.grad = this.rt.tensor(new Float32Array(size), shape, "f32", {
+      persistent: true,
+      name: `${name}.grad`,
+    });
+    this.#params.set(name, { tensor: t, noDecay: !!o.noDecay });
+    return t;
+  }
+
+  protected child<M extends Module>(name: string, m: M): M {
+    this.#children.set(name, m);
+    return m;
+  }
+
+  /** Every parameter, by dotted path ("blocks.0.attn.qkv.weight"). */
+  namedParams(prefix = ""): Map<string, Param> {
+    const out = new Map<string, Param>();
+    for (const [n, p] of this.#params) out.set(prefix + n, p);
+    for (const [n, c] of this.#children) {
+      for (const [k, p] of c.namedParams(`${prefix}${n}.`)) out.set(k, p);
+    }
+    return out;
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const p of this.namedParams().values()) n += p.tensor.size;
+    return n;
+  }
+
+  /** Switches training mode (dropout, batch-norm statistics) on this and every child. */
+  train(on = true): this {
+    this.training = on;
+    for (const c of this.#children.values()) c.train(on);
+    return this;
+  }
+}

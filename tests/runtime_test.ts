@@ -1,0 +1,125 @@
+// The runtime's contracts: clear errors for bad input, buffers past the binding limit
+// refused, compile errors naming the kernel, one command buffer per recorded step, tidy()
+// returning memory to the pool, and f16 storage with f32 accumulation.
+import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
+import * as ops from "../autograd/ops.ts";
+import { backward } from "../autograd/tape.ts";
+import { matmul, matmulReference } from "../kernels/matmul.ts";
+import { map } from "../kernels/map.ts";
+import { ShapeError } from "../kernels/wgsl.ts";
+import { KernelError } from "../runtime/runtime.ts";
+import { assertClose, gpuTest, randn, readF32 } from "./helpers.ts";
+
+gpuTest("shape mismatches name the op and the shapes", (rt) => {
+  rt.tidy(() => {
+    const a = rt.zeros([2, 3]), b = rt.zeros([4, 5]);
+    const e = assertThrows(() => matmul(rt, a, b), ShapeError);
+    assert(
+      e.message.includes("matmul") && e.message.includes("[2, 3]") && e.message.includes("[4, 5]"),
+      e.message,
+    );
+    const e2 = assertThrows(() => ops.add(rt.zeros([2, 3]), rt.zeros([4])), ShapeError);
+    assert(e2.message.startsWith("add:") && e2.message.includes("[4]"), e2.message);
+    const e3 = assertThrows(
+      () => ops.attention(rt.zeros([1, 2, 1, 4]), rt.zeros([1, 2, 1, 8]), rt.zeros([1, 2, 1, 8])),
+      ShapeError,
+    );
+    assert(e3.message.startsWith("attention:"), e3.message);
+    const e4 = assertThrows(() => ops.patchify(rt.zeros([1, 1, 5, 4, 4]), [2, 2, 2]), ShapeError);
+    assert(e4.message.includes("tubelet"), e4.message);
+  });
+  return Promise.resolve();
+});
+
+gpuTest("unsupported dtypes are refused by name", (rt) => {
+  rt.tidy(() => {
+    const a = rt.zeros([2, 2], "i32"), b = rt.zeros([2, 2], "i32");
+    const e = assertThrows(() => matmul(rt, a, b), ShapeError);
+    assert(e.message.includes("unsupported dtype i32"), e.message);
+    const e2 = assertThrows(() => ops.crossEntropy(rt.zeros([2, 3]), rt.zeros([2])), ShapeError);
+    assert(e2.message.includes("crossEntropy") && e2.message.includes("f32"), e2.message);
+  });
+  return Promise.resolve();
+});
+
+gpuTest("a tensor past the adapter's binding limit is refused with a clear message", (rt) => {
+  const limit = rt.gpu.description.limits.maxStorageBufferBindingSize;
+  const e = assertThrows(() => rt.empty([Math.ceil(limit / 4) + 1024], "f32", "huge"), RangeError);
+  assert(e.message.includes("huge") && e.message.includes("storage binding limit"), e.message);
+  return Promise.resolve();
+});
+
+gpuTest("a WGSL compile error names the kernel", async (rt) => {
+  const t = rt.empty([4]);
+  rt.run({ name: "broken", code: "fn main( {", grid: [1, 1, 1], bindings: [t] });
+  const e = await assertRejects(() => rt.sync(), KernelError);
+  assert(e.message.includes(`kernel "broken"`), e.message);
+  rt.dispose(t);
+});
+
+gpuTest("a training step records into one command buffer without waiting", async (rt) => {
+  await rt.sync();
+  const w = rt.tensor(randn(16 * 8, 3), [16, 8], "f32", { persistent: true });
+  w.requiresGrad = true;
+  w.grad = rt.tensor(new Float32Array(128), [16, 8], "f32", { persistent: true });
+  const x = rt.tensor(randn(4 * 8, 4), [4, 8], "f32", { persistent: true });
+  const labels = rt.tensor([1, 2, 3, 0], [4], "i32", { persistent: true });
+  const before = { ...rt.stats };
+  rt.tidy(() => {
+    const loss = ops.crossEntropy(
+      ops.linear(ops.layerNorm(x, rt.zeros([8]), rt.zeros([8])), w, null, "gelu"),
+      labels,
+    );
+    backward(loss);
+  });
+  rt.flush();
+  assertEquals(rt.stats.submits - before.submits, 1, "one submit per step");
+  assertEquals(rt.stats.readbacks - before.readbacks, 0, "no readback inside the step");
+  // zeros() writes host data, which submits pending work first: all of it happened before recording.
+  await rt.sync();
+});
+
+gpuTest("tidy() returns intermediates to the pool and keeps what it returns", async (rt) => {
+  await rt.sync();
+  const live0 = rt.pool.liveBytes;
+  const kept = rt.tidy(() => {
+    const a = rt.tensor(randn(1000, 1), [10, 100]);
+    const b = map(rt, [a], "v0 * 2.0");
+    return map(rt, [b], "v0 + 1.0");
+  });
+  assert(
+    rt.pool.liveBytes - live0 <= 4096 + 256,
+    `only the result stays live (${rt.pool.liveBytes - live0} bytes)`,
+  );
+  const v = await readF32(rt, kept);
+  assertEquals(v.length, 1000);
+  rt.dispose(kept);
+  assertEquals(rt.pool.liveBytes, live0);
+});
+
+gpuTest("f16 storage with f32 accumulation (shader-f16)", async (rt) => {
+  if (!rt.gpu.f16) {
+    console.log("skipped: adapter has no shader-f16");
+    return;
+  }
+  const [m, k, n] = [37, 130, 21];
+  const av = randn(m * k, 11), bv = randn(k * n, 12);
+  const held = rt.tidy(() => {
+    const a = rt.tensor(av, [m, k], "f16"), b = rt.tensor(bv, [k, n], "f16");
+    const c = matmul(rt, a, b);
+    const ln = ops.layerNorm(c, rt.tensor(new Array(n).fill(1), [n], "f16"), rt.zeros([n], "f16"));
+    return { c, ln };
+  });
+  assertEquals(held.c.dtype, "f16");
+  const ref = matmulReference(av, bv, 1, m, n, k);
+  // f16 inputs (11-bit mantissa) summed over k = 130 in f32: error ~ sqrt(k) * 2^-11 * |a||b|.
+  assertClose("f16 matmul", await readF32(rt, held.c), ref, { atol: 0.05, rtol: 0.01 });
+  const ln = await readF32(rt, held.ln);
+  for (let r = 0; r < m; r++) {
+    const row = ln.slice(r * n, (r + 1) * n);
+    const mu = row.reduce((s, v) => s + v, 0) / n;
+    assert(Math.abs(mu) < 0.01, `f16 layer norm row ${r} mean ${mu}`);
+  }
+  rt.dispose(held.c);
+  rt.dispose(held.ln);
+});

@@ -1,0 +1,114 @@
+// The optimiser: AdamW or SGD (momentum, Nesterov) over a model's parameters, with
+// global-norm clipping, all recorded into the step's command buffer. Hyper-parameters that
+// change per step (learning rate, bias corrections) are written before the step is recorded
+// (beginStep), so nothing waits on the GPU.
+import { fill } from "../kernels/map.ts";
+import { adamwStep, clipCoefficient, gradSumSquares, sgdStep } from "../kernels/optim.ts";
+import type { Param } from "../layers/module.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import type { Tensor } from "../runtime/tensor.ts";
+
+export interface OptimizerConfig {
+  kind: "adamw" | "sgd";
+  weightDecay: number;
+  /** AdamW betas. */
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** SGD momentum and Nesterov. */
+  momentum: number;
+  nesterov: boolean;
+  /** Global gradient-norm clip; 0 disables. */
+  clipNorm: number;
+}
+
+export const DEFAULT_OPTIMIZER: OptimizerConfig = {
+  kind: "adamw",
+  weightDecay: 0.05,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  momentum: 0.9,
+  nesterov: false,
+  clipNorm: 1,
+};
+
+interface Slot {
+  name: string;
+  p: Param;
+  state: Tensor[];
+}
+
+export class Optimizer {
+  readonly slots: Slot[] = [];
+  readonly hyper: Tensor; // f32[8], see kernels/optim.ts
+  readonly gradScale: Tensor; // f32[2]: clip coefficient, grad norm
+  readonly norms: Tensor; // f32[params]
+  /** Completed update steps (bias correction uses t + 1). */
+  t = 0;
+
+  constructor(readonly rt: Runtime, params: Map<string, Param>, readonly cfg: OptimizerConfig) {
+    for (const [name, p] of params) {
+      const n = p.tensor.size;
+      const k = cfg.kind === "adamw" ? 2 : 1;
+      const state = Array.from(
+        { length: k },
+        (_, i) =>
+          rt.tensor(new Float32Array(n), p.tensor.shape, "f32", {
+            persistent: true,
+            name: `${name}.${cfg.kind === "adamw" ? ["m", "v"][i] : "momentum"}`,
+          }),
+      );
+      this.slots.push({ name, p, state });
+    }
+    this.hyper = rt.tensor(new Float32Array(8), [8], "f32", { persistent: true, name: "hyper" });
+    this.gradScale = rt.tensor([1, 0], [2], "f32", { persistent: true, name: "gradScale" });
+    this.norms = rt.tensor(
+      new Float32Array(Math.max(1, this.slots.length)),
+      [Math.max(1, this.slots.length)],
+      "f32",
+      {
+        persistent: true,
+        name: "gradNorms",
+      },
+    );
+  }
+
+  /** Writes this step's hyper-parameters; call before recording the step. */
+  beginStep(lr: number): void {
+    const c = this.cfg, t = this.t + 1;
+    const first = c.kind === "adamw" ? c.beta1 : c.momentum;
+    this.rt.write(this.hyper, [
+      lr,
+      first,
+      c.beta2,
+      c.eps,
+      c.weightDecay,
+      1 - c.beta1 ** t,
+      1 - c.beta2 ** t,
+      0,
+    ]);
+  }
+
+  /** Records clipping, the update of every parameter, and zeroing of the gradients. */
+  step(): void {
+    const rt = this.rt;
+    this.slots.forEach((s, i) => gradSumSquares(rt, s.p.tensor.grad!, this.norms, i));
+    clipCoefficient(rt, this.norms, this.gradScale, this.cfg.clipNorm);
+    for (const s of this.slots) {
+      const p = s.p.tensor, g = p.grad!, decay = !s.p.noDecay && this.cfg.weightDecay > 0;
+      if (this.cfg.kind === "adamw") {
+        adamwStep(rt, p, g, s.state[0], s.state[1], this.hyper, this.gradScale, decay);
+      } else {
+        sgdStep(rt, p, g, s.state[0], this.hyper, this.gradScale, decay, this.cfg.nesterov);
+      }
+      fill(rt, g, 0);
+    }
+    this.t++;
+  }
+
+  /** Zeroes every gradient (e.g. after an evaluation pass that accumulated some). */
+  zeroGrad(): void {
+    for (const s of this.slots) fill(this.rt, s.p.tensor.grad!, 0);
+  }
+}
