@@ -3,6 +3,7 @@
 // One entry for every subcommand; `heatformer --help` lists them.
 import { Command, CommanderError } from "commander";
 import { benchKernels } from "./bench/kernels.ts";
+import { demoCommand } from "./cli/demo.ts";
 import { infoCommand } from "./cli/info.ts";
 import { EXIT, parseIntList, printJson, runCommand } from "./cli/output.ts";
 import { Runtime } from "./runtime/runtime.ts";
@@ -22,6 +23,12 @@ export function buildCli(): Command {
     .description("describe the WebGPU adapter (name, backend, features, limits)")
     .option("--json", "print one JSON object")
     .action((o) => runCommand(() => infoCommand(o)));
+
+  program.command("demo")
+    .description("train a small transformer on a procedural motion task (a runtime smoke test)")
+    .option("--epochs <n>", "epochs", "8")
+    .option("--json", "print one JSON summary object")
+    .action((o) => runCommand(() => demoCommand({ epochs: Number(o.epochs), json: o.json })));
 
   const bench = program.command("bench").description(
     "benchmarks (not tests): GFLOP/s, samples/s, peers",

@@ -8,6 +8,12 @@ import { flatIndex, grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { binding, f32lit, header, requireDtype, ShapeError } from "./wgsl.ts";
+import { dkdvKernel, dqKernel, forwardKernel, subgroupAttentionFits } from "./attention_subgroup.ts";
+
+/** The subgroup kernels need 8-lane subgroups (lavapipe) and vec4-friendly layouts. */
+function useSubgroups(rt: Runtime, ts: Tensor[], d: number): boolean {
+  return rt.gpu.subgroups && rt.gpu.subgroupSize === 8 && subgroupAttentionFits(ts, d);
+}
 
 const WG = 64;
 
@@ -71,6 +77,10 @@ export function attentionForward(
   const scale = o.scale ?? 1 / Math.sqrt(d);
   const out = rt.empty([b, lq, h, d], q.dtype, "attention.out");
   const lse = rt.empty([b, h, lq], "f32", "attention.lse");
+  if (useSubgroups(rt, [q, k, v], d)) {
+    rt.run(forwardKernel(q, k, v, out, lse, dm, scale, o.mask));
+    return { out, lse };
+  }
   const n = b * h * lq;
   const grid = grid1d(n, WG);
   const sd = (t: Tensor) => t.strides[3];
@@ -145,6 +155,11 @@ export function attentionBackward(
   const dk = rt.empty([b, lk, h, d], k.dtype, "attention.dk");
   const dv = rt.empty([b, lk, h, d], v.dtype, "attention.dv");
   const delta = rt.empty([b, h, lq], "f32", "attention.delta");
+  if (useSubgroups(rt, [q, k, v, dout, out], d)) {
+    rt.run(dqKernel(dout, q, k, v, out, lse, dq, delta, dm, scale, o.mask));
+    rt.run(dkdvKernel(dout, q, k, v, lse, delta, dk, dv, dm, scale, o.mask));
+    return { dq, dk, dv };
+  }
   const hdr = header(q.dtype, ...(o.mask ? [o.mask.dtype] : []));
   const maskB = (i: number) => (o.mask ? binding(i, "Mask", o.mask, "read") : "");
   const mask = o.mask ? [o.mask] : [];

@@ -41,6 +41,14 @@ function broadcastStrides(t: Tensor, shape: Shape): number[] {
 /** WGSL that computes each operand's element offset from the flat output index `i`. */
 function offsets(shape: Shape, operandStrides: number[][], bases: number[]): string {
   const L: string[] = [];
+  if (shape.length === 1) {
+    // 1-D: offset = base + i * stride, no division at all.
+    bases.forEach((b, k) => {
+      const s = operandStrides[k][0];
+      L.push(`  let o${k} = ${b}u${s === 0 ? "" : s === 1 ? " + i" : ` + i * ${s}u`};`);
+    });
+    return L.join("\n");
+  }
   bases.forEach((b, k) => L.push(`  var o${k} = ${b}u;`));
   L.push(`  var r = i;`);
   for (let d = shape.length - 1; d >= 0; d--) {
@@ -71,8 +79,28 @@ export interface MapOptions {
 }
 
 /**
+ * Merges adjacent axes along which every operand is contiguous, and drops size-1 axes, so
+ * most maps become 1-D (index arithmetic is the expensive part on CPU adapters: each
+ * division by a shape is per-lane scalar code).
+ */
+function simplify(shape: number[], strides: number[][]): { shape: number[]; strides: number[][] } {
+  const keep = shape.map((d, i) => i).filter((i) => shape[i] !== 1);
+  let sh = keep.map((i) => shape[i]);
+  let st = strides.map((s) => keep.map((i) => s[i]));
+  for (let d = sh.length - 1; d > 0; d--) {
+    // axis d-1 can merge into d when each operand's stride[d-1] == stride[d] * shape[d]
+    if (st.every((s) => s[d - 1] === s[d] * sh[d])) {
+      sh = [...sh.slice(0, d - 1), sh[d - 1] * sh[d], ...sh.slice(d + 1)];
+      st = st.map((s) => [...s.slice(0, d - 1), s[d], ...s.slice(d + 1)]);
+    }
+  }
+  return { shape: sh, strides: st };
+}
+
+/**
  * Records out = expr over inputs, where expr is WGSL over f32 values v0, v1, ... (and `i`,
- * the flat output index as u32).
+ * the flat output index as u32). Each invocation computes 4 consecutive outputs when the
+ * innermost axis allows it (vec4-friendly on every adapter).
  */
 export function map(rt: Runtime, inputs: Tensor[], expr: string, o: MapOptions = {}): Tensor {
   const name = o.name ?? "map";
@@ -85,24 +113,36 @@ export function map(rt: Runtime, inputs: Tensor[], expr: string, o: MapOptions =
   const out = o.out ?? rt.empty(shape, dtype, name);
   const n = numel(shape);
   if (n === 0) return out;
-  const strides = inputs.map((t) => broadcastStrides(t, shape));
-  strides.push(broadcastStrides(out, shape));
-  const grid = grid1d(n, WG);
+  const raw = inputs.map((t) => broadcastStrides(t, shape));
+  raw.push(broadcastStrides(out, shape));
+  const { shape: sh, strides } = simplify(shape, raw);
+  // Unroll 4 outputs per invocation along the innermost axis when it divides by 4.
+  const inner = sh.length ? sh[sh.length - 1] : 1;
+  const U = inner % 4 === 0 ? 4 : 1;
+  const innerStrides = strides.map((s) => (s.length ? s[s.length - 1] : 0));
+  const groups = n / U;
+  const grid = grid1d(groups, WG);
   const T = wgslType(out.dtype);
-  const loads = inputs.map((_, k) => `  let v${k} = f32(X${k}[o${k}]);`).join("\n");
   const outK = inputs.length;
-  const value = o.accumulate ? `f32(Y[o${outK}]) + (${expr})` : `(${expr})`;
+  const lines: string[] = [];
+  for (let u = 0; u < U; u++) {
+    const at = (k: number) => (u === 0 ? `o${k}` : `o${k} + ${u * innerStrides[k]}u`);
+    const loads = inputs.map((_, k) => `    let v${k} = f32(X${k}[${at(k)}]);`).join("\n");
+    const value = o.accumulate ? `f32(Y[${at(outK)}]) + (${expr})` : `(${expr})`;
+    lines.push(`  {\n    let i = i0 + ${u}u;\n${loads}\n    Y[${at(outK)}] = ${T}(${value});\n  }`);
+  }
   const code = `${header(out.dtype, ...inputs.map((t) => t.dtype))}// ${name} ${shapeStr(shape)}
 ${inputs.map((t, k) => binding(k, `X${k}`, t, "read")).join("\n")}
 ${binding(outK, "Y", out, "read_write")}
 ${expr.includes("gelu") ? ERF_WGSL : ""}${o.helpers ?? ""}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = ${flatIndex(grid, WG)};
-  if (i >= ${n}u) { return; }
-${offsets(shape, strides, [...inputs.map((t) => t.offset), out.offset])}
-${loads}
-  Y[o${outK}] = ${T}(${value});
+  let g = ${flatIndex(grid, WG)};
+  if (g >= ${groups}u) { return; }
+  let i = g * ${U}u;
+  let i0 = i;
+${offsets(sh, strides, [...inputs.map((t) => t.offset), out.offset])}
+${lines.join("\n")}
 }
 `;
   const spec: KernelSpec = { name, code, grid, bindings: [...inputs, out] };

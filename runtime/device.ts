@@ -24,6 +24,8 @@ export interface Gpu {
   readonly f16: boolean;
   /** Subgroup built-ins compile and run (probed, not just listed). */
   readonly subgroups: boolean;
+  /** The subgroup size when the adapter fixes one (min = max), else 0. */
+  readonly subgroupSize: number;
   /** A CPU-emulated adapter (llvmpipe / lavapipe / WARP): kernels pick CPU-friendly tilings. */
   readonly software: boolean;
 }
@@ -120,7 +122,11 @@ export async function acquireGpu(options: GpuOptions = {}): Promise<Gpu> {
     timestampQuery: enabled.includes("timestamp-query"),
     limits,
   };
-  return { adapter, device, description, f16: description.f16, subgroups, software };
+  const sgInfo = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const subgroupSize = subgroups && sgInfo.subgroupMinSize && sgInfo.subgroupMinSize === sgInfo.subgroupMaxSize
+    ? sgInfo.subgroupMinSize
+    : 0;
+  return { adapter, device, description, f16: description.f16, subgroups, subgroupSize, software };
 }
 
 function bigLimits(adapter: GPUAdapter): Record<string, number> {

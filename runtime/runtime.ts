@@ -41,6 +41,12 @@ export class Runtime {
   #pass: GPUComputePassEncoder | null = null;
   #errors: Promise<string | null>[] = [];
   #scopes: Storage[][] = [];
+  #profile: {
+    name: string;
+    pipeline: GPUComputePipeline;
+    bindGroup: GPUBindGroup;
+    grid: [number, number, number];
+  }[] | null = null;
 
   constructor(readonly gpu: Gpu) {
     this.device = gpu.device;
@@ -235,11 +241,55 @@ export class Runtime {
     }
     const p = this.#pipeline(spec);
     const g = this.#bindGroup(p, spec);
+    this.#profile?.push({ name: spec.name, pipeline: p, bindGroup: g, grid: [x, y, z] });
     const pass = this.#ensurePass();
     pass.setPipeline(p);
     pass.setBindGroup(0, g);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+  }
+
+  /** Starts (or stops) collecting every dispatch for replayProfile(). */
+  profiling(on: boolean): void {
+    this.#profile = on ? [] : null;
+  }
+
+  /**
+   * Times each dispatch collected since profiling(true) by replaying it alone `reps` times
+   * between host syncs, minus the cost of an empty sync; returns ms per kernel name (summed
+   * over the collected dispatches, averaged over reps). Works on every adapter (lavapipe's
+   * timestamp queries read zero). Values computed by replays are garbage: profile, then
+   * discard the state.
+   */
+  async replayProfile(reps = 5): Promise<Map<string, { ms: number; count: number }>> {
+    const recs = this.#profile ?? [];
+    this.#profile = null;
+    await this.sync();
+    const timeSubmit = async (fn: (pass: GPUComputePassEncoder) => void) => {
+      const enc = this.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      fn(pass);
+      pass.end();
+      const t0 = performance.now();
+      this.device.queue.submit([enc.finish()]);
+      await this.device.queue.onSubmittedWorkDone();
+      return performance.now() - t0;
+    };
+    let base = Infinity;
+    for (let i = 0; i < 5; i++) base = Math.min(base, await timeSubmit(() => {}));
+    const out = new Map<string, { ms: number; count: number }>();
+    for (const r of recs) {
+      const ms = await timeSubmit((pass) => {
+        pass.setPipeline(r.pipeline);
+        pass.setBindGroup(0, r.bindGroup);
+        for (let i = 0; i < reps; i++) pass.dispatchWorkgroups(...r.grid);
+      });
+      const e = out.get(r.name) ?? { ms: 0, count: 0 };
+      e.ms += Math.max(0, ms - base) / reps;
+      e.count++;
+      out.set(r.name, e);
+    }
+    return out;
   }
 
   /** Records a buffer copy of a contiguous range. */
