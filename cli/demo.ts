@@ -3,7 +3,7 @@
 // task whose class is the frequency of a motion: it must learn something over time.
 import * as ops from "../autograd/ops.ts";
 import { backward, noGrad } from "../autograd/tape.ts";
-import { Block, Linear, LayerNorm } from "../layers/basic.ts";
+import { Block, LayerNorm, Linear } from "../layers/basic.ts";
 import { Rng } from "../layers/init.ts";
 import { Module } from "../layers/module.ts";
 import { Runtime } from "../runtime/runtime.ts";
@@ -34,7 +34,9 @@ class TinyTransformer extends Module {
     super(rt);
     const ctx = { seed: null };
     this.embed = this.child("embed", new Linear(rt, F, width, rng.fork(1)));
-    this.blocks = [0, 1].map((i) => this.child(`blocks.${i}`, new Block(rt, width, 4, rng.fork(10 + i), ctx)));
+    this.blocks = [0, 1].map((i) =>
+      this.child(`blocks.${i}`, new Block(rt, width, 4, rng.fork(10 + i), ctx))
+    );
     this.norm = this.child("norm", new LayerNorm(rt, width, rng.fork(2)));
     this.head = this.child("head", new Linear(rt, width, CLASSES, rng.fork(3), { std: 0.02 }));
   }
@@ -60,7 +62,10 @@ export async function demoCommand(o: { epochs: number; json?: boolean }): Promis
   const upload = (xs: { x: Float32Array; y: number }[]) => {
     const x = new Float32Array(xs.length * T * F);
     xs.forEach((s, i) => x.set(s.x, i * T * F));
-    return { x: rt.tensor(x, [xs.length, T, F]), y: rt.tensor(xs.map((s) => s.y), [xs.length], "i32") };
+    return {
+      x: rt.tensor(x, [xs.length, T, F]),
+      y: rt.tensor(xs.map((s) => s.y), [xs.length], "i32"),
+    };
   };
   const t0 = performance.now();
   let lastLoss = NaN;
@@ -82,21 +87,37 @@ export async function demoCommand(o: { epochs: number; json?: boolean }): Promis
   }
   const acc = await accuracy(rt, model, test, upload);
   const seconds = (performance.now() - t0) / 1000;
-  const summary = { task: "demo", epochs: o.epochs, trainLoss: lastLoss, testAccuracy: acc, seconds };
+  const summary = {
+    task: "demo",
+    epochs: o.epochs,
+    trainLoss: lastLoss,
+    testAccuracy: acc,
+    seconds,
+  };
   if (o.json) printJson(summary);
   else console.log(`test accuracy ${(acc * 100).toFixed(1)}% in ${seconds.toFixed(1)} s`);
 }
 
 type Upload = (xs: { x: Float32Array; y: number }[]) => { x: Tensor; y: Tensor };
 
-async function evalLoss(rt: Runtime, m: TinyTransformer, xs: { x: Float32Array; y: number }[], up: Upload) {
+async function evalLoss(
+  rt: Runtime,
+  m: TinyTransformer,
+  xs: { x: Float32Array; y: number }[],
+  up: Upload,
+) {
   const l = rt.tidy(() => noGrad(() => ops.crossEntropy(m.forward(up(xs).x), up(xs).y)));
   const v = (await rt.read(l))[0];
   rt.dispose(l);
   return v;
 }
 
-async function accuracy(rt: Runtime, m: TinyTransformer, xs: { x: Float32Array; y: number }[], up: Upload) {
+async function accuracy(
+  rt: Runtime,
+  m: TinyTransformer,
+  xs: { x: Float32Array; y: number }[],
+  up: Upload,
+) {
   const logits = rt.tidy(() => noGrad(() => m.forward(up(xs).x)));
   const v = await rt.read(logits);
   rt.dispose(logits);

@@ -8,11 +8,17 @@ import { flatIndex, grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { binding, f32lit, header, requireDtype, ShapeError } from "./wgsl.ts";
-import { dkdvKernel, dqKernel, forwardKernel, subgroupAttentionFits } from "./attention_subgroup.ts";
+import {
+  dkdvKernel,
+  dqKernel,
+  forwardKernel,
+  subgroupAttentionFits,
+} from "./attention_subgroup.ts";
 
 /** The subgroup kernels need 8-lane subgroups (lavapipe) and vec4-friendly layouts. */
 function useSubgroups(rt: Runtime, ts: Tensor[], d: number): boolean {
-  return rt.gpu.subgroups && rt.gpu.subgroupSize === 8 && subgroupAttentionFits(ts, d);
+  return rt.useSubgroups && rt.gpu.subgroups && rt.gpu.subgroupSize === 8 &&
+    subgroupAttentionFits(ts, d);
 }
 
 const WG = 64;

@@ -23,7 +23,9 @@ export interface SgDims {
 /** vec4 loads need d % 4 == 0, unit stride in d, and 4-aligned offsets and strides. */
 export function subgroupAttentionFits(ts: Tensor[], d: number): boolean {
   return d % 4 === 0 && d <= 256 &&
-    ts.every((t) => t.strides[3] === 1 && t.offset % 4 === 0 && t.strides.slice(0, 3).every((s) => s % 4 === 0));
+    ts.every((t) =>
+      t.strides[3] === 1 && t.offset % 4 === 0 && t.strides.slice(0, 3).every((s) => s % 4 === 0)
+    );
 }
 
 /** Vec4-indexed row offset (in vec4 units) of (bb, row, hh) for a (B, L, H, D) view. */
@@ -95,7 +97,9 @@ export function forwardKernel(
   }
   for (const jj of range(SG)) {
     L.push(
-      `    s${jj} = select(-3.402823e38, s${jj} + ${maskExpr(mask, dm, "rc", `min(j0 + ${jj}u, ${dm.lk - 1}u)`)}, j0 + ${jj}u < ${dm.lk}u);`,
+      `    s${jj} = select(-3.402823e38, s${jj} + ${
+        maskExpr(mask, dm, "rc", `min(j0 + ${jj}u, ${dm.lk - 1}u)`)
+      }, j0 + ${jj}u < ${dm.lk}u);`,
     );
   }
   L.push(`    let mb = max(max(max(s0, s1), max(s2, s3)), max(max(s4, s5), max(s6, s7)));`);
@@ -107,7 +111,9 @@ export function forwardKernel(
   for (const c of range(D4)) {
     L.push(`    { let vc = vec4<f32>(V[vb + ${c}u]);`);
     L.push(`      var a = acc${c} * corr;`);
-    for (const jj of range(SG)) L.push(`      a = fma(vec4<f32>(p${jj}), subgroupShuffle(vc, ${jj}u), a);`);
+    for (const jj of range(SG)) {
+      L.push(`      a = fma(vec4<f32>(p${jj}), subgroupShuffle(vc, ${jj}u), a);`);
+    }
     L.push(`      acc${c} = a;`, `    }`);
   }
   L.push(`  }`);
@@ -117,7 +123,9 @@ export function forwardKernel(
   for (const c of range(D4)) L.push(`    O[ob + ${c}u] = vec4<${out.dtype}>(acc${c} * inv);`);
   L.push(`    Lse[(bb * ${dm.h}u + hh) * ${dm.lq}u + r] = m + log(l);`, `  }`);
   const binds = [q, k, v, out, lse, ...(mask ? [mask] : [])];
-  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention forward (subgroup) ${JSON.stringify(dm)}
+  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention forward (subgroup) ${
+    JSON.stringify(dm)
+  }
 ${binding(0, "Q", q, "read", true)}
 ${binding(1, "K", k, "read", true)}
 ${binding(2, "V", v, "read", true)}
@@ -159,7 +167,10 @@ export function dqKernel(
   L.push(`  let lrow = (bb * ${dm.h}u + hh) * ${dm.lq}u + rc;`, `  let L = Lse[lrow];`);
   L.push(`  for (var j0 = 0u; j0 < ${dm.lk}u; j0 += ${SG}u) {`);
   L.push(`    let jr = min(j0 + lane, ${dm.lk - 1}u);`);
-  L.push(`    let kb = ${row4(k, "bb", "jr", "hh")};`, `    let vb = ${row4(v, "bb", "jr", "hh")};`);
+  L.push(
+    `    let kb = ${row4(k, "bb", "jr", "hh")};`,
+    `    let vb = ${row4(v, "bb", "jr", "hh")};`,
+  );
   for (const jj of range(SG)) L.push(`    var s${jj} = 0.0;`, `    var dp${jj} = 0.0;`);
   for (const c of range(D4)) {
     L.push(`    { let kc = vec4<f32>(K[kb + ${c}u]); let vc = vec4<f32>(V[vb + ${c}u]);`);
@@ -171,20 +182,28 @@ export function dqKernel(
   }
   for (const jj of range(SG)) {
     L.push(
-      `    let ds${jj} = select(0.0, exp(s${jj} + ${maskExpr(mask, dm, "rc", `min(j0 + ${jj}u, ${dm.lk - 1}u)`)} - L) * (dp${jj} - dl), j0 + ${jj}u < ${dm.lk}u);`,
+      `    let ds${jj} = select(0.0, exp(s${jj} + ${
+        maskExpr(mask, dm, "rc", `min(j0 + ${jj}u, ${dm.lk - 1}u)`)
+      } - L) * (dp${jj} - dl), j0 + ${jj}u < ${dm.lk}u);`,
     );
   }
   for (const c of range(D4)) {
     L.push(`    { let kc = vec4<f32>(K[kb + ${c}u]);`);
-    for (const jj of range(SG)) L.push(`      acc${c} = fma(vec4<f32>(ds${jj}), subgroupShuffle(kc, ${jj}u), acc${c});`);
+    for (const jj of range(SG)) {
+      L.push(`      acc${c} = fma(vec4<f32>(ds${jj}), subgroupShuffle(kc, ${jj}u), acc${c});`);
+    }
     L.push(`    }`);
   }
   L.push(`  }`);
   L.push(`  if (live && r < ${dm.lq}u) {`);
   L.push(`    let ob = ((bb * ${dm.lq}u + r) * ${dm.h}u + hh) * ${D4}u;`);
-  for (const c of range(D4)) L.push(`    DQ[ob + ${c}u] = vec4<${dq.dtype}>(acc${c} * ${f32lit(scale)});`);
+  for (const c of range(D4)) {
+    L.push(`    DQ[ob + ${c}u] = vec4<${dq.dtype}>(acc${c} * ${f32lit(scale)});`);
+  }
   L.push(`    Delta[lrow] = dl;`, `  }`);
-  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention dq (subgroup) ${JSON.stringify(dm)}
+  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention dq (subgroup) ${
+    JSON.stringify(dm)
+  }
 ${binding(0, "DO", dout, "read", true)}
 ${binding(1, "Q", q, "read", true)}
 ${binding(2, "K", k, "read", true)}
@@ -198,7 +217,12 @@ ${entry()}${prologue(dm.lq, dm, grid)}
 ${L.join("\n")}
 }
 `;
-  return { name: "attention.dq", code, grid, bindings: [dout, q, k, v, out, lse, dq, delta, ...(mask ? [mask] : [])] };
+  return {
+    name: "attention.dq",
+    code,
+    grid,
+    bindings: [dout, q, k, v, out, lse, dq, delta, ...(mask ? [mask] : [])],
+  };
 }
 
 /** dK, dV per key row: dV_j = sum_i P_ij dO_i; dK_j = scale * sum_i P_ij (dP_ij - delta_i) Q_i. */
@@ -242,7 +266,9 @@ export function dkdvKernel(
     L.push(`    let Li${ii} = subgroupShuffle(myL, ${ii}u);`);
     L.push(`    let De${ii} = subgroupShuffle(myDelta, ${ii}u);`);
     L.push(
-      `    let p${ii} = select(0.0, exp(s${ii} + ${maskExpr(mask, dm, `min(i0 + ${ii}u, ${dm.lq - 1}u)`, "rc")} - Li${ii}), i0 + ${ii}u < ${dm.lq}u);`,
+      `    let p${ii} = select(0.0, exp(s${ii} + ${
+        maskExpr(mask, dm, `min(i0 + ${ii}u, ${dm.lq - 1}u)`, "rc")
+      } - Li${ii}), i0 + ${ii}u < ${dm.lq}u);`,
     );
     L.push(`    let ds${ii} = p${ii} * (dp${ii} - De${ii});`);
   }
@@ -262,7 +288,9 @@ export function dkdvKernel(
     L.push(`    DV[wb + ${c}u] = vec4<${dv.dtype}>(dv${c});`);
   }
   L.push(`  }`);
-  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention dk dv (subgroup) ${JSON.stringify(dm)}
+  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention dk dv (subgroup) ${
+    JSON.stringify(dm)
+  }
 ${binding(0, "DO", dout, "read", true)}
 ${binding(1, "Q", q, "read", true)}
 ${binding(2, "K", k, "read", true)}
@@ -276,5 +304,10 @@ ${entry()}${prologue(dm.lk, dm, grid)}
 ${L.join("\n")}
 }
 `;
-  return { name: "attention.dkdv", code, grid, bindings: [dout, q, k, v, lse, delta, dk, dv, ...(mask ? [mask] : [])] };
+  return {
+    name: "attention.dkdv",
+    code,
+    grid,
+    bindings: [dout, q, k, v, lse, delta, dk, dv, ...(mask ? [mask] : [])],
+  };
 }

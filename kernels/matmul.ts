@@ -41,8 +41,9 @@ export interface MatmulShape {
 
 export interface MatmulTiling {
   /** "register": each invocation loads its own A and B (any adapter). "subgroup": lanes of
-   * a subgroup share the A values they load through subgroupShuffle (8x fewer A loads). */
-  kind: "register" | "subgroup";
+   * a subgroup share the A values they load through subgroupShuffle (8x fewer A loads).
+   * "shared": workgroup tiles of A and B staged in shared memory (what real GPUs want). */
+  kind: "register" | "subgroup" | "shared";
   /** Rows per invocation (register) or row groups of 8 per subgroup (subgroup). */
   tm: number;
   /** Columns per invocation, a multiple of 4. */
@@ -80,8 +81,12 @@ export function chooseTiling(
       ? { kind: "register", tm: 16, tn: 8, wgx: 4, wgy: 4 }
       : { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 };
   }
-  return { kind: "register", tm: 4, tn: 4, wgx: 16, wgy: 16 };
+  // Real GPUs: 64x64 workgroup tiles staged through shared memory, 4x4 per invocation.
+  return { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 };
 }
+
+/** K-tile depth of the shared-memory kernel. */
+const SHARED_K = 16;
 
 /** Rows (M) and columns (N) of C covered by one workgroup. */
 function workgroupTile(t: MatmulTiling): { rows: number; cols: number } {
@@ -104,10 +109,15 @@ export function matmulKernel(
   const P = TN / 4;
   const al = (x: number) => x % 4 === 0;
   // A loads: per-invocation rows (register) or one row per lane and group (subgroup).
-  const aVec = s.transA
+  const shared = t.kind === "shared";
+  const aVec = shared
+    ? false
+    : s.transA
     ? !sub && al(M) && al(s.aOffset) && al(s.aBatchStride) && al(TM)
     : al(K) && al(s.aOffset) && al(s.aBatchStride);
-  const bVec = s.transB
+  const bVec = shared
+    ? false
+    : s.transB
     ? al(K) && al(s.bOffset) && al(s.bBatchStride)
     : al(N) && al(s.bOffset) && al(s.bBatchStride);
   const cVec = al(N) && al(s.cOffset);
@@ -243,10 +253,46 @@ export function matmulKernel(
     return b;
   };
 
-  if (K4 > 0) {
+  if (shared) {
+    // Cooperative loads of a (rows x 16) A tile and a (16 x cols) B tile, zero outside.
+    const rows = tile.rows, cols = tile.cols, nThreads = t.wgx * t.wgy;
+    const aA = s.transA ? `A[aBase + kk * ${M}u + mm]` : `A[aBase + mm * ${K}u + kk]`;
+    const bB = s.transB ? `B[bBase + nn * ${K}u + kk]` : `B[bBase + kk * ${N}u + nn]`;
+    L.push(`  let tid = lid.y * ${t.wgx}u + lid.x;`);
+    L.push(`  let tm0 = wid.y * ${rows}u;`, `  let tn0 = wid.x * ${cols}u;`);
+    L.push(`  for (var kt = 0u; kt < ${K}u; kt += ${SHARED_K}u) {`);
+    L.push(`    for (var e = tid; e < ${rows * SHARED_K}u; e += ${nThreads}u) {`);
+    L.push(`      let mm = tm0 + e / ${SHARED_K}u; let kk = kt + e % ${SHARED_K}u;`);
+    L.push(
+      `      As[e % ${SHARED_K}u][e / ${SHARED_K}u] = select(0.0, ${
+        f(aA)
+      }, mm < ${M}u && kk < ${K}u);`,
+    );
+    L.push(`    }`);
+    L.push(`    for (var e = tid; e < ${cols * SHARED_K}u; e += ${nThreads}u) {`);
+    L.push(`      let nn = tn0 + e % ${cols}u; let kk = kt + e / ${cols}u;`);
+    L.push(
+      `      Bs[e / ${cols}u][e % ${cols}u] = select(0.0, ${f(bB)}, nn < ${N}u && kk < ${K}u);`,
+    );
+    L.push(`    }`);
+    L.push(`    workgroupBarrier();`);
+    L.push(`    for (var kk = 0u; kk < ${SHARED_K}u; kk++) {`);
+    for (let p = 0; p < P; p++) {
+      L.push(
+        `      let b${p} = vec4<f32>(${
+          [0, 1, 2, 3].map((e) => `Bs[kk][lid.x * ${TN}u + ${4 * p + e}u]`).join(", ")
+        });`,
+      );
+    }
+    for (let i = 0; i < TM; i++) {
+      L.push(`      let a${i} = vec4<f32>(As[kk][lid.y * ${TM}u + ${i}u]);`);
+      for (let p = 0; p < P; p++) L.push(`      acc${i}_${p} = fma(a${i}, b${p}, acc${i}_${p});`);
+    }
+    L.push(`    }`, `    workgroupBarrier();`, `  }`);
+  } else if (K4 > 0) {
     L.push(`  for (var kv = 0u; kv < ${K4}u; kv++) {`, `    let k = kv * 4u;`, ...body4(), `  }`);
   }
-  if (K % 4 !== 0) {
+  if (!shared && K % 4 !== 0) {
     L.push(`  for (var k = ${K4 * 4}u; k < ${K}u; k++) {`);
     for (let i = 0; i < loadRows; i++) L.push(`    let a${i} = ${aAt(i, "k")};`);
     const rowsA: string[] = [];
@@ -350,6 +396,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   const code = `${header(s.dtype)}// matmul ${JSON.stringify({ ...s })} ${JSON.stringify(t)}
 ${binds.join("\n")}
 ${s.act === "gelu" ? ERF_WGSL : ""}
+${
+    shared
+      ? `var<workgroup> As: array<array<f32, ${tile.rows}>, ${SHARED_K}>;\nvar<workgroup> Bs: array<array<f32, ${tile.cols}>, ${SHARED_K}>;`
+      : ""
+  }
 ${entry}
   let batch = wid.z;
   let aBase = ${s.aOffset}u + batch * ${s.aBatchStride}u;
@@ -449,7 +500,8 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, o: MatmulOptions = {})
     dtype: a.dtype,
   };
   if (m === 0 || n === 0) return c;
-  const t = o.tiling ?? chooseTiling(s, rt.gpu);
+  const t = o.tiling ??
+    chooseTiling(s, { ...rt.gpu, subgroups: rt.gpu.subgroups && rt.useSubgroups });
   rt.run(matmulKernel(s, t, { a, b, c, bias: o.bias, preact: o.preact }));
   return c;
 }

@@ -123,9 +123,10 @@ export async function acquireGpu(options: GpuOptions = {}): Promise<Gpu> {
     limits,
   };
   const sgInfo = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-  const subgroupSize = subgroups && sgInfo.subgroupMinSize && sgInfo.subgroupMinSize === sgInfo.subgroupMaxSize
-    ? sgInfo.subgroupMinSize
-    : 0;
+  const subgroupSize =
+    subgroups && sgInfo.subgroupMinSize && sgInfo.subgroupMinSize === sgInfo.subgroupMaxSize
+      ? sgInfo.subgroupMinSize
+      : 0;
   return { adapter, device, description, f16: description.f16, subgroups, subgroupSize, software };
 }
 

@@ -34,6 +34,9 @@ export class Runtime {
     bindGroups: 0,
     readbacks: 0,
   };
+  /** Use subgroup kernels where the adapter has 8-lane subgroups (tests turn it off to
+   * exercise the portable kernels). */
+  useSubgroups = true;
   #pipelines = new Map<string, GPUComputePipeline>();
   #pipelineIds = new Map<GPUComputePipeline, number>();
   #bindGroups = new Map<string, GPUBindGroup>();

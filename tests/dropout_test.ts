@@ -24,12 +24,19 @@ gpuTest("dropout: rate, scaling, determinism and a backward that reuses the mask
   const rate = 1 - kept.length / n;
   assert(Math.abs(rate - p) < 0.015, `drop rate ${rate} should be ~${p}`);
   assert(kept.every((v) => Math.abs(v - 1 / (1 - p)) < 1e-6), "kept values scaled by 1/(1-p)");
-  assertEquals(Array.from(await readF32(rt, res.again)), Array.from(y), "same seed and salt, same mask");
+  assertEquals(
+    Array.from(await readF32(rt, res.again)),
+    Array.from(y),
+    "same seed and salt, same mask",
+  );
   const dx = await readF32(rt, res.dx);
   assert(dx.every((v, i) => v === y[i]), "backward applies the forward's mask");
   const r = await readF32(rt, res.reseeded), s = await readF32(rt, res.salted);
   const agree = (a: Float32Array) => a.filter((v, i) => (v === 0) === (y[i] === 0)).length / n;
-  assert(agree(r) < 0.7 && agree(s) < 0.7, `other seeds/salts give independent masks (${agree(r)}, ${agree(s)})`);
+  assert(
+    agree(r) < 0.7 && agree(s) < 0.7,
+    `other seeds/salts give independent masks (${agree(r)}, ${agree(s)})`,
+  );
   // No correlation with the index: first and second halves drop alike.
   const half = (a: number, b: number) => y.slice(a, b).filter((v) => v === 0).length / (b - a);
   assert(Math.abs(half(0, n / 2) - half(n / 2, n)) < 0.02, "uniform over indices");

@@ -1,0 +1,130 @@
+// Every matmul kernel variant (register-tiled, subgroup-shared at several tile sizes,
+// shared-memory) on odd shapes, both transposes, batch and broadcast, with the bias +
+// activation epilogue, pre-activation output and accumulation, against the TS reference.
+// Also reruns the attention fixtures on the portable (non-subgroup) kernels.
+import { map } from "../kernels/map.ts";
+import { matmul, matmulReference, type MatmulTiling } from "../kernels/matmul.ts";
+import { attentionBackward, attentionForward } from "../kernels/attention.ts";
+import { assertClose, fixture, gpuTest, randn, readF32 } from "./helpers.ts";
+
+const TILINGS: MatmulTiling[] = [
+  { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 },
+  { kind: "register", tm: 8, tn: 8, wgx: 4, wgy: 4 },
+  { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 },
+  { kind: "shared", tm: 2, tn: 4, wgx: 8, wgy: 4 },
+  { kind: "subgroup", tm: 1, tn: 4, wgx: 4, wgy: 2 },
+  { kind: "subgroup", tm: 2, tn: 8, wgx: 8, wgy: 1 },
+  { kind: "subgroup", tm: 3, tn: 4, wgx: 4, wgy: 2 },
+];
+
+const SHAPES: [number, number, number, number, boolean, boolean][] = [
+  // batch, m, n, k, transA, transB
+  [1, 37, 29, 33, false, false],
+  [2, 24, 20, 16, true, false],
+  [3, 9, 13, 7, false, true],
+  [1, 70, 66, 40, true, true],
+  [2, 1, 1, 1, false, false],
+];
+
+const gelu = (x: number) => {
+  // erf via the same rational approximation's reference: use a high-accuracy series
+  const t = 1 / (1 + 0.5 * Math.abs(x / Math.SQRT2));
+  const y = 1 - t * Math.exp(
+        -(x * x) / 2 - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+                      t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+                                      t * (-0.82215223 + t * 0.17087277)))))))),
+      );
+  return 0.5 * x * (1 + (x >= 0 ? y : -y));
+};
+
+for (const tiling of TILINGS) {
+  gpuTest(
+    `matmul ${tiling.kind} ${tiling.tm}x${tiling.tn} on odd shapes, epilogues`,
+    async (rt) => {
+      if (tiling.kind === "subgroup" && !(rt.gpu.subgroups && rt.gpu.subgroupSize === 8)) {
+        console.log("skipped: adapter has no 8-lane subgroups");
+        return;
+      }
+      // Large unrolled tiles compile slowly on llvmpipe: they get the epilogue variants on two
+      // shapes, every shape in the plain product.
+      const big = tiling.tm * tiling.tn >= 64;
+      for (const [si, [batch, m, n, k, ta, tb]] of SHAPES.entries()) {
+        const full = !big || si % 2 === 1;
+        const av = randn(batch * m * k, m + 1),
+          bv = randn(batch * k * n, n + 2),
+          bias = randn(n, 3);
+        const prev = randn(batch * m * n, 4);
+        const ref = matmulReference(av, bv, batch, m, n, k, ta, tb);
+        const held = rt.tidy(() => {
+          const a = rt.tensor(av, ta ? [batch, k, m] : [batch, m, k]);
+          const b = rt.tensor(bv, tb ? [batch, n, k] : [batch, k, n]);
+          const plain = matmul(rt, a, b, { transA: ta, transB: tb, tiling });
+          if (!full) return { plain };
+          const pre = rt.empty([batch, m, n]);
+          const act = matmul(rt, a, b, {
+            transA: ta,
+            transB: tb,
+            tiling,
+            bias: rt.tensor(bias, [n]),
+            act: "gelu",
+            preact: pre,
+          });
+          const acc = rt.tensor(prev, [batch, m, n]);
+          matmul(rt, a, b, { transA: ta, transB: tb, tiling, out: acc, accumulate: true });
+          // broadcast B (shared weights) over A's batch
+          const b2 = rt.tensor(bv.slice(0, k * n), tb ? [n, k] : [k, n]);
+          const bc = ta ? null : matmul(rt, a, b2, { transB: tb, tiling });
+          return { plain, act, pre, acc, bc: bc ?? map(rt, [], "0.0", { out: rt.empty([1]) }) };
+        });
+        const what = `${tiling.kind} b${batch} ${m}x${n}x${k} tA=${ta} tB=${tb}`;
+        const tol = { atol: 1e-4, rtol: 1e-4 };
+        assertClose(`${what} plain`, await readF32(rt, held.plain), ref, tol);
+        if (!("act" in held) || !held.act || !held.pre || !held.acc || !held.bc) {
+          rt.dispose(held.plain);
+          continue;
+        }
+        const withBias = ref.map((v, i) => v + bias[i % n]);
+        assertClose(`${what} preact`, await readF32(rt, held.pre), withBias, tol);
+        assertClose(`${what} gelu`, await readF32(rt, held.act), withBias.map(gelu), {
+          atol: 2e-4,
+          rtol: 2e-4,
+        });
+        assertClose(
+          `${what} accumulate`,
+          await readF32(rt, held.acc),
+          ref.map((v, i) => v + prev[i]),
+          tol,
+        );
+        if (!ta) {
+          const refB = matmulReference(av, bv, batch, m, n, k, false, tb, true);
+          assertClose(`${what} broadcast B`, await readF32(rt, held.bc), refB, tol);
+        }
+        for (const t of Object.values(held)) rt.dispose(t);
+      }
+    },
+  );
+}
+
+gpuTest("attention: the portable (non-subgroup) kernels match PyTorch too", async (rt) => {
+  rt.useSubgroups = false;
+  try {
+    for (let i = 0; i < 5; i++) {
+      const f = await fixture(`attention${i}`);
+      const held = rt.tidy(() => {
+        const q = f.tensor(rt, "q"), k = f.tensor(rt, "k"), v = f.tensor(rt, "v");
+        const mask = f.has("mask") ? f.tensor(rt, "mask") : undefined;
+        const { out, lse } = attentionForward(rt, q, k, v, { mask });
+        const g = attentionBackward(rt, f.tensor(rt, "dout"), q, k, v, out, lse, { mask });
+        return { out, ...g };
+      });
+      const tol = { atol: 1e-4, rtol: 1e-4 };
+      assertClose(`attention${i} out`, await readF32(rt, held.out), f.data("out"), tol);
+      assertClose(`attention${i} dq`, await readF32(rt, held.dq), f.data("dq"), tol);
+      assertClose(`attention${i} dk`, await readF32(rt, held.dk), f.data("dk"), tol);
+      assertClose(`attention${i} dv`, await readF32(rt, held.dv), f.data("dv"), tol);
+      for (const t of Object.values(held)) rt.dispose(t);
+    }
+  } finally {
+    rt.useSubgroups = true;
+  }
+});
