@@ -84,7 +84,7 @@ export interface MapOptions {
  * division by a shape is per-lane scalar code).
  */
 function simplify(shape: number[], strides: number[][]): { shape: number[]; strides: number[][] } {
-  const keep = shape.map((d, i) => i).filter((i) => shape[i] !== 1);
+  const keep = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
   let sh = keep.map((i) => shape[i]);
   let st = strides.map((s) => keep.map((i) => s[i]));
   for (let d = sh.length - 1; d > 0; d--) {

@@ -63,8 +63,9 @@ export function chooseTiling(
   if (gpu.software && gpu.subgroups) {
     // lavapipe: a subgroup of 8 lanes is one AVX2 vector. Accumulators beyond the 16 ymm
     // registers spill, so per-lane tiles stay small: 24 rows x 4 columns for large
-    // products (best of a sweep at 1024^3), 16 x 8 or 16 x 4 for the training shapes.
-    if (s.m * s.n >= 1024 * 512) return { kind: "subgroup", tm: 3, tn: 4, wgx: 4, wgy: 2 };
+    // products in one-subgroup workgroups (best of a sweep at 1024^3: 31-32 GFLOP/s),
+    // 16 x 8 or 16 x 4 for the training shapes.
+    if (s.m * s.n >= 1024 * 512) return { kind: "subgroup", tm: 3, tn: 4, wgx: 1, wgy: 1 };
     const tn = s.n >= 256 ? 8 : 4;
     const wgx = Math.max(1, Math.min(8, Math.ceil(s.n / (SUBGROUP * tn))));
     return {
