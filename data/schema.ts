@@ -1,0 +1,380 @@
+// The Arrow schema for skeleton sequences (one row a sample), its writer and its reader.
+//
+// Columns: name, label, subject, camera, setup, replication, frames, persons, layout,
+// keypoint (List<Float32|Float16>: persons x frames x joints x channels, row-major),
+// keypoint_score (List<Float32>, persons x frames x joints, nullable), keypoint2d
+// (List<Float32>, persons x frames x joints x 2 image pixels, nullable: kept beside 3D
+// joints), img_h / img_w (Int32, nullable), splits (List<Utf8>).
+// Schema metadata: heatformer.schema = "skeleton/1", layout, channels, joints, dataset,
+// classes (JSON), keypoint_dtype, batch_size, and index (JSON: names, labels, splits), so
+// split filtering and shuffling never read keypoints. Record batches hold batch_size rows:
+// sample i lives in batch floor(i / batch_size), row i % batch_size.
+import * as arrow from "apache-arrow";
+import { open, rename, rm } from "node:fs/promises";
+import { toF16Array } from "../runtime/dtype.ts";
+import { layoutByName, type LayoutName } from "./layouts.ts";
+
+export const SCHEMA_VERSION = "skeleton/1";
+
+/** One skeleton sequence on the host. */
+export interface SkeletonRecord {
+  name: string;
+  label: number;
+  subject: number;
+  camera: number;
+  setup: number;
+  replication: number;
+  frames: number;
+  persons: number;
+  /** persons x frames x joints x channels */
+  keypoint: Float32Array;
+  /** persons x frames x joints, or null when the source has none (confidence 1). */
+  score: Float32Array | null;
+  /** persons x frames x joints x 2 image coordinates beside 3D keypoints, or null. */
+  keypoint2d: Float32Array | null;
+  imgShape: [number, number] | null;
+  splits: string[];
+}
+
+export interface DatasetMeta {
+  dataset: string;
+  layout: LayoutName;
+  /** Channels of `keypoint`: 2 (x, y pixels) or 3 (x, y, z metres). */
+  channels: 2 | 3;
+  classes: string[];
+  keypointDtype: "f32" | "f16";
+  batchSize: number;
+}
+
+export interface DatasetIndex {
+  names: string[];
+  labels: number[];
+  /** split name -> sample indices */
+  splits: Record<string, number[]>;
+}
+
+export class DataError extends Error {
+  constructor(file: string, record: string | null, problem: string) {
+    super(`${file}${record ? ` [${record}]` : ""}: ${problem}`);
+    this.name = "DataError";
+  }
+}
+
+const f32List = () => new arrow.List(new arrow.Field("item", new arrow.Float32(), false));
+
+function schemaFor(meta: DatasetMeta, index?: DatasetIndex): arrow.Schema {
+  const kpType = new arrow.List(
+    new arrow.Field("item", meta.keypointDtype === "f16" ? new arrow.Float16() : new arrow.Float32(), false),
+  );
+  const fields = [
+    new arrow.Field("name", new arrow.Utf8(), false),
+    new arrow.Field("label", new arrow.Int32(), false),
+    new arrow.Field("subject", new arrow.Int32(), false),
+    new arrow.Field("camera", new arrow.Int32(), false),
+    new arrow.Field("setup", new arrow.Int32(), false),
+    new arrow.Field("replication", new arrow.Int32(), false),
+    new arrow.Field("frames", new arrow.Int32(), false),
+    new arrow.Field("persons", new arrow.Int32(), false),
+    new arrow.Field("layout", new arrow.Utf8(), false),
+    new arrow.Field("keypoint", kpType, false),
+    new arrow.Field("keypoint_score", f32List(), true),
+    new arrow.Field("keypoint2d", f32List(), true),
+    new arrow.Field("img_h", new arrow.Int32(), true),
+    new arrow.Field("img_w", new arrow.Int32(), true),
+    new arrow.Field("splits", new arrow.List(new arrow.Field("item", new arrow.Utf8(), false)), false),
+  ];
+  const md = new Map<string, string>([
+    ["heatformer.schema", SCHEMA_VERSION],
+    ["dataset", meta.dataset],
+    ["layout", meta.layout],
+    ["joints", String(layoutByName(meta.layout).joints.length)],
+    ["channels", String(meta.channels)],
+    ["classes", JSON.stringify(meta.classes)],
+    ["keypoint_dtype", meta.keypointDtype],
+    ["batch_size", String(meta.batchSize)],
+  ]);
+  if (index) md.set("index", JSON.stringify(index));
+  return new arrow.Schema(fields, md);
+}
+
+/** Checks a record's shapes and values before it is stored. */
+export function validateRecord(r: SkeletonRecord, meta: DatasetMeta, file: string): void {
+  const v = layoutByName(meta.layout).joints.length;
+  const n = r.persons * r.frames * v;
+  const bad = (p: string) => new DataError(file, r.name, p);
+  if (r.frames <= 0) throw bad("empty sequence (0 frames)");
+  if (r.persons <= 0) throw bad("no person in any frame");
+  if (r.keypoint.length !== n * meta.channels) {
+    throw bad(`keypoint has ${r.keypoint.length} values, expected ${r.persons}x${r.frames}x${v}x${meta.channels}`);
+  }
+  if (r.score && r.score.length !== n) throw bad(`keypoint_score has ${r.score.length} values, expected ${n}`);
+  if (r.keypoint2d && r.keypoint2d.length !== n * 2) throw bad(`keypoint2d has ${r.keypoint2d.length} values, expected ${n * 2}`);
+  for (const [what, a] of [["keypoint", r.keypoint], ["keypoint_score", r.score], ["keypoint2d", r.keypoint2d]] as const) {
+    if (!a) continue;
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isFinite(a[i])) throw bad(`${what} has a non-finite value (${a[i]}) at flat index ${i}`);
+    }
+  }
+  if (!Number.isInteger(r.label) || r.label < 0 || r.label >= meta.classes.length) {
+    throw bad(`label ${r.label} outside 0..${meta.classes.length - 1}`);
+  }
+}
+
+/**
+ * A List<Float32 | Float16> column built straight from typed arrays (no per-value boxing).
+ * Float16 bits come from our own encoder: apache-arrow's rounds values just below a power of
+ * two to half of it (0.49999 -> 0.25).
+ */
+function floatList(type: arrow.List, rows: (Float32Array | null)[]): arrow.Vector {
+  const offsets = new Int32Array(rows.length + 1);
+  rows.forEach((r, i) => (offsets[i + 1] = offsets[i] + (r?.length ?? 0)));
+  const total = offsets[rows.length];
+  const f16 = type.children[0].type instanceof arrow.Float16;
+  const values = f16 ? new Uint16Array(total) : new Float32Array(total);
+  rows.forEach((r, i) => r && values.set(f16 ? toF16Array(r) : r, offsets[i]));
+  const nulls = rows.some((r) => r === null);
+  const bitmap = new Uint8Array(Math.ceil(rows.length / 8));
+  rows.forEach((r, i) => r && (bitmap[i >> 3] |= 1 << (i & 7)));
+  const child = arrow.makeData({ type: type.children[0].type, length: total, data: values as never });
+  return arrow.makeVector(arrow.makeData({
+    type,
+    length: rows.length,
+    nullCount: rows.filter((r) => r === null).length,
+    nullBitmap: nulls ? bitmap : undefined,
+    valueOffsets: offsets,
+    child,
+  }));
+}
+
+function batchOf(rows: SkeletonRecord[], schema: arrow.Schema, meta: DatasetMeta): arrow.RecordBatch {
+  const col = <T extends arrow.DataType>(type: T, values: unknown[]) =>
+    arrow.vectorFromArray(values as never, type);
+  const int = (f: (r: SkeletonRecord) => number | null) => col(new arrow.Int32(), rows.map(f));
+  const kpType = schema.fields[9].type;
+  const children: Record<string, arrow.Vector> = {
+    name: col(new arrow.Utf8(), rows.map((r) => r.name)),
+    label: int((r) => r.label),
+    subject: int((r) => r.subject),
+    camera: int((r) => r.camera),
+    setup: int((r) => r.setup),
+    replication: int((r) => r.replication),
+    frames: int((r) => r.frames),
+    persons: int((r) => r.persons),
+    layout: col(new arrow.Utf8(), rows.map(() => meta.layout)),
+    keypoint: floatList(kpType as arrow.List, rows.map((r) => r.keypoint)),
+    keypoint_score: floatList(f32List(), rows.map((r) => r.score)),
+    keypoint2d: floatList(f32List(), rows.map((r) => r.keypoint2d)),
+    img_h: int((r) => r.imgShape?.[0] ?? null),
+    img_w: int((r) => r.imgShape?.[1] ?? null),
+    splits: col(new arrow.List(new arrow.Field("item", new arrow.Utf8(), false)), rows.map((r) => r.splits)),
+  };
+  const data = arrow.makeData({
+    type: new arrow.Struct(schema.fields),
+    length: rows.length,
+    nullCount: 0,
+    children: schema.fields.map((f) => children[f.name].data[0]),
+  });
+  return new arrow.RecordBatch(schema, data);
+}
+
+export interface WriteReport {
+  written: number;
+  skipped: { name: string; reason: string }[];
+}
+
+/**
+ * Writes records (validated; a record whose producer throws a DataError is counted as
+ * skipped) to an Arrow IPC file, atomically: a temporary stream first, then the file with
+ * the index in its schema metadata, renamed into place.
+ */
+export async function writeSkeletonArrow(
+  path: string,
+  meta: DatasetMeta,
+  records: AsyncIterable<SkeletonRecord | { skip: string; reason: string }> | Iterable<SkeletonRecord | { skip: string; reason: string }>,
+): Promise<WriteReport> {
+  const tmpStream = `${path}.stream.tmp`, tmpFile = `${path}.tmp`;
+  const index: DatasetIndex = { names: [], labels: [], splits: {} };
+  const skipped: { name: string; reason: string }[] = [];
+  const schema0 = schemaFor(meta);
+  const streamFile = await open(tmpStream, "w");
+  try {
+    const w = new arrow.RecordBatchStreamWriter();
+    const drain = (async () => {
+      for await (const chunk of w) await streamFile.write(chunk);
+    })();
+    let pending: SkeletonRecord[] = [];
+    const flush = () => {
+      if (pending.length) w.write(batchOf(pending, schema0, meta));
+      pending = [];
+    };
+    for await (const r of records as AsyncIterable<SkeletonRecord | { skip: string; reason: string }>) {
+      if ("skip" in r) {
+        skipped.push({ name: r.skip, reason: r.reason });
+        continue;
+      }
+      validateRecord(r, meta, path);
+      const i = index.names.length;
+      index.names.push(r.name);
+      index.labels.push(r.label);
+      for (const s of r.splits) (index.splits[s] ??= []).push(i);
+      pending.push(r);
+      if (pending.length === meta.batchSize) flush();
+    }
+    flush();
+    w.finish();
+    await drain;
+  } finally {
+    await streamFile.close();
+  }
+  // Phase 2: the final file, with the index in the schema metadata.
+  const schema = schemaFor(meta, index);
+  const out = await open(tmpFile, "w");
+  try {
+    const fw = new arrow.RecordBatchFileWriter();
+    const drain = (async () => {
+      for await (const chunk of fw) await out.write(chunk);
+    })();
+    fw.reset(undefined, schema);
+    const src = await open(tmpStream, "r");
+    try {
+      const reader = await arrow.RecordBatchReader.from(src as unknown as AsyncIterable<Uint8Array>);
+      for await (const b of reader as AsyncIterable<arrow.RecordBatch>) {
+        fw.write(new arrow.RecordBatch(schema, b.data));
+      }
+    } finally {
+      await src.close();
+    }
+    fw.finish();
+    await drain;
+  } finally {
+    await out.close();
+  }
+  await rename(tmpFile, path);
+  await rm(tmpStream, { force: true });
+  return { written: index.names.length, skipped };
+}
+
+const REQUIRED = ["name", "label", "frames", "persons", "keypoint", "splits"];
+
+/** An Arrow skeleton file opened for random access by record batch. */
+export class SkeletonFile {
+  private constructor(
+    readonly path: string,
+    readonly meta: DatasetMeta,
+    readonly index: DatasetIndex,
+    private readonly reader: arrow.AsyncRecordBatchFileReader,
+    private readonly handle: { close(): Promise<void> },
+  ) {}
+
+  static async open(path: string): Promise<SkeletonFile> {
+    let fh;
+    try {
+      fh = await open(path, "r");
+    } catch (e) {
+      throw new DataError(path, null, `cannot open (${(e as Error).message})`);
+    }
+    let reader: arrow.AsyncRecordBatchFileReader;
+    try {
+      const r = await arrow.RecordBatchReader.from(fh as unknown as AsyncIterable<Uint8Array>);
+      await r.open();
+      if (!r.isFile()) throw new Error("an Arrow stream, not an Arrow IPC file");
+      reader = r as unknown as arrow.AsyncRecordBatchFileReader;
+    } catch (e) {
+      await fh.close();
+      throw new DataError(path, null, `not a readable Arrow IPC file (${(e as Error).message})`);
+    }
+    const md = reader.schema.metadata;
+    const fail = async (p: string) => {
+      await fh.close();
+      throw new DataError(path, null, p);
+    };
+    if (md.get("heatformer.schema") !== SCHEMA_VERSION) {
+      await fail(`wrong schema: metadata heatformer.schema is ${JSON.stringify(md.get("heatformer.schema") ?? null)}, expected "${SCHEMA_VERSION}" (convert the data with \`heatformer convert\`)`);
+    }
+    for (const f of REQUIRED) {
+      if (!reader.schema.fields.some((x) => x.name === f)) await fail(`wrong schema: column "${f}" is missing`);
+    }
+    let meta: DatasetMeta, index: DatasetIndex;
+    try {
+      meta = {
+        dataset: md.get("dataset") ?? "unknown",
+        layout: layoutByName(md.get("layout") ?? "").name,
+        channels: Number(md.get("channels")) as 2 | 3,
+        classes: JSON.parse(md.get("classes") ?? "[]"),
+        keypointDtype: md.get("keypoint_dtype") === "f16" ? "f16" : "f32",
+        batchSize: Number(md.get("batch_size")),
+      };
+      index = JSON.parse(md.get("index") ?? "null");
+      if (!index || !Array.isArray(index.names)) throw new Error("no index in the metadata");
+      if (!(meta.channels === 2 || meta.channels === 3) || !(meta.batchSize > 0)) throw new Error("bad channels or batch_size");
+    } catch (e) {
+      await fh.close();
+      throw new DataError(path, null, `wrong schema metadata (${(e as Error).message})`);
+    }
+    return new SkeletonFile(path, meta, index, reader, fh);
+  }
+
+  get size(): number {
+    return this.index.names.length;
+  }
+  get numBatches(): number {
+    return this.reader.numRecordBatches;
+  }
+
+  /** Sample indices of a split (throws naming the known splits). */
+  split(name: string): number[] {
+    const s = this.index.splits[name];
+    if (!s) {
+      throw new DataError(this.path, null, `no split "${name}" (this file has: ${Object.keys(this.index.splits).join(", ") || "none"})`);
+    }
+    return s;
+  }
+
+  /** Reads one record batch and decodes its rows. */
+  async readBatch(b: number): Promise<SkeletonRecord[]> {
+    const batch = await this.reader.readRecordBatch(b);
+    if (!batch) throw new DataError(this.path, `batch ${b}`, "record batch out of range");
+    const get = (n: string) => batch.getChild(n);
+    const out: SkeletonRecord[] = [];
+    for (let i = 0; i < batch.numRows; i++) {
+      const name = String(get("name")!.get(i));
+      const kpv = get("keypoint")!.get(i) as arrow.Vector;
+      // Float16 rows: toArray() gives raw half bits and ignores the row's offset, so decode by
+      // iterating (which converts); Float32 rows are copied as a block.
+      const kp = this.meta.keypointDtype === "f16"
+        ? Float32Array.from(kpv as Iterable<number>)
+        : new Float32Array(kpv.toArray() as Float32Array);
+      const sc = get("keypoint_score")?.get(i) as arrow.Vector | null;
+      const k2 = get("keypoint2d")?.get(i) as arrow.Vector | null;
+      const h = get("img_h")?.get(i) as number | null, w = get("img_w")?.get(i) as number | null;
+      const splits = get("splits")!.get(i) as arrow.Vector;
+      out.push({
+        name,
+        label: Number(get("label")!.get(i)),
+        subject: Number(get("subject")?.get(i) ?? 0),
+        camera: Number(get("camera")?.get(i) ?? 0),
+        setup: Number(get("setup")?.get(i) ?? 0),
+        replication: Number(get("replication")?.get(i) ?? 0),
+        frames: Number(get("frames")!.get(i)),
+        persons: Number(get("persons")!.get(i)),
+        keypoint: kp,
+        score: sc ? new Float32Array(sc.toArray() as Float32Array) : null,
+        keypoint2d: k2 ? new Float32Array(k2.toArray() as Float32Array) : null,
+        imgShape: h != null && w != null ? [h, w] : null,
+        splits: [...splits.toArray()].map(String),
+      });
+    }
+    return out;
+  }
+
+  /** Reads one sample by index (its whole record batch is read). */
+  async read(i: number): Promise<SkeletonRecord> {
+    if (i < 0 || i >= this.size) throw new DataError(this.path, `sample ${i}`, `index out of range 0..${this.size - 1}`);
+    const rows = await this.readBatch(Math.floor(i / this.meta.batchSize));
+    return rows[i % this.meta.batchSize];
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
