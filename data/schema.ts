@@ -64,7 +64,11 @@ const f32List = () => new arrow.List(new arrow.Field("item", new arrow.Float32()
 
 function schemaFor(meta: DatasetMeta, index?: DatasetIndex): arrow.Schema {
   const kpType = new arrow.List(
-    new arrow.Field("item", meta.keypointDtype === "f16" ? new arrow.Float16() : new arrow.Float32(), false),
+    new arrow.Field(
+      "item",
+      meta.keypointDtype === "f16" ? new arrow.Float16() : new arrow.Float32(),
+      false,
+    ),
   );
   const fields = [
     new arrow.Field("name", new arrow.Utf8(), false),
@@ -81,7 +85,11 @@ function schemaFor(meta: DatasetMeta, index?: DatasetIndex): arrow.Schema {
     new arrow.Field("keypoint2d", f32List(), true),
     new arrow.Field("img_h", new arrow.Int32(), true),
     new arrow.Field("img_w", new arrow.Int32(), true),
-    new arrow.Field("splits", new arrow.List(new arrow.Field("item", new arrow.Utf8(), false)), false),
+    new arrow.Field(
+      "splits",
+      new arrow.List(new arrow.Field("item", new arrow.Utf8(), false)),
+      false,
+    ),
   ];
   const md = new Map<string, string>([
     ["heatformer.schema", SCHEMA_VERSION],
@@ -105,14 +113,27 @@ export function validateRecord(r: SkeletonRecord, meta: DatasetMeta, file: strin
   if (r.frames <= 0) throw bad("empty sequence (0 frames)");
   if (r.persons <= 0) throw bad("no person in any frame");
   if (r.keypoint.length !== n * meta.channels) {
-    throw bad(`keypoint has ${r.keypoint.length} values, expected ${r.persons}x${r.frames}x${v}x${meta.channels}`);
+    throw bad(
+      `keypoint has ${r.keypoint.length} values, expected ${r.persons}x${r.frames}x${v}x${meta.channels}`,
+    );
   }
-  if (r.score && r.score.length !== n) throw bad(`keypoint_score has ${r.score.length} values, expected ${n}`);
-  if (r.keypoint2d && r.keypoint2d.length !== n * 2) throw bad(`keypoint2d has ${r.keypoint2d.length} values, expected ${n * 2}`);
-  for (const [what, a] of [["keypoint", r.keypoint], ["keypoint_score", r.score], ["keypoint2d", r.keypoint2d]] as const) {
+  if (r.score && r.score.length !== n) {
+    throw bad(`keypoint_score has ${r.score.length} values, expected ${n}`);
+  }
+  if (r.keypoint2d && r.keypoint2d.length !== n * 2) {
+    throw bad(`keypoint2d has ${r.keypoint2d.length} values, expected ${n * 2}`);
+  }
+  for (
+    const [what, a] of [["keypoint", r.keypoint], ["keypoint_score", r.score], [
+      "keypoint2d",
+      r.keypoint2d,
+    ]] as const
+  ) {
     if (!a) continue;
     for (let i = 0; i < a.length; i++) {
-      if (!Number.isFinite(a[i])) throw bad(`${what} has a non-finite value (${a[i]}) at flat index ${i}`);
+      if (!Number.isFinite(a[i])) {
+        throw bad(`${what} has a non-finite value (${a[i]}) at flat index ${i}`);
+      }
     }
   }
   if (!Number.isInteger(r.label) || r.label < 0 || r.label >= meta.classes.length) {
@@ -135,7 +156,11 @@ function floatList(type: arrow.List, rows: (Float32Array | null)[]): arrow.Vecto
   const nulls = rows.some((r) => r === null);
   const bitmap = new Uint8Array(Math.ceil(rows.length / 8));
   rows.forEach((r, i) => r && (bitmap[i >> 3] |= 1 << (i & 7)));
-  const child = arrow.makeData({ type: type.children[0].type, length: total, data: values as never });
+  const child = arrow.makeData({
+    type: type.children[0].type,
+    length: total,
+    data: values as never,
+  });
   return arrow.makeVector(arrow.makeData({
     type,
     length: rows.length,
@@ -146,7 +171,11 @@ function floatList(type: arrow.List, rows: (Float32Array | null)[]): arrow.Vecto
   }));
 }
 
-function batchOf(rows: SkeletonRecord[], schema: arrow.Schema, meta: DatasetMeta): arrow.RecordBatch {
+function batchOf(
+  rows: SkeletonRecord[],
+  schema: arrow.Schema,
+  meta: DatasetMeta,
+): arrow.RecordBatch {
   const col = <T extends arrow.DataType>(type: T, values: unknown[]) =>
     arrow.vectorFromArray(values as never, type);
   const int = (f: (r: SkeletonRecord) => number | null) => col(new arrow.Int32(), rows.map(f));
@@ -166,7 +195,10 @@ function batchOf(rows: SkeletonRecord[], schema: arrow.Schema, meta: DatasetMeta
     keypoint2d: floatList(f32List(), rows.map((r) => r.keypoint2d)),
     img_h: int((r) => r.imgShape?.[0] ?? null),
     img_w: int((r) => r.imgShape?.[1] ?? null),
-    splits: col(new arrow.List(new arrow.Field("item", new arrow.Utf8(), false)), rows.map((r) => r.splits)),
+    splits: col(
+      new arrow.List(new arrow.Field("item", new arrow.Utf8(), false)),
+      rows.map((r) => r.splits),
+    ),
   };
   const data = arrow.makeData({
     type: new arrow.Struct(schema.fields),
@@ -190,7 +222,9 @@ export interface WriteReport {
 export async function writeSkeletonArrow(
   path: string,
   meta: DatasetMeta,
-  records: AsyncIterable<SkeletonRecord | { skip: string; reason: string }> | Iterable<SkeletonRecord | { skip: string; reason: string }>,
+  records:
+    | AsyncIterable<SkeletonRecord | { skip: string; reason: string }>
+    | Iterable<SkeletonRecord | { skip: string; reason: string }>,
 ): Promise<WriteReport> {
   const tmpStream = `${path}.stream.tmp`, tmpFile = `${path}.tmp`;
   const index: DatasetIndex = { names: [], labels: [], splits: {} };
@@ -207,7 +241,9 @@ export async function writeSkeletonArrow(
       if (pending.length) w.write(batchOf(pending, schema0, meta));
       pending = [];
     };
-    for await (const r of records as AsyncIterable<SkeletonRecord | { skip: string; reason: string }>) {
+    for await (
+      const r of records as AsyncIterable<SkeletonRecord | { skip: string; reason: string }>
+    ) {
       if ("skip" in r) {
         skipped.push({ name: r.skip, reason: r.reason });
         continue;
@@ -237,7 +273,9 @@ export async function writeSkeletonArrow(
     fw.reset(undefined, schema);
     const src = await open(tmpStream, "r");
     try {
-      const reader = await arrow.RecordBatchReader.from(src as unknown as AsyncIterable<Uint8Array>);
+      const reader = await arrow.RecordBatchReader.from(
+        src as unknown as AsyncIterable<Uint8Array>,
+      );
       for await (const b of reader as AsyncIterable<arrow.RecordBatch>) {
         fw.write(new arrow.RecordBatch(schema, b.data));
       }
@@ -289,10 +327,16 @@ export class SkeletonFile {
       throw new DataError(path, null, p);
     };
     if (md.get("heatformer.schema") !== SCHEMA_VERSION) {
-      await fail(`wrong schema: metadata heatformer.schema is ${JSON.stringify(md.get("heatformer.schema") ?? null)}, expected "${SCHEMA_VERSION}" (convert the data with \`heatformer convert\`)`);
+      await fail(
+        `wrong schema: metadata heatformer.schema is ${
+          JSON.stringify(md.get("heatformer.schema") ?? null)
+        }, expected "${SCHEMA_VERSION}" (convert the data with \`heatformer convert\`)`,
+      );
     }
     for (const f of REQUIRED) {
-      if (!reader.schema.fields.some((x) => x.name === f)) await fail(`wrong schema: column "${f}" is missing`);
+      if (!reader.schema.fields.some((x) => x.name === f)) {
+        await fail(`wrong schema: column "${f}" is missing`);
+      }
     }
     let meta: DatasetMeta, index: DatasetIndex;
     try {
@@ -306,7 +350,9 @@ export class SkeletonFile {
       };
       index = JSON.parse(md.get("index") ?? "null");
       if (!index || !Array.isArray(index.names)) throw new Error("no index in the metadata");
-      if (!(meta.channels === 2 || meta.channels === 3) || !(meta.batchSize > 0)) throw new Error("bad channels or batch_size");
+      if (!(meta.channels === 2 || meta.channels === 3) || !(meta.batchSize > 0)) {
+        throw new Error("bad channels or batch_size");
+      }
     } catch (e) {
       await fh.close();
       throw new DataError(path, null, `wrong schema metadata (${(e as Error).message})`);
@@ -325,7 +371,13 @@ export class SkeletonFile {
   split(name: string): number[] {
     const s = this.index.splits[name];
     if (!s) {
-      throw new DataError(this.path, null, `no split "${name}" (this file has: ${Object.keys(this.index.splits).join(", ") || "none"})`);
+      throw new DataError(
+        this.path,
+        null,
+        `no split "${name}" (this file has: ${
+          Object.keys(this.index.splits).join(", ") || "none"
+        })`,
+      );
     }
     return s;
   }
@@ -369,7 +421,9 @@ export class SkeletonFile {
 
   /** Reads one sample by index (its whole record batch is read). */
   async read(i: number): Promise<SkeletonRecord> {
-    if (i < 0 || i >= this.size) throw new DataError(this.path, `sample ${i}`, `index out of range 0..${this.size - 1}`);
+    if (i < 0 || i >= this.size) {
+      throw new DataError(this.path, `sample ${i}`, `index out of range 0..${this.size - 1}`);
+    }
     const rows = await this.readBatch(Math.floor(i / this.meta.batchSize));
     return rows[i % this.meta.batchSize];
   }
