@@ -1,0 +1,374 @@
+// The PoseConv3D (pyskl) input pipeline on the host, per sample: frame sampling, pose
+// compaction, resize, random resized crop, resize, flip, the study's augmentations, and the
+// keypoint inputs of the baselines (../shared/spec/method.md section 3). The heatmaps
+// themselves are rendered on the GPU (kernels/heatmap.ts); heatmapReference() here is the
+// plain TypeScript version the tests compare against.
+import { Rng } from "../layers/init.ts";
+import { flipPermutation, type JointLayout } from "./layouts.ts";
+import type { SkeletonRecord } from "./schema.ts";
+
+/** pyskl's UniformSampleFrames for one clip (train) or clip i of a fixed-seed test set. */
+export function sampleClip(numFrames: number, clipLen: number, rng: Rng, test = false, clip = 0, clips = 1): number[] {
+  const n = numFrames;
+  let inds: number[];
+  if (n < clipLen) {
+    const start = test ? (n < clips ? clip : Math.floor((clip * n) / clips)) : rng.int(n);
+    inds = Array.from({ length: clipLen }, (_, i) => start + i);
+  } else if (n < 2 * clipLen) {
+    // clipLen distinct frames in order, the surplus (n - clipLen) skipped at random positions
+    const extra = n - clipLen;
+    const chosen = new Set<number>();
+    while (chosen.size < extra) chosen.add(rng.int(clipLen + 1));
+    let offset = 0;
+    inds = [];
+    for (let i = 0; i < clipLen; i++) {
+      if (chosen.has(i)) offset++;
+      inds.push(i + offset);
+    }
+  } else {
+    // clipLen equal segments, one frame in each (the middle for the first test clip)
+    inds = [];
+    for (let i = 0; i < clipLen; i++) {
+      const b0 = Math.floor((i * n) / clipLen), b1 = Math.floor(((i + 1) * n) / clipLen);
+      const size = Math.max(1, b1 - b0);
+      inds.push(b0 + (test && clip === 0 ? Math.floor(size / 2) : rng.int(size)));
+    }
+  }
+  return inds.map((i) => ((i % n) + n) % n);
+}
+
+/** Frame indices of every clip: one random clip (train) or `clips` fixed-seed clips (test). */
+export function sampleFrames(numFrames: number, clipLen: number, clips: number, rng: Rng, test: boolean): number[][] {
+  if (!test) return [sampleClip(numFrames, clipLen, rng)];
+  const fixed = new Rng(255); // pyskl's fixed test seed
+  return Array.from({ length: clips }, (_, c) => sampleClip(numFrames, clipLen, fixed, true, c, clips));
+}
+
+/** A clip's 2D keypoints (M, T, V, 2), scores (M, T, V) and the image size they live in. */
+export interface Clip2D {
+  persons: number;
+  frames: number;
+  joints: number;
+  xy: Float32Array;
+  score: Float32Array;
+  width: number;
+  height: number;
+}
+
+/** Virtual camera for 3D datasets without image coordinates (Kinect v1 intrinsics). */
+const PROJ = { f: 525, cx: 320, cy: 240, w: 640, h: 480 };
+
+/** Gathers the sampled frames' 2D keypoints: the image coordinates, or a projection of 3D. */
+export function gatherClip2D(r: SkeletonRecord, v: number, channels: number, frames: number[]): Clip2D {
+  const M = r.persons, T = frames.length;
+  const xy = new Float32Array(M * T * v * 2), score = new Float32Array(M * T * v);
+  const has2d = channels === 2 || r.keypoint2d !== null;
+  for (let m = 0; m < M; m++) {
+    frames.forEach((f, t) => {
+      for (let j = 0; j < v; j++) {
+        const src = (m * r.frames + f) * v + j, dst = (m * T + t) * v + j;
+        let x: number, y: number;
+        if (channels === 2) {
+          x = r.keypoint[src * 2];
+          y = r.keypoint[src * 2 + 1];
+        } else if (r.keypoint2d) {
+          x = r.keypoint2d[src * 2];
+          y = r.keypoint2d[src * 2 + 1];
+        } else {
+          const X = r.keypoint[src * 3], Y = r.keypoint[src * 3 + 1], Z = r.keypoint[src * 3 + 2];
+          const ok = Z > 1e-3 || X !== 0 || Y !== 0;
+          x = ok && Z > 1e-3 ? PROJ.f * X / Z + PROJ.cx : 0;
+          y = ok && Z > 1e-3 ? -PROJ.f * Y / Z + PROJ.cy : 0;
+        }
+        const present = x !== 0 || y !== 0;
+        xy[dst * 2] = x;
+        xy[dst * 2 + 1] = y;
+        score[dst] = present ? (r.score ? r.score[src] : 1) : 0;
+      }
+    });
+  }
+  const [h, w] = r.imgShape ?? (has2d && channels === 2 ? [1080, 1920] : [PROJ.h, PROJ.w]);
+  return { persons: M, frames: T, joints: v, xy, score, width: w, height: h };
+}
+
+/** pyskl's PoseCompact: square box around all non-zero keypoints, padded by 25%. */
+export function poseCompact(c: Clip2D, padding = 0.25, threshold = 10): void {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (let i = 0; i < c.xy.length; i += 2) {
+    const x = c.xy[i], y = c.xy[i + 1];
+    if (x !== 0) (x0 = Math.min(x0, x)), (x1 = Math.max(x1, x));
+    if (y !== 0) (y0 = Math.min(y0, y)), (y1 = Math.max(y1, y));
+  }
+  if (!(x1 - x0 >= threshold) || !(y1 - y0 >= threshold)) return;
+  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  let hw = ((x1 - x0) / 2) * (1 + padding), hh = ((y1 - y0) / 2) * (1 + padding);
+  hh = Math.max(hw, hh); // hw_ratio = 1: square
+  hw = Math.max(hh, hw);
+  const minX = cx - hw, minY = cy - hh;
+  for (let i = 0; i < c.xy.length; i += 2) {
+    if (c.xy[i] !== 0) c.xy[i] -= minX;
+    if (c.xy[i + 1] !== 0) c.xy[i + 1] -= minY;
+  }
+  c.width = 2 * hw;
+  c.height = 2 * hh;
+}
+
+function scaleClip(c: Clip2D, w: number, h: number): void {
+  const sx = w / c.width, sy = h / c.height;
+  for (let i = 0; i < c.xy.length; i += 2) {
+    c.xy[i] *= sx;
+    c.xy[i + 1] *= sy;
+  }
+  c.width = w;
+  c.height = h;
+}
+
+/** Resize so the short side is `short` (aspect kept). */
+export function resizeShort(c: Clip2D, short: number): void {
+  const s = short / Math.min(c.width, c.height);
+  scaleClip(c, c.width * s, c.height * s);
+}
+
+export function resizeTo(c: Clip2D, w: number, h: number): void {
+  scaleClip(c, w, h);
+}
+
+/** RandomResizedCrop: area 0.56-1, aspect 3/4-4/3, 10 tries, else the centre square. */
+export function randomResizedCrop(c: Clip2D, rng: Rng, area: [number, number] = [0.56, 1], aspect: [number, number] = [3 / 4, 4 / 3]): void {
+  const W = c.width, H = c.height;
+  let cw = Math.min(W, H), ch = cw, x0 = (W - cw) / 2, y0 = (H - ch) / 2;
+  for (let i = 0; i < 10; i++) {
+    const a = (area[0] + rng.uniform() * (area[1] - area[0])) * W * H;
+    const logr = Math.log(aspect[0]) + rng.uniform() * (Math.log(aspect[1]) - Math.log(aspect[0]));
+    const r = Math.exp(logr);
+    const w = Math.round(Math.sqrt(a * r)), h = Math.round(Math.sqrt(a / r));
+    if (w <= W && h <= H && w > 0 && h > 0) {
+      cw = w;
+      ch = h;
+      x0 = Math.floor(rng.uniform() * (W - w + 1));
+      y0 = Math.floor(rng.uniform() * (H - h + 1));
+      break;
+    }
+  }
+  for (let i = 0; i < c.xy.length; i += 2) {
+    if (c.xy[i] !== 0) c.xy[i] -= x0;
+    if (c.xy[i + 1] !== 0) c.xy[i + 1] -= y0;
+  }
+  c.width = cw;
+  c.height = ch;
+}
+
+/** Horizontal flip: x -> W - x for non-zero x, left/right joints swapped. */
+export function flipClip(c: Clip2D, layout: JointLayout): void {
+  const perm = flipPermutation(layout);
+  const xy = c.xy.slice(), sc = c.score.slice();
+  const n = c.persons * c.frames;
+  for (let p = 0; p < n; p++) {
+    for (let j = 0; j < c.joints; j++) {
+      const src = p * c.joints + perm[j], dst = p * c.joints + j;
+      const x = xy[src * 2];
+      c.xy[dst * 2] = x !== 0 ? c.width - x : 0;
+      c.xy[dst * 2 + 1] = xy[src * 2 + 1];
+      c.score[dst] = sc[src];
+    }
+  }
+}
+
+/** The study's augmentations, applied to 2D keypoints before rendering. */
+export interface Augment {
+  /** Max rotation about the image centre, degrees (uniform +-). */
+  rotation: number;
+  /** Gaussian noise std, as a fraction of the image size. */
+  noise: number;
+  /** Max temporal shift, frames (uniform +-; the clip wraps around). */
+  shift: number;
+}
+
+export const NO_AUGMENT: Augment = { rotation: 0, noise: 0, shift: 0 };
+
+export function augmentClip(c: Clip2D, a: Augment, rng: Rng): void {
+  if (a.rotation > 0) {
+    const th = ((rng.uniform() * 2 - 1) * a.rotation * Math.PI) / 180;
+    const cs = Math.cos(th), sn = Math.sin(th), cx = c.width / 2, cy = c.height / 2;
+    for (let i = 0; i < c.xy.length; i += 2) {
+      if (c.xy[i] === 0 && c.xy[i + 1] === 0) continue;
+      const x = c.xy[i] - cx, y = c.xy[i + 1] - cy;
+      c.xy[i] = cs * x - sn * y + cx;
+      c.xy[i + 1] = sn * x + cs * y + cy;
+    }
+  }
+  if (a.noise > 0) {
+    const s = a.noise * Math.max(c.width, c.height);
+    for (let i = 0; i < c.xy.length; i += 2) {
+      if (c.xy[i] === 0 && c.xy[i + 1] === 0) continue;
+      c.xy[i] += rng.normal() * s;
+      c.xy[i + 1] += rng.normal() * s;
+    }
+  }
+  if (a.shift > 0) {
+    const k = Math.round((rng.uniform() * 2 - 1) * a.shift);
+    if (k !== 0) {
+      const T = c.frames, per = c.joints;
+      const xy = c.xy.slice(), sc = c.score.slice();
+      for (let m = 0; m < c.persons; m++) {
+        for (let t = 0; t < T; t++) {
+          const src = m * T + (((t - k) % T) + T) % T, dst = m * T + t;
+          c.xy.set(xy.subarray(src * per * 2, (src + 1) * per * 2), dst * per * 2);
+          c.score.set(sc.subarray(src * per, (src + 1) * per), dst * per);
+        }
+      }
+    }
+  }
+}
+
+export interface HeatmapSpec {
+  /** Heatmap size (square), e.g. 56. */
+  size: number;
+  sigma: number;
+  joints: boolean;
+  limbs: boolean;
+}
+
+/**
+ * PoseConv3D's deterministic or random geometry for one clip: compact, resize short side to
+ * 64 (the training crop's canvas, scaled to the requested size), crop (train) or not (test),
+ * resize to size x size, optional flip, augment.
+ */
+export function transformClip(
+  c: Clip2D,
+  o: { size: number; train: boolean; flip: boolean; layout: JointLayout; augment: Augment; rng: Rng },
+): void {
+  poseCompact(c);
+  const canvas = Math.round((o.size * 64) / 56); // 64 for the study's 56
+  if (o.train) {
+    resizeShort(c, canvas);
+    randomResizedCrop(c, o.rng);
+  } else {
+    resizeTo(c, canvas, canvas);
+  }
+  resizeTo(c, o.size, o.size);
+  if (o.flip) flipClip(c, o.layout);
+  augmentClip(c, o.augment, o.rng);
+}
+
+/** Channels of a heatmap volume for a layout. */
+export function heatmapChannels(layout: JointLayout, spec: HeatmapSpec): number {
+  return (spec.joints ? layout.joints.length : 0) + (spec.limbs ? layout.limbs.length : 0);
+}
+
+const EPS = 1e-3;
+
+/**
+ * The reference renderer (tests and benchmarks only): C x T x H x W for one clip, exactly
+ * pyskl's generate_a_heatmap / generate_a_limb_heatmap, persons merged by max.
+ */
+export function heatmapReference(c: Clip2D, layout: JointLayout, spec: HeatmapSpec): Float32Array {
+  const S = spec.size, T = c.frames, V = c.joints, sg = spec.sigma;
+  const C = heatmapChannels(layout, spec);
+  const out = new Float32Array(C * T * S * S);
+  const win = (mu: number) => [Math.max(Math.trunc(mu - 3 * sg), 0), Math.min(Math.trunc(mu + 3 * sg) + 1, S)];
+  for (let m = 0; m < c.persons; m++) {
+    for (let t = 0; t < T; t++) {
+      const base = (m * T + t) * V;
+      if (spec.joints) {
+        for (let j = 0; j < V; j++) {
+          const s = c.score[base + j];
+          if (s < EPS) continue;
+          const mx = c.xy[(base + j) * 2], my = c.xy[(base + j) * 2 + 1];
+          const [x0, x1] = win(mx), [y0, y1] = win(my);
+          for (let y = y0; y < y1; y++) {
+            for (let x = x0; x < x1; x++) {
+              const v = Math.exp(-((x - mx) ** 2 + (y - my) ** 2) / (2 * sg * sg)) * s;
+              const o = ((j * T + t) * S + y) * S + x;
+              if (v > out[o]) out[o] = v;
+            }
+          }
+        }
+      }
+      if (spec.limbs) {
+        const off = spec.joints ? V : 0;
+        layout.limbs.forEach(([a, b], l) => {
+          const sa = c.score[base + a], sb = c.score[base + b];
+          if (sa < EPS || sb < EPS) return;
+          const ax = c.xy[(base + a) * 2], ay = c.xy[(base + a) * 2 + 1];
+          const bx = c.xy[(base + b) * 2], by = c.xy[(base + b) * 2 + 1];
+          const coef = Math.min(sa, sb);
+          const x0 = Math.max(Math.trunc(Math.min(ax, bx) - 3 * sg), 0), x1 = Math.min(Math.trunc(Math.max(ax, bx) + 3 * sg) + 1, S);
+          const y0 = Math.max(Math.trunc(Math.min(ay, by) - 3 * sg), 0), y1 = Math.min(Math.trunc(Math.max(ay, by) + 3 * sg) + 1, S);
+          const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+          for (let y = y0; y < y1; y++) {
+            for (let x = x0; x < x1; x++) {
+              let d2: number;
+              if (len2 < 1e-12) d2 = (x - ax) ** 2 + (y - ay) ** 2;
+              else {
+                const u = Math.min(1, Math.max(0, ((x - ax) * dx + (y - ay) * dy) / len2));
+                d2 = (x - ax - u * dx) ** 2 + (y - ay - u * dy) ** 2;
+              }
+              const v = Math.exp(-d2 / (2 * sg * sg)) * coef;
+              const o = (((off + l) * T + t) * S + y) * S + x;
+              if (v > out[o]) out[o] = v;
+            }
+          }
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** Keypoint inputs for the baselines: (M, T, V, 3) as (x, y, score) in [-1, 1] or (x, y, z). */
+export function keypointInput(
+  r: SkeletonRecord,
+  frames: number[],
+  v: number,
+  channels: number,
+  kind: "kp2d" | "kp3d",
+  layout: JointLayout,
+  maxPersons = 2,
+  augment?: { a: Augment; rng: Rng },
+): Float32Array {
+  const T = frames.length, M = maxPersons;
+  const out = new Float32Array(M * T * v * 3);
+  if (kind === "kp2d") {
+    const c = gatherClip2D(r, v, channels, frames);
+    if (augment) augmentClip(c, { ...augment.a, noise: augment.a.noise }, augment.rng);
+    // MotionBERT: x, y scaled to [-1, 1] by the image size (keeping the aspect), with score.
+    const s = Math.max(c.width, c.height) / 2;
+    for (let m = 0; m < Math.min(M, c.persons); m++) {
+      for (let i = 0; i < T * v; i++) {
+        const src = m * T * v + i;
+        const present = c.score[src] > 0;
+        out[(m * T * v + i) * 3] = present ? (c.xy[src * 2] - c.width / 2) / s : 0;
+        out[(m * T * v + i) * 3 + 1] = present ? (c.xy[src * 2 + 1] - c.height / 2) / s : 0;
+        out[(m * T * v + i) * 3 + 2] = c.score[src];
+      }
+    }
+    return out;
+  }
+  if (channels !== 3) throw new Error(`kp3d input needs 3D keypoints; ${r.name} has ${channels} channels`);
+  // Centre on the root joint of the first person's first sampled frame, unit scale by the
+  // largest distance from it; y up.
+  const root = layout.root;
+  const at = (m: number, f: number, j: number, c: number) => r.keypoint[((m * r.frames + f) * v + j) * 3 + c];
+  const origin = [0, 1, 2].map((c) => at(0, frames[0], root, c));
+  let scale = 1e-6;
+  for (let m = 0; m < Math.min(M, r.persons); m++) {
+    for (const f of frames) {
+      for (let j = 0; j < v; j++) {
+        if (at(m, f, j, 2) === 0 && at(m, f, j, 0) === 0) continue;
+        scale = Math.max(scale, Math.hypot(at(m, f, j, 0) - origin[0], at(m, f, j, 1) - origin[1], at(m, f, j, 2) - origin[2]));
+      }
+    }
+  }
+  for (let m = 0; m < Math.min(M, r.persons); m++) {
+    frames.forEach((f, t) => {
+      for (let j = 0; j < v; j++) {
+        const present = !(at(m, f, j, 0) === 0 && at(m, f, j, 1) === 0 && at(m, f, j, 2) === 0);
+        for (let c = 0; c < 3; c++) {
+          out[((m * T + t) * v + j) * 3 + c] = present ? (at(m, f, j, c) - origin[c]) / scale : 0;
+        }
+      }
+    });
+  }
+  return out;
+}

@@ -1,0 +1,146 @@
+// PoseConv3D heatmap volumes rendered on the GPU, straight into the model's input buffer:
+// out (N, C, T, S, S) from keypoints (N, M, T, V, 2) and scores (N, M, T, V). Channels are
+// the joints (Gaussian around each joint) and/or the limbs (Gaussian of the distance to the
+// segment, times the smaller endpoint score); persons merge by max. Exactly pyskl's
+// windows: a joint touches pixels trunc(mu - 3 sigma) .. trunc(mu + 3 sigma) inclusive,
+// clipped to the image; scores below 1e-3 are skipped. One invocation renders one row of
+// one frame of one channel, four pixels at a time.
+import { flatIndex, grid1d } from "../runtime/kernel.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import type { Tensor } from "../runtime/tensor.ts";
+import { binding, f32lit, requireContiguous, ShapeError } from "./wgsl.ts";
+
+const WG = 64;
+
+export interface HeatmapKernelSpec {
+  size: number;
+  sigma: number;
+  joints: boolean;
+  /** Limb joint pairs (empty for joint-only heatmaps). */
+  limbs: readonly (readonly [number, number])[];
+}
+
+export function renderHeatmaps(
+  rt: Runtime,
+  xy: Tensor,
+  score: Tensor,
+  spec: HeatmapKernelSpec,
+  out?: Tensor,
+): Tensor {
+  requireContiguous("heatmap", xy);
+  requireContiguous("heatmap", score);
+  if (xy.rank !== 5 || xy.shape[4] !== 2 || score.rank !== 4) {
+    throw new ShapeError("heatmap", "needs keypoints (N, M, T, V, 2) and scores (N, M, T, V)", xy, score);
+  }
+  const [n, m, t, v] = xy.shape;
+  if (score.shape.some((d, i) => d !== xy.shape[i])) throw new ShapeError("heatmap", "scores do not match keypoints", xy, score);
+  const S = spec.size, sg = spec.sigma;
+  const C = (spec.joints ? v : 0) + spec.limbs.length;
+  if (C === 0) throw new ShapeError("heatmap", "no channels: enable joints or limbs");
+  for (const [a, b] of spec.limbs) if (a >= v || b >= v) throw new ShapeError("heatmap", `limb (${a}, ${b}) outside ${v} joints`);
+  const o = out ?? rt.empty([n, C, t, S, S], "f32", "heatmap");
+  if (o.size !== n * C * t * S * S || !o.isContiguous || o.dtype === "i32") {
+    throw new ShapeError("heatmap", `output must be contiguous (${n}, ${C}, ${t}, ${S}, ${S})`, o);
+  }
+  const vec = S % 4 === 0 && o.offset % 4 === 0;
+  const G = vec ? S / 4 : S; // pixel groups per row
+  const rows = n * C * t * S;
+  const grid = grid1d(rows, WG);
+  const inv2s2 = f32lit(1 / (2 * sg * sg));
+  const limbTable = spec.limbs.length
+    ? `const LIMBS = array<vec2<u32>, ${spec.limbs.length}>(${spec.limbs.map(([a, b]) => `vec2<u32>(${a}u, ${b}u)`).join(", ")});`
+    : "";
+  const T_ = o.dtype === "f16" ? "f16" : "f32";
+  const store = vec
+    ? `Out[(${o.offset}u + rowBase) / 4u + g] = vec4<${T_}>(val);`
+    : `Out[${o.offset}u + rowBase + g] = ${T_}(val.x);`;
+  const code = `${o.dtype === "f16" ? "enable f16;\n" : ""}// heatmap N=${n} M=${m} T=${t} V=${v} C=${C} S=${S} sigma=${sg}
+${binding(0, "XY", xy, "read")}
+${binding(1, "Score", score, "read")}
+${binding(2, "Out", o, "read_write", vec)}
+${limbTable}
+fn win(mu: f32) -> vec2<i32> {
+  return vec2<i32>(max(i32(mu - ${f32lit(3 * sg)}), 0), min(i32(mu + ${f32lit(3 * sg)}) + 1, ${S}));
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = ${flatIndex(grid, WG)};
+  if (row >= ${rows}u) { return; }
+  let y = row % ${S}u;
+  let tt = (row / ${S}u) % ${t}u;
+  let c = (row / ${S * t}u) % ${C}u;
+  let nn = row / ${S * t * C}u;
+  let yi = i32(y);
+  let yf = f32(y);
+  let rowBase = row * ${S}u;
+  // Per person: x window, and the row's factor (joints) or the segment (limbs).
+  var x0: array<i32, ${m}>;
+  var x1: array<i32, ${m}>;
+  var coef: array<f32, ${m}>;
+  var pa: array<vec2<f32>, ${m}>;
+  var pb: array<vec2<f32>, ${m}>;
+  for (var p = 0u; p < ${m}u; p++) {
+    x0[p] = 0; x1[p] = 0; coef[p] = 0.0;
+    let base = ((nn * ${m}u + p) * ${t}u + tt) * ${v}u;
+    if (${spec.joints ? `c < ${v}u` : "false"}) {
+      let s = Score[${score.offset}u + base + c];
+      let mu = vec2<f32>(XY[${xy.offset}u + (base + c) * 2u], XY[${xy.offset}u + (base + c) * 2u + 1u]);
+      let wy = win(mu.y);
+      if (s >= 1e-3 && yi >= wy.x && yi < wy.y) {
+        let wx = win(mu.x);
+        x0[p] = wx.x; x1[p] = wx.y;
+        coef[p] = exp(-(yf - mu.y) * (yf - mu.y) * ${inv2s2}) * s;
+        pa[p] = mu;
+      }
+    } else {
+      ${
+    spec.limbs.length
+      ? `let l = LIMBS[c - ${spec.joints ? v : 0}u];
+      let sa = Score[${score.offset}u + base + l.x];
+      let sb = Score[${score.offset}u + base + l.y];
+      let a = vec2<f32>(XY[${xy.offset}u + (base + l.x) * 2u], XY[${xy.offset}u + (base + l.x) * 2u + 1u]);
+      let b = vec2<f32>(XY[${xy.offset}u + (base + l.y) * 2u], XY[${xy.offset}u + (base + l.y) * 2u + 1u]);
+      let y0 = max(i32(min(a.y, b.y) - ${f32lit(3 * sg)}), 0);
+      let y1 = min(i32(max(a.y, b.y) + ${f32lit(3 * sg)}) + 1, ${S});
+      if (sa >= 1e-3 && sb >= 1e-3 && yi >= y0 && yi < y1) {
+        x0[p] = max(i32(min(a.x, b.x) - ${f32lit(3 * sg)}), 0);
+        x1[p] = min(i32(max(a.x, b.x) + ${f32lit(3 * sg)}) + 1, ${S});
+        coef[p] = min(sa, sb);
+        pa[p] = a;
+        pb[p] = b;
+      }`
+      : ""
+  }
+    }
+  }
+  let isJoint = ${spec.joints ? `c < ${v}u` : "false"};
+  for (var g = 0u; g < ${G}u; g++) {
+    var val = vec4<f32>(0.0);
+    for (var p = 0u; p < ${m}u; p++) {
+      if (coef[p] == 0.0) { continue; }
+      for (var e = 0u; e < ${vec ? 4 : 1}u; e++) {
+        let xi = i32(g * ${vec ? 4 : 1}u + e);
+        if (xi < x0[p] || xi >= x1[p]) { continue; }
+        let xf = f32(xi);
+        var h: f32;
+        if (isJoint) {
+          let dx = xf - pa[p].x;
+          h = exp(-dx * dx * ${inv2s2}) * coef[p];
+        } else {
+          let d = pb[p] - pa[p];
+          let len2 = dot(d, d);
+          let q = vec2<f32>(xf, yf) - pa[p];
+          var r = q;
+          if (len2 >= 1e-12) { r = q - clamp(dot(q, d) / len2, 0.0, 1.0) * d; }
+          h = exp(-dot(r, r) * ${inv2s2}) * coef[p];
+        }
+        val[e] = max(val[e], h);
+      }
+    }
+    ${store}
+  }
+}
+`;
+  rt.run({ name: "heatmap", code, grid, bindings: [xy, score, o] });
+  return o;
+}
