@@ -3,6 +3,7 @@
 // One entry for every subcommand; `heatformer --help` lists them.
 import { Command, CommanderError } from "commander";
 import { benchKernels } from "./bench/kernels.ts";
+import { convertCommand, inspectCommand, renderCommand } from "./cli/data.ts";
 import { demoCommand } from "./cli/demo.ts";
 import { infoCommand } from "./cli/info.ts";
 import { EXIT, parseIntList, printJson, runCommand } from "./cli/output.ts";
@@ -29,6 +30,38 @@ export function buildCli(): Command {
     .option("--epochs <n>", "epochs", "8")
     .option("--json", "print one JSON summary object")
     .action((o) => runCommand(() => demoCommand({ epochs: Number(o.epochs), json: o.json })));
+
+  program.command("convert")
+    .description("import a dataset into heatformer's Arrow format")
+    .argument("<format>", "ntu | nw-ucla | synth | pyskl")
+    .argument("[input]", "folder of .skeleton / .json files, or a pyskl .pkl (not for synth)")
+    .requiredOption("-o, --out <file.arrow>", "output Arrow IPC file")
+    .option("--classes <n>", "ntu: 60 or 120", "60")
+    .option("--missing <list>", "ntu: names to skip (samples_with_missing_skeletons.txt)")
+    .option("--seed <n>", "synth: generator seed")
+    .option("--subjects <n>", "synth: number of subjects (70% train)")
+    .option("--json", "print one JSON summary object")
+    .action((format, input, o) => runCommand(() => convertCommand(format, input, o)));
+
+  program.command("inspect")
+    .description("counts per split and class, frames, persons, layout, anything suspicious")
+    .argument("<file>", "an Arrow skeleton file")
+    .option("--json", "print one JSON object")
+    .action((file, o) => runCommand(() => inspectCommand(file, o)));
+
+  program.command("render")
+    .description("a sample's heatmap volume (test-time pipeline) as a PNG contact sheet or a .npy")
+    .argument("<file>", "an Arrow skeleton file")
+    .requiredOption("--sample <name>", "sample name")
+    .requiredOption("-o, --out <path>", "out.png or out.npy (N x C x T x H x W float32)")
+    .option("--clip <k>", "test clip index", "0")
+    .option("--clips <n>", "test clips", "10")
+    .option("--clip-len <n>", "frames per clip", "48")
+    .option("--size <n>", "heatmap side", "56")
+    .option("--sigma <s>", "Gaussian sigma", "0.6")
+    .option("--heatmap <kind>", "joint | limb | both", "joint")
+    .option("--json", "print one JSON object")
+    .action((file, o) => runCommand(() => renderCommand(file, o)));
 
   const bench = program.command("bench").description(
     "benchmarks (not tests): GFLOP/s, samples/s, peers",

@@ -8,7 +8,14 @@ import { flipPermutation, type JointLayout } from "./layouts.ts";
 import type { SkeletonRecord } from "./schema.ts";
 
 /** pyskl's UniformSampleFrames for one clip (train) or clip i of a fixed-seed test set. */
-export function sampleClip(numFrames: number, clipLen: number, rng: Rng, test = false, clip = 0, clips = 1): number[] {
+export function sampleClip(
+  numFrames: number,
+  clipLen: number,
+  rng: Rng,
+  test = false,
+  clip = 0,
+  clips = 1,
+): number[] {
   const n = numFrames;
   let inds: number[];
   if (n < clipLen) {
@@ -38,10 +45,19 @@ export function sampleClip(numFrames: number, clipLen: number, rng: Rng, test = 
 }
 
 /** Frame indices of every clip: one random clip (train) or `clips` fixed-seed clips (test). */
-export function sampleFrames(numFrames: number, clipLen: number, clips: number, rng: Rng, test: boolean): number[][] {
+export function sampleFrames(
+  numFrames: number,
+  clipLen: number,
+  clips: number,
+  rng: Rng,
+  test: boolean,
+): number[][] {
   if (!test) return [sampleClip(numFrames, clipLen, rng)];
   const fixed = new Rng(255); // pyskl's fixed test seed
-  return Array.from({ length: clips }, (_, c) => sampleClip(numFrames, clipLen, fixed, true, c, clips));
+  return Array.from(
+    { length: clips },
+    (_, c) => sampleClip(numFrames, clipLen, fixed, true, c, clips),
+  );
 }
 
 /** A clip's 2D keypoints (M, T, V, 2), scores (M, T, V) and the image size they live in. */
@@ -59,7 +75,12 @@ export interface Clip2D {
 const PROJ = { f: 525, cx: 320, cy: 240, w: 640, h: 480 };
 
 /** Gathers the sampled frames' 2D keypoints: the image coordinates, or a projection of 3D. */
-export function gatherClip2D(r: SkeletonRecord, v: number, channels: number, frames: number[]): Clip2D {
+export function gatherClip2D(
+  r: SkeletonRecord,
+  v: number,
+  channels: number,
+  frames: number[],
+): Clip2D {
   const M = r.persons, T = frames.length;
   const xy = new Float32Array(M * T * v * 2), score = new Float32Array(M * T * v);
   const has2d = channels === 2 || r.keypoint2d !== null;
@@ -134,7 +155,12 @@ export function resizeTo(c: Clip2D, w: number, h: number): void {
 }
 
 /** RandomResizedCrop: area 0.56-1, aspect 3/4-4/3, 10 tries, else the centre square. */
-export function randomResizedCrop(c: Clip2D, rng: Rng, area: [number, number] = [0.56, 1], aspect: [number, number] = [3 / 4, 4 / 3]): void {
+export function randomResizedCrop(
+  c: Clip2D,
+  rng: Rng,
+  area: [number, number] = [0.56, 1],
+  aspect: [number, number] = [3 / 4, 4 / 3],
+): void {
   const W = c.width, H = c.height;
   let cw = Math.min(W, H), ch = cw, x0 = (W - cw) / 2, y0 = (H - ch) / 2;
   for (let i = 0; i < 10; i++) {
@@ -236,7 +262,14 @@ export interface HeatmapSpec {
  */
 export function transformClip(
   c: Clip2D,
-  o: { size: number; train: boolean; flip: boolean; layout: JointLayout; augment: Augment; rng: Rng },
+  o: {
+    size: number;
+    train: boolean;
+    flip: boolean;
+    layout: JointLayout;
+    augment: Augment;
+    rng: Rng;
+  },
 ): void {
   poseCompact(c);
   const canvas = Math.round((o.size * 64) / 56); // 64 for the study's 56
@@ -266,7 +299,9 @@ export function heatmapReference(c: Clip2D, layout: JointLayout, spec: HeatmapSp
   const S = spec.size, T = c.frames, V = c.joints, sg = spec.sigma;
   const C = heatmapChannels(layout, spec);
   const out = new Float32Array(C * T * S * S);
-  const win = (mu: number) => [Math.max(Math.trunc(mu - 3 * sg), 0), Math.min(Math.trunc(mu + 3 * sg) + 1, S)];
+  const win = (
+    mu: number,
+  ) => [Math.max(Math.trunc(mu - 3 * sg), 0), Math.min(Math.trunc(mu + 3 * sg) + 1, S)];
   for (let m = 0; m < c.persons; m++) {
     for (let t = 0; t < T; t++) {
       const base = (m * T + t) * V;
@@ -293,8 +328,10 @@ export function heatmapReference(c: Clip2D, layout: JointLayout, spec: HeatmapSp
           const ax = c.xy[(base + a) * 2], ay = c.xy[(base + a) * 2 + 1];
           const bx = c.xy[(base + b) * 2], by = c.xy[(base + b) * 2 + 1];
           const coef = Math.min(sa, sb);
-          const x0 = Math.max(Math.trunc(Math.min(ax, bx) - 3 * sg), 0), x1 = Math.min(Math.trunc(Math.max(ax, bx) + 3 * sg) + 1, S);
-          const y0 = Math.max(Math.trunc(Math.min(ay, by) - 3 * sg), 0), y1 = Math.min(Math.trunc(Math.max(ay, by) + 3 * sg) + 1, S);
+          const x0 = Math.max(Math.trunc(Math.min(ax, bx) - 3 * sg), 0),
+            x1 = Math.min(Math.trunc(Math.max(ax, bx) + 3 * sg) + 1, S);
+          const y0 = Math.max(Math.trunc(Math.min(ay, by) - 3 * sg), 0),
+            y1 = Math.min(Math.trunc(Math.max(ay, by) + 3 * sg) + 1, S);
           const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
           for (let y = y0; y < y1; y++) {
             for (let x = x0; x < x1; x++) {
@@ -345,18 +382,28 @@ export function keypointInput(
     }
     return out;
   }
-  if (channels !== 3) throw new Error(`kp3d input needs 3D keypoints; ${r.name} has ${channels} channels`);
+  if (channels !== 3) {
+    throw new Error(`kp3d input needs 3D keypoints; ${r.name} has ${channels} channels`);
+  }
   // Centre on the root joint of the first person's first sampled frame, unit scale by the
   // largest distance from it; y up.
   const root = layout.root;
-  const at = (m: number, f: number, j: number, c: number) => r.keypoint[((m * r.frames + f) * v + j) * 3 + c];
+  const at = (m: number, f: number, j: number, c: number) =>
+    r.keypoint[((m * r.frames + f) * v + j) * 3 + c];
   const origin = [0, 1, 2].map((c) => at(0, frames[0], root, c));
   let scale = 1e-6;
   for (let m = 0; m < Math.min(M, r.persons); m++) {
     for (const f of frames) {
       for (let j = 0; j < v; j++) {
         if (at(m, f, j, 2) === 0 && at(m, f, j, 0) === 0) continue;
-        scale = Math.max(scale, Math.hypot(at(m, f, j, 0) - origin[0], at(m, f, j, 1) - origin[1], at(m, f, j, 2) - origin[2]));
+        scale = Math.max(
+          scale,
+          Math.hypot(
+            at(m, f, j, 0) - origin[0],
+            at(m, f, j, 1) - origin[1],
+            at(m, f, j, 2) - origin[2],
+          ),
+        );
       }
     }
   }

@@ -30,14 +30,25 @@ export function renderHeatmaps(
   requireContiguous("heatmap", xy);
   requireContiguous("heatmap", score);
   if (xy.rank !== 5 || xy.shape[4] !== 2 || score.rank !== 4) {
-    throw new ShapeError("heatmap", "needs keypoints (N, M, T, V, 2) and scores (N, M, T, V)", xy, score);
+    throw new ShapeError(
+      "heatmap",
+      "needs keypoints (N, M, T, V, 2) and scores (N, M, T, V)",
+      xy,
+      score,
+    );
   }
   const [n, m, t, v] = xy.shape;
-  if (score.shape.some((d, i) => d !== xy.shape[i])) throw new ShapeError("heatmap", "scores do not match keypoints", xy, score);
+  if (score.shape.some((d, i) => d !== xy.shape[i])) {
+    throw new ShapeError("heatmap", "scores do not match keypoints", xy, score);
+  }
   const S = spec.size, sg = spec.sigma;
   const C = (spec.joints ? v : 0) + spec.limbs.length;
   if (C === 0) throw new ShapeError("heatmap", "no channels: enable joints or limbs");
-  for (const [a, b] of spec.limbs) if (a >= v || b >= v) throw new ShapeError("heatmap", `limb (${a}, ${b}) outside ${v} joints`);
+  for (const [a, b] of spec.limbs) {
+    if (a >= v || b >= v) {
+      throw new ShapeError("heatmap", `limb (${a}, ${b}) outside ${v} joints`);
+    }
+  }
   const o = out ?? rt.empty([n, C, t, S, S], "f32", "heatmap");
   if (o.size !== n * C * t * S * S || !o.isContiguous || o.dtype === "i32") {
     throw new ShapeError("heatmap", `output must be contiguous (${n}, ${C}, ${t}, ${S}, ${S})`, o);
@@ -48,13 +59,17 @@ export function renderHeatmaps(
   const grid = grid1d(rows, WG);
   const inv2s2 = f32lit(1 / (2 * sg * sg));
   const limbTable = spec.limbs.length
-    ? `const LIMBS = array<vec2<u32>, ${spec.limbs.length}>(${spec.limbs.map(([a, b]) => `vec2<u32>(${a}u, ${b}u)`).join(", ")});`
+    ? `const LIMBS = array<vec2<u32>, ${spec.limbs.length}>(${
+      spec.limbs.map(([a, b]) => `vec2<u32>(${a}u, ${b}u)`).join(", ")
+    });`
     : "";
   const T_ = o.dtype === "f16" ? "f16" : "f32";
   const store = vec
     ? `Out[(${o.offset}u + rowBase) / 4u + g] = vec4<${T_}>(val);`
     : `Out[${o.offset}u + rowBase + g] = ${T_}(val.x);`;
-  const code = `${o.dtype === "f16" ? "enable f16;\n" : ""}// heatmap N=${n} M=${m} T=${t} V=${v} C=${C} S=${S} sigma=${sg}
+  const code = `${
+    o.dtype === "f16" ? "enable f16;\n" : ""
+  }// heatmap N=${n} M=${m} T=${t} V=${v} C=${C} S=${S} sigma=${sg}
 ${binding(0, "XY", xy, "read")}
 ${binding(1, "Score", score, "read")}
 ${binding(2, "Out", o, "read_write", vec)}

@@ -1,8 +1,17 @@
 // GPU heatmaps against the reference renderer (<= 1e-5) and against PoseConv3D's formula;
 // flips swap the layout's left/right channels; sampling follows pyskl's rules.
 import { join } from "node:path";
-import { COCO17, flipPermutation, KINECT20, NTU25, limbFlipPermutation } from "../data/layouts.ts";
-import { type Clip2D, flipClip, gatherClip2D, heatmapReference, NO_AUGMENT, sampleClip, sampleFrames, transformClip } from "../data/pipeline.ts";
+import { COCO17, flipPermutation, KINECT20, limbFlipPermutation, NTU25 } from "../data/layouts.ts";
+import {
+  type Clip2D,
+  flipClip,
+  gatherClip2D,
+  heatmapReference,
+  NO_AUGMENT,
+  sampleClip,
+  sampleFrames,
+  transformClip,
+} from "../data/pipeline.ts";
 import { ntuRecord } from "../data/importers/ntu.ts";
 import { renderHeatmaps } from "../kernels/heatmap.ts";
 import { Rng } from "../layers/init.ts";
@@ -11,22 +20,43 @@ import { assert, assertEquals } from "./assert.ts";
 import { dataTest } from "./datasets.ts";
 import { assertClose, gpuTest, readF32 } from "./helpers.ts";
 
-async function gpuRender(rt: Runtime, clips: Clip2D[], spec: { size: number; sigma: number; joints: boolean; limbs: readonly (readonly [number, number])[] }) {
+async function gpuRender(
+  rt: Runtime,
+  clips: Clip2D[],
+  spec: {
+    size: number;
+    sigma: number;
+    joints: boolean;
+    limbs: readonly (readonly [number, number])[];
+  },
+) {
   const c0 = clips[0];
-  const n = clips.length, m = Math.max(...clips.map((c) => c.persons)), t = c0.frames, v = c0.joints;
+  const n = clips.length,
+    m = Math.max(...clips.map((c) => c.persons)),
+    t = c0.frames,
+    v = c0.joints;
   const xy = new Float32Array(n * m * t * v * 2), sc = new Float32Array(n * m * t * v);
   clips.forEach((c, i) => {
     xy.set(c.xy, i * m * t * v * 2);
     sc.set(c.score, i * m * t * v);
   });
-  const out = rt.tidy(() => renderHeatmaps(rt, rt.tensor(xy, [n, m, t, v, 2]), rt.tensor(sc, [n, m, t, v]), spec));
+  const out = rt.tidy(() =>
+    renderHeatmaps(rt, rt.tensor(xy, [n, m, t, v, 2]), rt.tensor(sc, [n, m, t, v]), spec)
+  );
   const r = await readF32(rt, out);
   rt.dispose(out);
   return r;
 }
 
-function randomClip(rng: Rng, persons: number, frames: number, joints: number, size: number): Clip2D {
-  const xy = new Float32Array(persons * frames * joints * 2), score = new Float32Array(persons * frames * joints);
+function randomClip(
+  rng: Rng,
+  persons: number,
+  frames: number,
+  joints: number,
+  size: number,
+): Clip2D {
+  const xy = new Float32Array(persons * frames * joints * 2),
+    score = new Float32Array(persons * frames * joints);
   for (let i = 0; i < score.length; i++) {
     // some keypoints off the image, some with tiny or zero scores
     xy[i * 2] = rng.uniform() * (size + 8) - 4;
@@ -36,29 +66,57 @@ function randomClip(rng: Rng, persons: number, frames: number, joints: number, s
   return { persons, frames, joints, xy, score, width: size, height: size };
 }
 
-gpuTest("heatmap: GPU equals the reference (joints, limbs, 2 persons, off-image points)", async (rt) => {
-  const rng = new Rng(3);
-  for (const [layout, size, sigma] of [[COCO17, 56, 0.6], [NTU25, 32, 0.6], [KINECT20, 18, 1.3]] as const) {
-    const clips = [randomClip(rng, 2, 5, layout.joints.length, size), randomClip(rng, 2, 5, layout.joints.length, size)];
-    for (const [joints, limbs] of [[true, false], [false, true], [true, true]]) {
-      const spec = { size, sigma, joints, limbs };
-      const got = await gpuRender(rt, clips, { size, sigma, joints, limbs: limbs ? layout.limbs : [] });
-      const want = new Float32Array(got.length);
-      let at = 0;
-      for (const c of clips) {
-        const r = heatmapReference(c, layout, spec);
-        want.set(r, at);
-        at += r.length;
+gpuTest(
+  "heatmap: GPU equals the reference (joints, limbs, 2 persons, off-image points)",
+  async (rt) => {
+    const rng = new Rng(3);
+    for (
+      const [layout, size, sigma] of [[COCO17, 56, 0.6], [NTU25, 32, 0.6], [
+        KINECT20,
+        18,
+        1.3,
+      ]] as const
+    ) {
+      const clips = [
+        randomClip(rng, 2, 5, layout.joints.length, size),
+        randomClip(rng, 2, 5, layout.joints.length, size),
+      ];
+      for (const [joints, limbs] of [[true, false], [false, true], [true, true]]) {
+        const spec = { size, sigma, joints, limbs };
+        const got = await gpuRender(rt, clips, {
+          size,
+          sigma,
+          joints,
+          limbs: limbs ? layout.limbs : [],
+        });
+        const want = new Float32Array(got.length);
+        let at = 0;
+        for (const c of clips) {
+          const r = heatmapReference(c, layout, spec);
+          want.set(r, at);
+          at += r.length;
+        }
+        assertClose(`${layout.name} S=${size} joints=${joints} limbs=${limbs}`, got, want, {
+          atol: 1e-5,
+          rtol: 0,
+        });
+        assert(want.some((v) => v > 0.5), "the test renders something");
       }
-      assertClose(`${layout.name} S=${size} joints=${joints} limbs=${limbs}`, got, want, { atol: 1e-5, rtol: 0 });
-      assert(want.some((v) => v > 0.5), "the test renders something");
     }
-  }
-});
+  },
+);
 
 gpuTest("heatmap: a single joint follows PoseConv3D's formula and window exactly", async (rt) => {
   const mu = [10.3, 20.7], s = 0.8, sigma = 0.6, S = 32;
-  const clip: Clip2D = { persons: 1, frames: 1, joints: 17, xy: new Float32Array(34), score: new Float32Array(17), width: S, height: S };
+  const clip: Clip2D = {
+    persons: 1,
+    frames: 1,
+    joints: 17,
+    xy: new Float32Array(34),
+    score: new Float32Array(17),
+    width: S,
+    height: S,
+  };
   clip.xy[0] = mu[0];
   clip.xy[1] = mu[1];
   clip.score[0] = s;
@@ -67,7 +125,9 @@ gpuTest("heatmap: a single joint follows PoseConv3D's formula and window exactly
   for (let y = 0; y < S; y++) {
     for (let x = 0; x < S; x++) {
       const inside = x >= 8 && x <= 12 && y >= 18 && y <= 22;
-      const want = inside ? Math.exp(-((x - mu[0]) ** 2 + (y - mu[1]) ** 2) / (2 * sigma * sigma)) * s : 0;
+      const want = inside
+        ? Math.exp(-((x - mu[0]) ** 2 + (y - mu[1]) ** 2) / (2 * sigma * sigma)) * s
+        : 0;
       const v = got[y * S + x];
       assert(Math.abs(v - want) <= 1e-6, `pixel (${x}, ${y}): ${v} vs ${want}`);
     }
@@ -75,33 +135,37 @@ gpuTest("heatmap: a single joint follows PoseConv3D's formula and window exactly
   assert(got.slice(S * S).every((v) => v === 0), "other channels empty");
 });
 
-dataTest("heatmap: real NTU clip, train and test geometry, GPU = reference", ["ntu60-samples"], async (dir) => {
-  const { runtime } = await import("./helpers.ts");
-  const rt = await runtime();
-  const name = "S001C003P008R002A058";
-  const r = ntuRecord(await Deno.readTextFile(join(dir, `${name}.skeleton`)), name, name, 60)!;
-  const rng = new Rng(9);
-  for (const train of [true, false]) {
-    const frames = sampleFrames(r.frames, 48, 2, rng, !train);
-    const clips = frames.map((f) => {
-      const c = gatherClip2D(r, 25, 3, f);
-      transformClip(c, { size: 56, train, flip: train, layout: NTU25, augment: NO_AUGMENT, rng });
-      return c;
-    });
-    const spec = { size: 56, sigma: 0.6, joints: true, limbs: true };
-    const got = await gpuRender(rt, clips, { ...spec, limbs: NTU25.limbs });
-    const want = new Float32Array(got.length);
-    let at = 0;
-    for (const c of clips) {
-      const h = heatmapReference(c, NTU25, spec);
-      want.set(h, at);
-      at += h.length;
+dataTest(
+  "heatmap: real NTU clip, train and test geometry, GPU = reference",
+  ["ntu60-samples"],
+  async (dir) => {
+    const { runtime } = await import("./helpers.ts");
+    const rt = await runtime();
+    const name = "S001C003P008R002A058";
+    const r = ntuRecord(await Deno.readTextFile(join(dir, `${name}.skeleton`)), name, name, 60)!;
+    const rng = new Rng(9);
+    for (const train of [true, false]) {
+      const frames = sampleFrames(r.frames, 48, 2, rng, !train);
+      const clips = frames.map((f) => {
+        const c = gatherClip2D(r, 25, 3, f);
+        transformClip(c, { size: 56, train, flip: train, layout: NTU25, augment: NO_AUGMENT, rng });
+        return c;
+      });
+      const spec = { size: 56, sigma: 0.6, joints: true, limbs: true };
+      const got = await gpuRender(rt, clips, { ...spec, limbs: NTU25.limbs });
+      const want = new Float32Array(got.length);
+      let at = 0;
+      for (const c of clips) {
+        const h = heatmapReference(c, NTU25, spec);
+        want.set(h, at);
+        at += h.length;
+      }
+      assertClose(`NTU ${name} train=${train}`, got, want, { atol: 1e-5, rtol: 0 });
+      // the skeleton fills the 56x56 frame after compaction
+      assert(want.filter((v) => v > 0.3).length > 1000, "rendered joints present");
     }
-    assertClose(`NTU ${name} train=${train}`, got, want, { atol: 1e-5, rtol: 0 });
-    // the skeleton fills the 56x56 frame after compaction
-    assert(want.filter((v) => v > 0.3).length > 1000, "rendered joints present");
-  }
-}, );
+  },
+);
 
 Deno.test("flip: left/right joints and limbs swap, x mirrors", () => {
   for (const layout of [NTU25, COCO17, KINECT20]) {
@@ -109,7 +173,11 @@ Deno.test("flip: left/right joints and limbs swap, x mirrors", () => {
     for (const [a, b] of layout.flipPairs) assertEquals([perm[a], perm[b]], [b, a]);
     assertEquals(perm.filter((p, i) => p !== i).length, layout.flipPairs.length * 2);
     const lp = limbFlipPermutation(layout);
-    assertEquals([...lp].sort((x, y) => x - y), layout.limbs.map((_, i) => i), `${layout.name} limb permutation`);
+    assertEquals(
+      [...lp].sort((x, y) => x - y),
+      layout.limbs.map((_, i) => i),
+      `${layout.name} limb permutation`,
+    );
   }
   const rng = new Rng(1);
   const c = randomClip(rng, 1, 2, 17, 56);
@@ -156,13 +224,17 @@ Deno.test("sampling: pyskl's three regimes", () => {
   const rng = new Rng(2);
   const short = sampleClip(10, 48, rng);
   assertEquals(short.length, 48);
-  assert(short.every((v, i) => i === 0 || v === (short[i - 1] + 1) % 10), "short: consecutive, wrapping");
+  assert(
+    short.every((v, i) => i === 0 || v === (short[i - 1] + 1) % 10),
+    "short: consecutive, wrapping",
+  );
   const mid = sampleClip(70, 48, rng);
   assertEquals(new Set(mid).size, 48);
   assert(mid.every((v, i) => i === 0 || v > mid[i - 1]), "mid: distinct, in order");
   const long = sampleClip(480, 48, rng);
   assert(long.every((v, i) => v >= i * 10 && v < (i + 1) * 10), "long: one frame per segment");
-  const test1 = sampleFrames(480, 48, 10, new Rng(1), true), test2 = sampleFrames(480, 48, 10, new Rng(99), true);
+  const test1 = sampleFrames(480, 48, 10, new Rng(1), true),
+    test2 = sampleFrames(480, 48, 10, new Rng(99), true);
   assertEquals(test1, test2, "test clips do not depend on the training RNG");
   assertEquals(test1.length, 10);
   assert(test1[0].every((v, i) => v === i * 10 + 5), "first test clip: segment middles");

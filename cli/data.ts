@@ -1,0 +1,172 @@
+// `heatformer convert | inspect | render`: the data side of the CLI.
+import { DEFAULT_INPUT, type InputSpec } from "../data/batches.ts";
+import { convertNtu, convertNwucla, readNameList } from "../data/convert.ts";
+import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
+import { inspectFile } from "../data/inspect.ts";
+import { renderSample } from "../data/render.ts";
+import { SkeletonFile, type WriteReport, writeSkeletonArrow } from "../data/schema.ts";
+import { Runtime } from "../runtime/runtime.ts";
+import { printJson, UsageError } from "./output.ts";
+
+export const CONVERT_FORMATS = ["ntu", "nw-ucla", "synth", "pyskl"] as const;
+
+export interface ConvertFlags {
+  out: string;
+  classes?: string;
+  missing?: string;
+  seed?: string;
+  subjects?: string;
+  json?: boolean;
+}
+
+export async function convertCommand(
+  format: string,
+  input: string | undefined,
+  o: ConvertFlags,
+): Promise<void> {
+  if (!CONVERT_FORMATS.includes(format as typeof CONVERT_FORMATS[number])) {
+    throw new UsageError(
+      `convert: unknown format "${format}" (one of ${CONVERT_FORMATS.join(", ")})`,
+    );
+  }
+  if (format !== "synth" && !input) throw new UsageError(`convert ${format}: INPUT is required`);
+  if (!o.out.endsWith(".arrow")) {
+    throw new UsageError(`--out: expected a .arrow path, got "${o.out}"`);
+  }
+  const t0 = performance.now();
+  let report: WriteReport;
+  switch (format) {
+    case "ntu": {
+      const classes = Number(o.classes ?? 60);
+      if (classes !== 60 && classes !== 120) {
+        throw new UsageError(`--classes: 60 or 120, got "${o.classes}"`);
+      }
+      report = await convertNtu(input!, o.out, {
+        classes,
+        missing: o.missing ? await readNameList(o.missing) : undefined,
+      });
+      break;
+    }
+    case "nw-ucla":
+      report = await convertNwucla(input!, o.out);
+      break;
+    case "synth": {
+      const seed = Number(o.seed ?? SYNTH_DEFAULT.seed);
+      const subjects = Number(o.subjects ?? SYNTH_DEFAULT.subjects);
+      if (!Number.isInteger(seed)) throw new UsageError(`--seed: an integer, got "${o.seed}"`);
+      if (!Number.isInteger(subjects) || subjects < 2) {
+        throw new UsageError(`--subjects: an integer >= 2, got "${o.subjects}"`);
+      }
+      const opts = {
+        ...SYNTH_DEFAULT,
+        seed,
+        subjects,
+        trainSubjects: Math.max(1, Math.round(subjects * 0.7)),
+      };
+      report = await writeSkeletonArrow(o.out, synthMeta(), synthRecords(opts));
+      break;
+    }
+    default: {
+      const { convertPyskl } = await import("../data/convert_pyskl.ts");
+      report = await convertPyskl(input!, o.out);
+    }
+  }
+  const summary = {
+    format,
+    input: input ?? null,
+    out: o.out,
+    written: report.written,
+    skipped: report.skipped.length,
+    seconds: (performance.now() - t0) / 1000,
+    skippedSamples: report.skipped.slice(0, 1000),
+  };
+  if (o.json) printJson(summary);
+  else {
+    console.log(`wrote ${report.written} sequences to ${o.out} in ${summary.seconds.toFixed(1)} s`);
+    if (report.skipped.length) {
+      console.log(
+        `skipped ${report.skipped.length}: ${
+          report.skipped.slice(0, 5).map((s) => `${s.name} (${s.reason})`).join(", ")
+        }${report.skipped.length > 5 ? ", ..." : ""}`,
+      );
+    }
+  }
+}
+
+export async function inspectCommand(path: string, o: { json?: boolean }): Promise<void> {
+  const f = await SkeletonFile.open(path);
+  try {
+    const r = await inspectFile(f);
+    if (o.json) return printJson(r);
+    console.log(
+      `${r.file}: ${r.dataset}, ${r.samples} sequences, ${r.classes} classes, layout ${r.layout} (${r.joints} joints, ${r.channels}D, ${r.keypointDtype})`,
+    );
+    console.log(
+      `frames min/median/max ${r.frames.min}/${r.frames.median}/${r.frames.max}; persons ${
+        JSON.stringify(r.persons)
+      }; 2D image coordinates on ${r.has2d}`,
+    );
+    for (const [name, s] of Object.entries(r.splits)) {
+      console.log(
+        `split ${name}: ${s.samples} (per class ${Math.min(...s.perClass)}..${
+          Math.max(...s.perClass)
+        })`,
+      );
+    }
+    for (const w of r.warnings) console.log(`warning: ${w}`);
+  } finally {
+    await f.close();
+  }
+}
+
+export function inputSpecFrom(
+  o: { clipLen?: string; size?: string; sigma?: string; heatmap?: string },
+): InputSpec {
+  const spec = { ...DEFAULT_INPUT };
+  if (o.clipLen !== undefined) spec.clipLen = positiveInt("--clip-len", o.clipLen);
+  if (o.size !== undefined) spec.size = positiveInt("--size", o.size);
+  if (o.sigma !== undefined) {
+    spec.sigma = Number(o.sigma);
+    if (!(spec.sigma > 0)) throw new UsageError(`--sigma: a positive number, got "${o.sigma}"`);
+  }
+  if (o.heatmap !== undefined) {
+    if (!["joint", "limb", "both"].includes(o.heatmap)) {
+      throw new UsageError(`--heatmap: joint, limb or both, got "${o.heatmap}"`);
+    }
+    spec.joints = o.heatmap !== "limb";
+    spec.limbs = o.heatmap !== "joint";
+  }
+  return spec;
+}
+
+export function positiveInt(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new UsageError(`${flag}: a positive integer, got "${v}"`);
+  }
+  return n;
+}
+
+export async function renderCommand(
+  path: string,
+  o:
+    & { sample: string; clip: string; clips: string; out: string; json?: boolean }
+    & Record<string, string | boolean | undefined>,
+): Promise<void> {
+  const f = await SkeletonFile.open(path);
+  try {
+    const rt = await Runtime.create();
+    const spec = inputSpecFrom(o as Record<string, string>);
+    const r = await renderSample(rt, f, {
+      sample: o.sample,
+      clip: positiveInt("--clip", String(Number(o.clip) + 1)) - 1,
+      clips: positiveInt("--clips", o.clips),
+      out: o.out,
+      spec,
+    });
+    if (o.json) printJson(r);
+    else console.log(`wrote ${r.path} (volume ${r.shape.join(" x ")})`);
+  } finally {
+    await f.close();
+  }
+}

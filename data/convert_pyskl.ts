@@ -1,0 +1,133 @@
+// `heatformer convert pyskl FILE.pkl`: pyskl / mmaction2 annotation pickles
+// {split: {name: [frame_dir]}, annotations: [{frame_dir, label, total_frames, keypoint
+// (M, T, V, C), keypoint_score?, img_shape?}]}: 2D HRNet (V = 17, C = 2, with scores) or 3D
+// (V = 25, C = 3, float16).
+import { type NdArray, type PyValue, readPickle } from "../io/pickle.ts";
+import { f16BitsToF32 } from "../runtime/dtype.ts";
+import { ntuClasses, parseNtuName } from "./importers/ntu.ts";
+import type { LayoutName } from "./layouts.ts";
+import {
+  DataError,
+  type DatasetMeta,
+  type SkeletonRecord,
+  type WriteReport,
+  writeSkeletonArrow,
+} from "./schema.ts";
+
+function get(m: PyValue, key: string): PyValue | undefined {
+  return m instanceof Map ? m.get(key) : undefined;
+}
+
+function isArray(v: PyValue | undefined): v is NdArray {
+  return !!v && typeof v === "object" && "kind" in v && (v as NdArray).kind === "ndarray";
+}
+
+function toF32(a: NdArray): Float32Array {
+  if (a.dtype === "f4") return a.data as Float32Array;
+  if (a.dtype === "f2") return Float32Array.from(a.data as Uint16Array, f16BitsToF32);
+  return Float32Array.from(a.data as ArrayLike<number>, Number);
+}
+
+export async function convertPyskl(path: string, out: string): Promise<WriteReport> {
+  const root = await readPickle(path);
+  const anns = get(root, "annotations");
+  const splitDict = get(root, "split");
+  if (!Array.isArray(anns)) {
+    throw new DataError(path, null, `no "annotations" list (is this a pyskl annotation file?)`);
+  }
+  const splitOf = new Map<string, string[]>();
+  if (splitDict instanceof Map) {
+    for (const [name, list] of splitDict) {
+      if (!Array.isArray(list)) continue;
+      for (const n of list) {
+        const k = String(n);
+        if (!splitOf.has(k)) splitOf.set(k, []);
+        splitOf.get(k)!.push(String(name));
+      }
+    }
+  }
+  const first = anns.find((a) => isArray(get(a, "keypoint")));
+  const kp0 = first ? get(first, "keypoint") as NdArray : null;
+  if (!kp0 || kp0.shape.length !== 4) {
+    throw new DataError(path, null, "annotations carry no (M, T, V, C) keypoint array");
+  }
+  const [, , V, C] = kp0.shape;
+  const layout: LayoutName | null = V === 17 && C === 2
+    ? "coco17"
+    : V === 25 && C === 3
+    ? "ntu25"
+    : V === 25 && C === 2
+    ? "ntu25"
+    : null;
+  if (!layout) {
+    throw new DataError(
+      path,
+      null,
+      `unsupported keypoint layout V=${V}, C=${C} (expected 17x2 HRNet or 25x3 NTU)`,
+    );
+  }
+  const maxLabel = Math.max(...anns.map((a) => Number(get(a, "label") ?? 0)));
+  const classes = maxLabel < 60
+    ? ntuClasses(60)
+    : maxLabel < 120
+    ? ntuClasses(120)
+    : Array.from({ length: maxLabel + 1 }, (_, i) => `class ${i}`);
+  const meta: DatasetMeta = {
+    dataset: `pyskl-${layout}`,
+    layout,
+    channels: C as 2 | 3,
+    classes,
+    keypointDtype: kp0.dtype === "f2" ? "f16" : "f32",
+    batchSize: 64,
+  };
+  const list: PyValue[] = anns;
+  function* records(): Generator<SkeletonRecord | { skip: string; reason: string }> {
+    for (const [i, a] of list.entries()) {
+      const name = String(get(a, "frame_dir") ?? `#${i}`);
+      const kp = get(a, "keypoint");
+      if (!isArray(kp) || kp.shape.length !== 4) {
+        throw new DataError(path, name, "keypoint is not an (M, T, V, C) array");
+      }
+      const [M, T, v, c] = kp.shape;
+      if (v !== V || c !== C) {
+        throw new DataError(
+          path,
+          name,
+          `keypoint is ${M}x${T}x${v}x${c}, the file's layout is Vx C = ${V}x${C}`,
+        );
+      }
+      if (T === 0 || M === 0) {
+        yield { skip: name, reason: "empty keypoint array" };
+        continue;
+      }
+      const sc = get(a, "keypoint_score");
+      if (sc !== undefined && (!isArray(sc) || sc.shape.join() !== [M, T, V].join())) {
+        throw new DataError(
+          path,
+          name,
+          `keypoint_score shape ${
+            isArray(sc) ? sc.shape.join("x") : typeof sc
+          } does not match ${M}x${T}x${V}`,
+        );
+      }
+      const img = get(a, "img_shape");
+      const n = parseNtuName(name);
+      yield {
+        name,
+        label: Number(get(a, "label")),
+        subject: n?.performer ?? 0,
+        camera: n?.camera ?? 0,
+        setup: n?.setup ?? 0,
+        replication: n?.replication ?? 0,
+        frames: T,
+        persons: M,
+        keypoint: toF32(kp),
+        score: isArray(sc) ? toF32(sc) : null,
+        keypoint2d: null,
+        imgShape: Array.isArray(img) && img.length === 2 ? [Number(img[0]), Number(img[1])] : null,
+        splits: splitOf.get(name) ?? [],
+      };
+    }
+  }
+  return await writeSkeletonArrow(out, meta, records());
+}

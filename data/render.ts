@@ -1,0 +1,105 @@
+// `heatformer render`: one sample's heatmap volume (deterministic test-time pipeline) as a
+// PNG contact sheet with the skeleton drawn over it, or as a raw float32 .npy.
+import { encodeNpy, encodePng } from "../io/png.ts";
+import { Rng } from "../layers/init.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { deviceBatch, hostBatch, type InputSpec } from "./batches.ts";
+import { layoutByName } from "./layouts.ts";
+import { DataError, type SkeletonFile } from "./schema.ts";
+
+export interface RenderOptions {
+  sample: string;
+  clip: number;
+  clips: number;
+  out: string;
+  spec: InputSpec;
+}
+
+export async function renderSample(
+  rt: Runtime,
+  file: SkeletonFile,
+  o: RenderOptions,
+): Promise<{ shape: number[]; path: string }> {
+  const i = file.index.names.indexOf(o.sample);
+  if (i < 0) throw new DataError(file.path, o.sample, "no sample of that name");
+  if (o.clip < 0 || o.clip >= o.clips) {
+    throw new DataError(file.path, o.sample, `clip ${o.clip} outside 0..${o.clips - 1}`);
+  }
+  const rec = await file.read(i);
+  const spec: InputSpec = { ...o.spec, kind: "heatmap" };
+  const hb = hostBatch([rec], file.meta, spec, {
+    train: false,
+    clips: o.clips,
+    flipTest: false,
+    flipProb: 0,
+    augment: { rotation: 0, noise: 0, shift: 0 },
+  }, new Rng(0));
+  const { input } = rt.tidy(() => deviceBatch(rt, hb, file.meta, spec));
+  const all = Float32Array.from(await rt.read(input));
+  rt.dispose(input);
+  const [, C, T, S] = input.shape;
+  const per = C * T * S * S;
+  const vol = all.slice(o.clip * per, (o.clip + 1) * per);
+  if (o.out.endsWith(".npy")) {
+    await Deno.writeFile(o.out, encodeNpy(vol, [1, C, T, S, S]));
+    return { shape: [1, C, T, S, S], path: o.out };
+  }
+  if (!o.out.endsWith(".png")) throw new Error(`--out must end in .png or .npy, got "${o.out}"`);
+  const layout = layoutByName(file.meta.layout);
+  const V = layout.joints.length, M = spec.persons;
+  const xy = hb.xy!.subarray(o.clip * M * T * V * 2, (o.clip + 1) * M * T * V * 2);
+  const sc = hb.score!.subarray(o.clip * M * T * V, (o.clip + 1) * M * T * V);
+  // 12 frames (or all, if fewer), 4 columns, each tile S x zoom.
+  const frames = Array.from(
+    { length: Math.min(12, T) },
+    (_, k) => Math.floor((k * T) / Math.min(12, T)),
+  );
+  const zoom = Math.max(1, Math.floor(224 / S)),
+    tile = S * zoom,
+    cols = 4,
+    rows = Math.ceil(frames.length / cols);
+  const W = cols * tile, H = rows * tile;
+  const img = new Uint8Array(W * H * 3);
+  frames.forEach((t, k) => {
+    const ox = (k % cols) * tile, oy = Math.floor(k / cols) * tile;
+    for (let y = 0; y < tile; y++) {
+      for (let x = 0; x < tile; x++) {
+        let v = 0;
+        for (let c = 0; c < C; c++) {
+          v = Math.max(v, vol[((c * T + t) * S + Math.floor(y / zoom)) * S + Math.floor(x / zoom)]);
+        }
+        const p = ((oy + y) * W + ox + x) * 3;
+        // "hot" colour map: black -> red -> yellow -> white
+        img[p] = Math.min(255, v * 3 * 255);
+        img[p + 1] = Math.min(255, Math.max(0, v * 3 - 1) * 255);
+        img[p + 2] = Math.min(255, Math.max(0, v * 3 - 2) * 255);
+      }
+    }
+    // skeleton over the heatmap, in cyan; tile borders in grey
+    for (let m = 0; m < M; m++) {
+      for (const [a, b] of layout.limbs) {
+        const ia = (m * T + t) * V + a, ib = (m * T + t) * V + b;
+        if (sc[ia] <= 0 || sc[ib] <= 0) continue;
+        const steps = tile;
+        for (let s = 0; s <= steps; s++) {
+          const u = s / steps;
+          const x = Math.round((xy[ia * 2] + u * (xy[ib * 2] - xy[ia * 2])) * zoom);
+          const y = Math.round((xy[ia * 2 + 1] + u * (xy[ib * 2 + 1] - xy[ia * 2 + 1])) * zoom);
+          if (x < 0 || y < 0 || x >= tile || y >= tile) continue;
+          const p = ((oy + y) * W + ox + x) * 3;
+          img[p] = 0;
+          img[p + 1] = 200;
+          img[p + 2] = 255;
+        }
+      }
+    }
+    for (let i2 = 0; i2 < tile; i2++) {
+      for (const [x, y] of [[i2, 0], [0, i2]]) {
+        const p = ((oy + y) * W + ox + x) * 3;
+        img[p] = img[p + 1] = img[p + 2] = 90;
+      }
+    }
+  });
+  await Deno.writeFile(o.out, encodePng(img, W, H));
+  return { shape: [1, C, T, S, S], path: o.out };
+}
