@@ -2,6 +2,7 @@
 // heatformer: transformers on 3D heatmap volumes for skeleton action recognition, on WebGPU.
 // One entry for every subcommand; `heatformer --help` lists them.
 import { Command, CommanderError } from "commander";
+import { benchData } from "./bench/data.ts";
 import { benchKernels } from "./bench/kernels.ts";
 import { convertCommand, inspectCommand, renderCommand } from "./cli/data.ts";
 import { demoCommand } from "./cli/demo.ts";
@@ -85,6 +86,20 @@ export function buildCli(): Command {
         });
         if (o.json) printJson(report);
         else console.log(`adapter: ${report.adapter.name} (${report.adapter.backend})`);
+      })
+    );
+  bench.command("data")
+    .description("Arrow read rate, host pipeline rate, GPU vs CPU heatmap volumes/s")
+    .option("--json", "print one JSON object")
+    .option("--batch <n>", "heatmap volumes per GPU dispatch", "8")
+    .action((o) =>
+      runCommand(async () => {
+        const rt = await Runtime.create();
+        const report = await benchData(rt, {
+          batch: Number(o.batch),
+          log: o.json ? undefined : (l) => console.log(l),
+        });
+        if (o.json) printJson({ adapter: rt.gpu.description, ...report });
       })
     );
   return program;

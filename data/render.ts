@@ -34,21 +34,25 @@ export async function renderSample(
     flipProb: 0,
     augment: { rotation: 0, noise: 0, shift: 0 },
   }, new Rng(0));
-  const { input } = rt.tidy(() => deviceBatch(rt, hb, file.meta, spec));
-  const all = Float32Array.from(await rt.read(input));
+  // Render only clip K: one view of the sample.
+  const layout = layoutByName(file.meta.layout);
+  const V = layout.joints.length, M = spec.persons, T0 = spec.clipLen;
+  const one = {
+    ...hb,
+    views: 1,
+    xy: hb.xy!.slice(o.clip * M * T0 * V * 2, (o.clip + 1) * M * T0 * V * 2),
+    score: hb.score!.slice(o.clip * M * T0 * V, (o.clip + 1) * M * T0 * V),
+  };
+  const { input } = rt.tidy(() => deviceBatch(rt, one, file.meta, spec));
+  const vol = Float32Array.from(await rt.read(input));
   rt.dispose(input);
   const [, C, T, S] = input.shape;
-  const per = C * T * S * S;
-  const vol = all.slice(o.clip * per, (o.clip + 1) * per);
   if (o.out.endsWith(".npy")) {
     await Deno.writeFile(o.out, encodeNpy(vol, [1, C, T, S, S]));
     return { shape: [1, C, T, S, S], path: o.out };
   }
   if (!o.out.endsWith(".png")) throw new Error(`--out must end in .png or .npy, got "${o.out}"`);
-  const layout = layoutByName(file.meta.layout);
-  const V = layout.joints.length, M = spec.persons;
-  const xy = hb.xy!.subarray(o.clip * M * T * V * 2, (o.clip + 1) * M * T * V * 2);
-  const sc = hb.score!.subarray(o.clip * M * T * V, (o.clip + 1) * M * T * V);
+  const xy = one.xy, sc = one.score;
   // 12 frames (or all, if fewer), 4 columns, each tile S x zoom.
   const frames = Array.from(
     { length: Math.min(12, T) },

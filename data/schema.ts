@@ -382,8 +382,16 @@ export class SkeletonFile {
     return s;
   }
 
-  /** Reads one record batch and decodes its rows. */
-  async readBatch(b: number): Promise<SkeletonRecord[]> {
+  #lock: Promise<unknown> = Promise.resolve();
+
+  /** Reads one record batch and decodes its rows (reads are serialised: the reader seeks one handle). */
+  readBatch(b: number): Promise<SkeletonRecord[]> {
+    const next = this.#lock.then(() => this.#readBatch(b));
+    this.#lock = next.catch(() => {});
+    return next;
+  }
+
+  async #readBatch(b: number): Promise<SkeletonRecord[]> {
     const batch = await this.reader.readRecordBatch(b);
     if (!batch) throw new DataError(this.path, `batch ${b}`, "record batch out of range");
     const get = (n: string) => batch.getChild(n);

@@ -295,6 +295,17 @@ export class Runtime {
     return out;
   }
 
+  /** Records a clear (zero fill) of a contiguous tensor: a memset, no kernel. */
+  clear(t: Tensor): void {
+    const e = BYTES_PER_ELEMENT[t.dtype];
+    const start = t.offset * e, bytes = t.size * e;
+    if (!t.isContiguous || start % 4 || bytes % 4) {
+      throw new Error(`clear: ${t} must be contiguous and 4-byte aligned`);
+    }
+    const enc = this.#endPass();
+    enc.clearBuffer(t.buffer, start, bytes);
+  }
+
   /** Records a buffer copy of a contiguous range. */
   copy(src: Tensor, dst: Tensor): void {
     if (src.bytes !== dst.bytes || !src.isContiguous || !dst.isContiguous) {

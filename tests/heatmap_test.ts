@@ -13,7 +13,7 @@ import {
   transformClip,
 } from "../data/pipeline.ts";
 import { ntuRecord } from "../data/importers/ntu.ts";
-import { renderHeatmaps } from "../kernels/heatmap.ts";
+import { HeatmapRenderer, renderHeatmaps } from "../kernels/heatmap.ts";
 import { Rng } from "../layers/init.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { assert, assertEquals } from "./assert.ts";
@@ -239,3 +239,29 @@ Deno.test("sampling: pyskl's three regimes", () => {
   assertEquals(test1.length, 10);
   assert(test1[0].every((v, i) => v === i * 10 + 5), "first test clip: segment middles");
 });
+
+gpuTest(
+  "heatmap renderer: erasing the previous batch's windows equals a fresh render",
+  async (rt) => {
+    const rng = new Rng(8);
+    for (const limbs of [false, true]) {
+      const spec = { size: 28, sigma: 0.6, joints: true, limbs: limbs ? COCO17.limbs : [] };
+      const r = new HeatmapRenderer(rt, spec);
+      const batches = [0, 1, 2].map(
+        () => [randomClip(rng, 2, 3, 17, 28), randomClip(rng, 2, 3, 17, 28)],
+      );
+      for (const clips of batches) {
+        const xy = new Float32Array(2 * clips[0].xy.length),
+          sc = new Float32Array(2 * clips[0].score.length);
+        clips.forEach((c, i) => {
+          xy.set(c.xy, i * c.xy.length);
+          sc.set(c.score, i * c.score.length);
+        });
+        const got = await readF32(rt, r.render(xy, sc, [2, 2, 3, 17]));
+        const fresh = await gpuRender(rt, clips, spec);
+        assertClose(`renderer limbs=${limbs}`, got, fresh, { atol: 0, rtol: 0 });
+      }
+      r.dispose();
+    }
+  },
+);

@@ -1,0 +1,132 @@
+// `heatformer bench data`: sequences/s read from Arrow, host pipeline samples/s, and heatmap
+// volumes/s at the study's shape (17 x 48 x 56 x 56) on the GPU against the TypeScript
+// reference on the CPU, in one run.
+import { TRAIN_MODE } from "../data/batches.ts";
+import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
+import { COCO17 } from "../data/layouts.ts";
+import { BatchLoader } from "../data/loader.ts";
+import { type Clip2D, heatmapReference } from "../data/pipeline.ts";
+import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
+import { HeatmapRenderer } from "../kernels/heatmap.ts";
+import { Rng } from "../layers/init.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { timeGpu } from "./timing.ts";
+
+export interface DataBenchReport {
+  arrowSequencesPerSec: number;
+  pipelineSamplesPerSec: number;
+  gpuVolumesPerSec: number;
+  cpuVolumesPerSec: number;
+  speedup: number;
+  shape: number[];
+  batch: number;
+}
+
+function randomClips(n: number, rng: Rng, T: number): Clip2D[] {
+  return Array.from({ length: n }, () => {
+    const V = 17, M = 2;
+    const xy = new Float32Array(M * T * V * 2), score = new Float32Array(M * T * V);
+    for (let i = 0; i < score.length; i++) {
+      xy[2 * i] = 8 + rng.uniform() * 40;
+      xy[2 * i + 1] = 4 + rng.uniform() * 48;
+      score[i] = i < score.length / 2 || rng.uniform() < 0.5 ? 0.3 + 0.7 * rng.uniform() : 0;
+    }
+    return { persons: M, frames: T, joints: V, xy, score, width: 56, height: 56 };
+  });
+}
+
+export async function benchData(
+  rt: Runtime,
+  o: { batch?: number; log?: (l: string) => void } = {},
+): Promise<DataBenchReport> {
+  const log = o.log ?? (() => {});
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/synth.arrow`;
+  await writeSkeletonArrow(
+    path,
+    synthMeta(),
+    synthRecords({ ...SYNTH_DEFAULT, subjects: 16, repetitions: 3 }),
+  );
+  const f = await SkeletonFile.open(path);
+  // Arrow: decode every record batch.
+  let t0 = performance.now(), n = 0;
+  for (let b = 0; b < f.numBatches; b++) n += (await f.readBatch(b)).length;
+  const arrowRate = n / ((performance.now() - t0) / 1000);
+  log(`arrow read: ${arrowRate.toFixed(0)} sequences/s (${n} sequences)`);
+  // Host pipeline: sampling, compaction, crop, flip for 48-frame clips.
+  const spec = {
+    kind: "heatmap" as const,
+    clipLen: 48,
+    size: 56,
+    sigma: 0.6,
+    joints: true,
+    limbs: false,
+    persons: 2,
+  };
+  const loader = new BatchLoader(f, [...Array(f.size).keys()], spec, TRAIN_MODE, {
+    batchSize: 32,
+    shuffle: true,
+    seed: 1,
+    window: 4,
+    prefetch: 2,
+    dropLast: false,
+  });
+  t0 = performance.now();
+  n = 0;
+  for await (const hb of loader.epoch(0)) n += hb.samples;
+  const pipeRate = n / ((performance.now() - t0) / 1000);
+  log(`host pipeline (read + sample + compact + crop + flip): ${pipeRate.toFixed(0)} samples/s`);
+  await f.close();
+  await Deno.remove(dir, { recursive: true });
+
+  // Heatmaps at the study's shape: GPU renderer vs the TypeScript reference.
+  const B = o.batch ?? 8, T = 48;
+  const clips = randomClips(B, new Rng(3), T);
+  const xy = new Float32Array(B * 2 * T * 17 * 2), sc = new Float32Array(B * 2 * T * 17);
+  clips.forEach((c, i) => {
+    xy.set(c.xy, i * c.xy.length);
+    sc.set(c.score, i * c.score.length);
+  });
+  // Steady state of the persistent renderer: alternate two batches, so every render erases
+  // the previous batch's windows and draws new ones.
+  const xy2 = xy.map((v) => v + 0.5),
+    renderer = new HeatmapRenderer(rt, { size: 56, sigma: 0.6, joints: true, limbs: [] });
+  let flip = 0;
+  const g = await timeGpu(
+    rt,
+    () => void renderer.render((flip++ % 2) ? xy2 : xy, sc, [B, 2, T, 17]),
+    { minMs: 300 },
+  );
+  const gpuRate = B / (g.ms / 1000);
+  // The reference allocates and fills a volume per clip, as a CPU pipeline would; its rate
+  // swings with garbage collection, so report the median of 100 ms rounds.
+  const rounds: number[] = [];
+  for (let r = 0; r < 9; r++) {
+    const r0 = performance.now();
+    let done = 0;
+    while (performance.now() - r0 < 100) {
+      for (const c of clips) {
+        heatmapReference(c, COCO17, { size: 56, sigma: 0.6, joints: true, limbs: false });
+      }
+      done += B;
+    }
+    rounds.push(done / ((performance.now() - r0) / 1000));
+  }
+  rounds.sort((a, b) => a - b);
+  const cpuRate = rounds[4];
+  log(
+    `heatmaps 17x48x56x56: GPU ${gpuRate.toFixed(0)} volumes/s, CPU reference ${
+      cpuRate.toFixed(0)
+    } volumes/s (${(gpuRate / cpuRate).toFixed(1)}x)`,
+  );
+  renderer.dispose();
+  return {
+    arrowSequencesPerSec: arrowRate,
+    pipelineSamplesPerSec: pipeRate,
+    gpuVolumesPerSec: gpuRate,
+    cpuVolumesPerSec: cpuRate,
+    speedup: gpuRate / cpuRate,
+    shape: [17, 48, 56, 56],
+    batch: B,
+  };
+}
