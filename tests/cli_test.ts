@@ -1,0 +1,83 @@
+// The CLI as shell loops use it: --json output that parses, exit codes (0 ok, 1 failure,
+// 2 usage), and error messages that name the file or the flag.
+import { fileURLToPath } from "node:url";
+import { assert, assertEquals } from "./assert.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "cli: convert synth, inspect and render with --json; errors and exit codes",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const arrow = `${dir}/synth.arrow`;
+    const conv = await cli("convert", "synth", "-o", arrow, "--subjects", "4", "--json");
+    assertEquals(conv.code, 0, conv.stderr);
+    const c = JSON.parse(conv.stdout);
+    assertEquals(c.written, 4 * 16 * 3);
+    const ins = await cli("inspect", arrow, "--json");
+    assertEquals(ins.code, 0, ins.stderr);
+    const r = JSON.parse(ins.stdout);
+    assertEquals(r.classes, 16);
+    assertEquals(Object.keys(r.splits).sort(), ["train", "val"]);
+    const ren = await cli(
+      "render",
+      arrow,
+      "--sample",
+      "S001C001R001A001",
+      "--clip-len",
+      "8",
+      "--clips",
+      "2",
+      "--clip",
+      "1",
+      "-o",
+      `${dir}/v.npy`,
+      "--json",
+    );
+    assertEquals(ren.code, 0, ren.stderr);
+    assertEquals(JSON.parse(ren.stdout).shape, [1, 25, 8, 56, 56]);
+    const npy = await Deno.readFile(`${dir}/v.npy`);
+    assertEquals(String.fromCharCode(...npy.slice(1, 6)), "NUMPY");
+    // failures: exit 1 naming the problem; usage errors: exit 2
+    const missing = await cli("inspect", `${dir}/nope.arrow`);
+    assertEquals(missing.code, 1);
+    assert(
+      missing.stderr.includes("nope.arrow") && missing.stderr.includes("cannot open"),
+      missing.stderr,
+    );
+    const noSample = await cli("render", arrow, "--sample", "XYZ", "-o", `${dir}/x.png`);
+    assertEquals(noSample.code, 1);
+    assert(
+      noSample.stderr.includes("[XYZ]") && noSample.stderr.includes("no sample"),
+      noSample.stderr,
+    );
+    const badFormat = await cli("convert", "kinetics", "x", "-o", `${dir}/k.arrow`);
+    assertEquals(badFormat.code, 2);
+    assert(badFormat.stderr.includes('unknown format "kinetics"'), badFormat.stderr);
+    const badFlag = await cli(
+      "render",
+      arrow,
+      "--sample",
+      "S001C001R001A001",
+      "--size",
+      "-3",
+      "-o",
+      `${dir}/x.png`,
+    );
+    assertEquals(badFlag.code, 2);
+    assert(badFlag.stderr.includes("--size"), badFlag.stderr);
+    const unknownCmd = await cli("frobnicate");
+    assertEquals(unknownCmd.code, 2);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
