@@ -80,6 +80,12 @@ export function gelu(x: Tensor): Tensor {
   return record(out, "gelu", [x], (g) => [map(x.rt, [g, x], "v0 * gelu_grad_(v1)")]);
 }
 
+/** 1 / sqrt(x + eps) */
+export function rsqrtPlus(x: Tensor, eps: number): Tensor {
+  const out = map(x.rt, [x], `inverseSqrt(v0 + ${f32lit(eps)})`, { name: "rsqrt" });
+  return record(out, "rsqrt", [x], (g) => [map(x.rt, [g, out], "-0.5 * v0 * v1 * v1 * v1")]);
+}
+
 export function relu(x: Tensor): Tensor {
   const out = map(x.rt, [x], "max(v0, 0.0)", { name: "relu" });
   return record(out, "relu", [x], (g) => [map(x.rt, [g, x], "select(0.0, v0, v1 > 0.0)")]);
@@ -91,6 +97,12 @@ export function tanh(x: Tensor): Tensor {
 }
 
 // ---- shape ------------------------------------------------------------------------------
+
+/** Broadcasts x to `shape` (a copy); the gradient sums back. */
+export function expand(x: Tensor, shape: Shape): Tensor {
+  const out = map(x.rt, [x], "v0", { out: x.rt.empty(shape, x.dtype, "expand"), name: "expand" });
+  return record(out, "expand", [x], (g) => [sumToShape(g, x.shape)]);
+}
 
 export function reshape(x: Tensor, shape: Shape): Tensor {
   const src = contiguous(x.rt, x);

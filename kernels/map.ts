@@ -98,8 +98,8 @@ function simplify(shape: number[], strides: number[][]): { shape: number[]; stri
 }
 
 /**
- * Records out = expr over inputs, where expr is WGSL over f32 values v0, v1, ... (and `i`,
- * the flat output index as u32). Each invocation computes 4 consecutive outputs when the
+ * Records out = expr over inputs, where expr is WGSL over f32 values v0, v1, ..., `yo` (the
+ * output's current value, for in-place updates) and `i` (the flat output index, u32). Each invocation computes 4 consecutive outputs when the
  * innermost axis allows it (vec4-friendly on every adapter).
  */
 export function map(rt: Runtime, inputs: Tensor[], expr: string, o: MapOptions = {}): Tensor {
@@ -127,7 +127,8 @@ export function map(rt: Runtime, inputs: Tensor[], expr: string, o: MapOptions =
   const lines: string[] = [];
   for (let u = 0; u < U; u++) {
     const at = (k: number) => (u === 0 ? `o${k}` : `o${k} + ${u * innerStrides[k]}u`);
-    const loads = inputs.map((_, k) => `    let v${k} = f32(X${k}[${at(k)}]);`).join("\n");
+    const loads = inputs.map((_, k) => `    let v${k} = f32(X${k}[${at(k)}]);`).join("\n") +
+      (expr.includes("yo") ? `\n    let yo = f32(Y[${at(outK)}]);` : "");
     const value = o.accumulate ? `f32(Y[${at(outK)}]) + (${expr})` : `(${expr})`;
     lines.push(`  {\n    let i = i0 + ${u}u;\n${loads}\n    Y[${at(outK)}] = ${T}(${value});\n  }`);
   }

@@ -6,6 +6,7 @@ import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import type { Rng } from "./init.ts";
 import { Module } from "./module.ts";
+import { DropPath } from "./extra.ts";
 
 /** Per-step randomness for dropout: the trainer writes a new seed before each step. */
 export interface Stochastic {
@@ -131,6 +132,8 @@ export class Mlp extends Module {
 
 export interface BlockOptions {
   mlpRatio?: number;
+  /** Stochastic depth rate of this block's residual branches. */
+  dropPath?: number;
   qkvBias?: boolean;
   dropout?: number;
   attnDropout?: number;

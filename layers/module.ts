@@ -17,6 +17,7 @@ export interface Param {
 export abstract class Module {
   readonly #params = new Map<string, Param>();
   readonly #children = new Map<string, Module>();
+  readonly #buffers = new Map<string, Tensor>();
   training = true;
 
   constructor(readonly rt: Runtime) {}
@@ -34,6 +35,27 @@ export abstract class Module {
     });
     this.#params.set(name, { tensor: t, noDecay: !!o.noDecay });
     return t;
+  }
+
+  /** Persistent state that is saved but not trained (batch-norm running statistics). */
+  protected buffer(name: string, shape: Shape, fill: number): Tensor {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const t = this.rt.tensor(new Float32Array(size).fill(fill), shape, "f32", {
+      persistent: true,
+      name,
+    });
+    this.#buffers.set(name, t);
+    return t;
+  }
+
+  /** Every buffer, by dotted path. */
+  namedBuffers(prefix = ""): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [n, b] of this.#buffers) out.set(prefix + n, b);
+    for (const [n, c] of this.#children) {
+      for (const [k, b] of c.namedBuffers(`${prefix}${n}.`)) out.set(k, b);
+    }
+    return out;
   }
 
   protected child<M extends Module>(name: string, m: M): M {

@@ -1,0 +1,63 @@
+// Model configurations: typed records with one commented default per field, and the input
+// a model takes. Presets are data (models/presets.ts).
+import type { InputKind } from "../data/batches.ts";
+
+export type Family = "vanilla" | "vivit-m1" | "vivit-m2" | "motionbert";
+
+export interface ModelInput {
+  kind: InputKind;
+  /** heatmap: channels (joints and/or limbs); keypoints: joints V */
+  channels: number;
+  /** Frames per clip T. */
+  frames: number;
+  /** Heatmap side H = W (heatmap input only). */
+  size: number;
+  /** Persons M (keypoint input only; heatmaps merge persons). */
+  persons: number;
+}
+
+export interface ModelConfig {
+  family: Family;
+  /** Token width d. */
+  width: number;
+  /** Encoder layers (vanilla, ViViT model 1); depth levels (MotionBERT). */
+  depth: number;
+  /** ViViT model 2: spatial and temporal encoder layers. */
+  spatialDepth: number;
+  temporalDepth: number;
+  heads: number;
+  /** MLP hidden = width x mlpRatio (4 for ViT-style, 2 for MotionBERT). */
+  mlpRatio: number;
+  /** ViViT tubelet (t, h, w); vanilla heatmap tokens are whole frames. */
+  tubelet: [number, number, number];
+  /** vanilla: "cls" token or "mean" over tokens. */
+  pool: "cls" | "mean";
+  /** Dropout inside blocks, before the head, and the stochastic depth rate (max). */
+  dropout: number;
+  headDropout: number;
+  dropPath: number;
+  /** MotionBERT: representation width and action-head hidden width. */
+  repDim: number;
+  headHidden: number;
+  classes: number;
+  input: ModelInput;
+}
+
+export const DEFAULT_CONFIG: ModelConfig = {
+  family: "vanilla",
+  width: 128,
+  depth: 4,
+  spatialDepth: 4,
+  temporalDepth: 4,
+  heads: 4,
+  mlpRatio: 4,
+  tubelet: [8, 8, 8],
+  pool: "cls",
+  dropout: 0,
+  headDropout: 0.5,
+  dropPath: 0.1,
+  repDim: 512,
+  headHidden: 2048,
+  classes: 60,
+  input: { kind: "heatmap", channels: 17, frames: 48, size: 56, persons: 2 },
+};

@@ -1,0 +1,198 @@
+// MotionBERT's DSTformer (Zhu et al. 2023) with its action head.
+//   tokens: one per joint per frame, F0 = W_in x + E_s[j] + E_t[t]   (B, T, J, d)
+//   level i: x_ST = T-block(S-block(x)), x_TS = S-block(T-block(x)) (each: attention + MLP,
+//            pre-norm, residual), alpha = softmax(W_f [x_ST; x_TS]) per token (W_f = 0,
+//            b_f = 1/2 at start), x = alpha_0 x_ST + alpha_1 x_TS
+//   representation: E = tanh(W_r LN(x))   (B, T, J, rep)
+//   action head: mean over T, flatten J*rep, mean over persons, Linear -> BatchNorm ->
+//   ReLU -> Linear.
+// Heatmap input: joint j's per-frame heatmap (H*W values) is token (t, j)'s input;
+// keypoint input: (x, y, score) or (x, y, z) per joint, persons through the backbone.
+import * as ops from "../autograd/ops.ts";
+import {
+  Dropout,
+  LayerNorm,
+  Linear,
+  Mlp,
+  MultiHeadSelfAttention,
+  type Stochastic,
+} from "../layers/basic.ts";
+import { BatchNorm1d, DropPath, Embedding } from "../layers/extra.ts";
+import { Rng } from "../layers/init.ts";
+import { Module } from "../layers/module.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import type { Tensor } from "../runtime/tensor.ts";
+import type { ModelConfig } from "./config.ts";
+
+/** One attention + MLP sub-block over the spatial (joints) or temporal (frames) axis. */
+class AxisBlock extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: MultiHeadSelfAttention;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+  readonly dropPath: DropPath;
+  constructor(
+    rt: Runtime,
+    c: ModelConfig,
+    readonly axis: "spatial" | "temporal",
+    rng: Rng,
+    ctx: Stochastic,
+    dropPath: number,
+  ) {
+    super(rt);
+    this.norm1 = this.child("norm1", new LayerNorm(rt, c.width, rng.fork(1), 1e-6));
+    this.attn = this.child(
+      "attn",
+      new MultiHeadSelfAttention(rt, c.width, c.heads, rng.fork(2), ctx, {
+        std: 0.02,
+        dropout: c.dropout,
+      }),
+    );
+    this.norm2 = this.child("norm2", new LayerNorm(rt, c.width, rng.fork(3), 1e-6));
+    this.mlp = this.child(
+      "mlp",
+      new Mlp(rt, c.width, Math.round(c.width * c.mlpRatio), rng.fork(4), ctx, {
+        std: 0.02,
+        dropout: c.dropout,
+      }),
+    );
+    this.dropPath = this.child("drop_path", new DropPath(rt, dropPath, ctx));
+  }
+  /** x (B, T, J, d): attention across J within a frame, or across T for each joint. */
+  forward(x: Tensor): Tensor {
+    const [b, t, j, d] = x.shape;
+    const seq = this.axis === "spatial"
+      ? ops.reshape(x, [b * t, j, d])
+      : ops.reshape(ops.permute(x, [0, 2, 1, 3]), [b * j, t, d]);
+    const a = this.attn.forward(this.norm1.forward(seq));
+    const back = (y: Tensor) =>
+      this.axis === "spatial"
+        ? ops.reshape(y, [b, t, j, d])
+        : ops.permute(ops.reshape(y, [b, j, t, d]), [0, 2, 1, 3]);
+    x = ops.add(x, this.dropPath.forward(back(a)));
+    const flat = ops.reshape(x, [b * t * j, d]);
+    return ops.add(
+      x,
+      this.dropPath.forward(ops.reshape(this.mlp.forward(this.norm2.forward(flat)), [b, t, j, d])),
+    );
+  }
+}
+
+/** One depth level: two streams (S then T, T then S) fused per token. */
+class DualStream extends Module {
+  readonly st: AxisBlock[];
+  readonly ts: AxisBlock[];
+  readonly fuse: Linear;
+  constructor(rt: Runtime, c: ModelConfig, rng: Rng, ctx: Stochastic, dropPath: number) {
+    super(rt);
+    this.st = [
+      this.child("st_spatial", new AxisBlock(rt, c, "spatial", rng.fork(1), ctx, dropPath)),
+      this.child("st_temporal", new AxisBlock(rt, c, "temporal", rng.fork(2), ctx, dropPath)),
+    ];
+    this.ts = [
+      this.child("ts_temporal", new AxisBlock(rt, c, "temporal", rng.fork(3), ctx, dropPath)),
+      this.child("ts_spatial", new AxisBlock(rt, c, "spatial", rng.fork(4), ctx, dropPath)),
+    ];
+    this.fuse = this.child(
+      "fuse",
+      new Linear(rt, 2 * c.width, 2, rng.fork(5), { zero: true, biasInit: 0.5 }),
+    );
+  }
+  forward(x: Tensor): Tensor {
+    const xst = this.st[1].forward(this.st[0].forward(x));
+    const xts = this.ts[1].forward(this.ts[0].forward(x));
+    const alpha = ops.softmax(this.fuse.forward(ops.concat([xst, xts], 3))); // (B, T, J, 2)
+    return ops.add(
+      ops.mul(xst, ops.narrow(alpha, 3, 0, 1)),
+      ops.mul(xts, ops.narrow(alpha, 3, 1, 1)),
+    );
+  }
+}
+
+export class DSTformer extends Module {
+  readonly ctx: Stochastic = { seed: null };
+  readonly jointsEmbed: Linear;
+  readonly spatialPos: Embedding;
+  readonly temporalPos: Embedding;
+  readonly levels: DualStream[];
+  readonly norm: LayerNorm;
+  readonly preLogits: Linear;
+  readonly headDrop: Dropout;
+  readonly fc1: Linear;
+  readonly bn: BatchNorm1d;
+  readonly fc2: Linear;
+
+  constructor(rt: Runtime, readonly config: ModelConfig, seed = 0) {
+    super(rt);
+    const c = config, rng = new Rng(seed), i = c.input;
+    const joints = i.channels;
+    const dimIn = i.kind === "heatmap" ? i.size * i.size : 3;
+    this.jointsEmbed = this.child(
+      "joints_embed",
+      new Linear(rt, dimIn, c.width, rng.fork(1), { std: 0.02 }),
+    );
+    this.spatialPos = this.child("pos_embed", new Embedding(rt, [joints, c.width], rng.fork(2)));
+    this.temporalPos = this.child(
+      "temp_embed",
+      new Embedding(rt, [i.frames, 1, c.width], rng.fork(3)),
+    );
+    this.levels = Array.from(
+      { length: c.depth },
+      (_, k) =>
+        this.child(
+          `levels.${k}`,
+          new DualStream(
+            rt,
+            c,
+            rng.fork(10 + k),
+            this.ctx,
+            c.depth > 1 ? (c.dropPath * k) / (c.depth - 1) : 0,
+          ),
+        ),
+    );
+    this.norm = this.child("norm", new LayerNorm(rt, c.width, rng.fork(4), 1e-6));
+    this.preLogits = this.child(
+      "pre_logits",
+      new Linear(rt, c.width, c.repDim, rng.fork(5), { std: 0.02 }),
+    );
+    this.headDrop = this.child("head_drop", new Dropout(rt, c.headDropout, this.ctx));
+    this.fc1 = this.child(
+      "head.fc1",
+      new Linear(rt, joints * c.repDim, c.headHidden, rng.fork(6), { std: 0.02 }),
+    );
+    this.bn = this.child("head.bn", new BatchNorm1d(rt, c.headHidden, rng.fork(7)));
+    this.fc2 = this.child(
+      "head.fc2",
+      new Linear(rt, c.headHidden, c.classes, rng.fork(8), { std: 0.02 }),
+    );
+  }
+
+  /** x: (N, J, T, H, W) heatmaps or (N, M, T, V, 3) keypoints -> logits (N, classes) */
+  forward(x: Tensor): Tensor {
+    const c = this.config, i = c.input;
+    let tokens: Tensor, n: number, m: number;
+    if (i.kind === "heatmap") {
+      const [nn, j, t, h, w] = x.shape;
+      n = nn;
+      m = 1;
+      tokens = ops.reshape(ops.permute(x.view([nn, j, t, h * w]), [0, 2, 1, 3]), [nn, t, j, h * w]);
+    } else {
+      const [nn, mm, t, v, k] = x.shape;
+      n = nn;
+      m = mm;
+      tokens = x.view([nn * mm, t, v, k]);
+    }
+    let z = this.jointsEmbed.forward(tokens); // (B, T, J, d)
+    z = ops.add(ops.add(z, this.spatialPos.weight), this.temporalPos.weight);
+    for (const level of this.levels) z = level.forward(z);
+    const rep = ops.tanh(this.preLogits.forward(this.norm.forward(z))); // (B, T, J, rep)
+    const [b, t, j, r] = rep.shape;
+    void b;
+    // action head: (N, M, T, J, rep) -> mean over T -> (N, M, J*rep) -> mean over M
+    const feat = ops.mean(ops.reshape(ops.mean(this.headDrop.forward(rep), [1]), [n, m, j * r]), [
+      1,
+    ]); // (N, J*rep)
+    void t;
+    return this.fc2.forward(ops.relu(this.bn.forward(this.fc1.forward(feat))));
+  }
+}
