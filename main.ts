@@ -6,6 +6,8 @@ import { benchData } from "./bench/data.ts";
 import { benchKernels } from "./bench/kernels.ts";
 import { convertCommand, inspectCommand, renderCommand } from "./cli/data.ts";
 import { demoCommand } from "./cli/demo.ts";
+import { modelsCommand } from "./cli/models.ts";
+import { addTrainOptions, trainCommand } from "./cli/train.ts";
 import { infoCommand } from "./cli/info.ts";
 import { EXIT, parseIntList, printJson, runCommand } from "./cli/output.ts";
 import { Runtime } from "./runtime/runtime.ts";
@@ -31,6 +33,17 @@ export function buildCli(): Command {
     .option("--epochs <n>", "epochs", "8")
     .option("--json", "print one JSON summary object")
     .action((o) => runCommand(() => demoCommand({ epochs: Number(o.epochs), json: o.json })));
+
+  addTrainOptions(
+    program.command("train").description(
+      "train a model (default: vanilla-tiny on the built-in dataset)",
+    ),
+  ).action((o) => runCommand(() => trainCommand(o)));
+
+  program.command("models")
+    .description("the presets: parameters, GFLOPs per sample, inputs")
+    .option("--json", "print one JSON object")
+    .action((o) => runCommand(() => modelsCommand(o)));
 
   program.command("convert")
     .description("import a dataset into heatformer's Arrow format")

@@ -1,0 +1,38 @@
+// Counting correct predictions on the GPU (no readback per step): hits[b] = argmax(logits[b])
+// == label[b], summed into a running counter.
+import { flatIndex, grid1d } from "../runtime/kernel.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import type { Tensor } from "../runtime/tensor.ts";
+import { reduce } from "./reduce.ts";
+import { binding, header, requireContiguous } from "./wgsl.ts";
+
+export function accumulateCorrect(
+  rt: Runtime,
+  logits: Tensor,
+  labels: Tensor,
+  counter: Tensor,
+): void {
+  requireContiguous("accuracy", logits);
+  const [b, k] = logits.shape;
+  const hits = rt.empty([b], "f32", "hits");
+  const grid = grid1d(b, 64);
+  const code = `${header(logits.dtype)}// accuracy hits b=${b} k=${k}
+${binding(0, "X", logits, "read")}
+${binding(1, "Lab", labels, "read")}
+${binding(2, "H", hits, "read_write")}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = ${flatIndex(grid, 64)};
+  if (r >= ${b}u) { return; }
+  var best = 0u;
+  var bv = f32(X[${logits.offset}u + r * ${k}u]);
+  for (var j = 1u; j < ${k}u; j++) {
+    let v = f32(X[${logits.offset}u + r * ${k}u + j]);
+    if (v > bv) { bv = v; best = j; }
+  }
+  H[r] = select(0.0, 1.0, i32(best) == Lab[${labels.offset}u + r]);
+}
+`;
+  rt.run({ name: "accuracy", code, grid, bindings: [logits, labels, hits] });
+  reduce(rt, hits, [0], "sum", { out: counter, accumulate: true });
+}

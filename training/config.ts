@@ -1,0 +1,112 @@
+// A run's configuration: one zod schema (validated before any work), flags overriding a
+// JSON file, the resolved configuration saved beside the run.
+import { z } from "zod";
+
+export const RunConfigSchema = z.object({
+  model: z.string().min(1),
+  width: z.number().int().positive().optional(),
+  depth: z.number().int().positive().optional(),
+  heads: z.number().int().positive().optional(),
+  tubelet: z.tuple([
+    z.number().int().positive(),
+    z.number().int().positive(),
+    z.number().int().positive(),
+  ]).optional(),
+  input: z.enum(["heatmap", "kp2d", "kp3d"]),
+  heatmap: z.enum(["joint", "limb", "both"]),
+  clipLen: z.number().int().positive(),
+  size: z.number().int().min(8),
+  sigma: z.number().positive(),
+  /** Arrow dataset; null: the built-in synthetic dataset. */
+  data: z.string().nullable(),
+  /** A protocol (ntu60-xsub, ntu60-xview, nw-ucla, synth) or "TRAIN:VAL" split names. */
+  split: z.string().min(1),
+  rotation: z.number().min(0).max(180),
+  noise: z.number().min(0).max(1),
+  shift: z.number().int().min(0),
+  flip: z.number().min(0).max(1),
+  optimizer: z.enum(["adamw", "sgd"]),
+  lr: z.number().positive(),
+  weightDecay: z.number().min(0),
+  momentum: z.number().min(0).max(1),
+  nesterov: z.boolean(),
+  schedule: z.enum(["cosine", "step", "constant"]),
+  warmupEpochs: z.number().min(0),
+  milestones: z.array(z.number().min(0).max(1)),
+  gamma: z.number().positive(),
+  labelSmoothing: z.number().min(0).max(0.99),
+  clipNorm: z.number().min(0),
+  batchSize: z.number().int().positive(),
+  accumulate: z.number().int().positive(),
+  epochs: z.number().int().positive(),
+  seed: z.number().int().min(0),
+  testClips: z.number().int().positive(),
+  flipTest: z.boolean(),
+  out: z.string().min(1),
+}).strict();
+
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+
+/** The CPU-sized default: trains on the built-in dataset in a few minutes. */
+export const DEFAULT_RUN: RunConfig = {
+  model: "vanilla-tiny",
+  input: "heatmap",
+  heatmap: "joint",
+  clipLen: 16,
+  size: 32,
+  sigma: 0.6,
+  data: null,
+  split: "synth",
+  rotation: 0,
+  noise: 0,
+  shift: 0,
+  flip: 0.5,
+  optimizer: "adamw",
+  lr: 1e-3,
+  weightDecay: 0.05,
+  momentum: 0.9,
+  nesterov: true,
+  schedule: "cosine",
+  warmupEpochs: 1,
+  milestones: [0.6, 0.85],
+  gamma: 0.1,
+  labelSmoothing: 0.1,
+  clipNorm: 1,
+  batchSize: 16,
+  accumulate: 1,
+  epochs: 8,
+  seed: 1,
+  testClips: 1,
+  flipTest: false,
+  out: "runs/latest",
+};
+
+export const PROTOCOLS: Record<string, [string, string]> = {
+  "ntu60-xsub": ["xsub_train", "xsub_val"],
+  "ntu60-xview": ["xview_train", "xview_val"],
+  "ntu120-xsub": ["xsub_train", "xsub_val"],
+  "ntu120-xset": ["xset_train", "xset_val"],
+  "nw-ucla": ["train", "val"],
+  "synth": ["train", "val"],
+};
+
+export function splitNames(split: string): [string, string] {
+  if (PROTOCOLS[split]) return PROTOCOLS[split];
+  const parts = split.split(":");
+  if (parts.length === 2 && parts[0] && parts[1]) return [parts[0], parts[1]];
+  throw new Error(
+    `--split: "${split}" is neither a protocol (${
+      Object.keys(PROTOCOLS).join(", ")
+    }) nor TRAIN:VAL`,
+  );
+}
+
+/** Validates a configuration; the error names the offending field as its flag. */
+export function validateConfig(raw: unknown): RunConfig {
+  const r = RunConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue.path.join(".");
+  const flag = `--${field.replace(/[A-Z]/g, (m) => "-" + m.toLowerCase())}`;
+  throw new Error(`${flag}: ${issue.message}`);
+}

@@ -1,0 +1,106 @@
+// Evaluation: multi-view (clips x flips) softmax averaging, top-1 / top-5, per-class and
+// mean class accuracy, confusion matrix.
+import { noGrad } from "../autograd/tape.ts";
+import { type BatchMode, deviceBatch, type InputSpec } from "../data/batches.ts";
+import { BatchLoader } from "../data/loader.ts";
+import type { SkeletonFile } from "../data/schema.ts";
+import { HeatmapRenderer } from "../kernels/heatmap.ts";
+import { layoutByName } from "../data/layouts.ts";
+import type { ActionModel } from "../models/presets.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+
+export interface EvalResult {
+  samples: number;
+  top1: number;
+  top5: number;
+  meanClassAccuracy: number;
+  perClass: number[];
+  confusion: number[][];
+  views: number;
+}
+
+export async function evaluate(
+  rt: Runtime,
+  model: ActionModel,
+  file: SkeletonFile,
+  indices: number[],
+  spec: InputSpec,
+  mode: BatchMode,
+  batchSize: number,
+): Promise<EvalResult> {
+  const K = file.meta.classes.length;
+  const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+  let hit1 = 0, hit5 = 0, n = 0, views = 1;
+  model.train(false);
+  const loader = new BatchLoader(file, indices, spec, mode, {
+    batchSize,
+    shuffle: false,
+    seed: 0,
+    window: 1,
+    prefetch: 1,
+    dropLast: false,
+  });
+  const layout = layoutByName(file.meta.layout);
+  const renderer = spec.kind === "heatmap"
+    ? new HeatmapRenderer(rt, {
+      size: spec.size,
+      sigma: spec.sigma,
+      joints: spec.joints,
+      limbs: spec.limbs ? layout.limbs : [],
+    })
+    : null;
+  try {
+    for await (const hb of loader.epoch(0)) {
+      views = hb.views;
+      const probs = rt.tidy(() =>
+        noGrad(() => {
+          const input = renderer
+            ? renderer.render(hb.xy!, hb.score!, [
+              hb.samples * hb.views,
+              spec.persons,
+              spec.clipLen,
+              layout.joints.length,
+            ])
+            : deviceBatch(rt, hb, file.meta, spec).input;
+          const logits = model.forward(input);
+          return logits;
+        })
+      );
+      const l = await rt.read(probs);
+      rt.dispose(probs);
+      for (let s = 0; s < hb.samples; s++) {
+        const avg = new Float64Array(K);
+        for (let v = 0; v < hb.views; v++) {
+          const row = l.subarray((s * hb.views + v) * K, (s * hb.views + v + 1) * K);
+          const m = Math.max(...row);
+          let z = 0;
+          for (let k = 0; k < K; k++) z += Math.exp(row[k] - m);
+          for (let k = 0; k < K; k++) avg[k] += Math.exp(row[k] - m) / z / hb.views;
+        }
+        const order = [...avg.keys()].sort((a, b) => avg[b] - avg[a]);
+        const y = hb.labels[s];
+        confusion[y][order[0]]++;
+        if (order[0] === y) hit1++;
+        if (order.slice(0, 5).includes(y)) hit5++;
+        n++;
+      }
+    }
+  } finally {
+    renderer?.dispose();
+    model.train(true);
+  }
+  const perClass = confusion.map((row, k) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return total ? row[k] / total : NaN;
+  });
+  const present = perClass.filter((v) => !Number.isNaN(v));
+  return {
+    samples: n,
+    top1: n ? hit1 / n : 0,
+    top5: n ? hit5 / n : 0,
+    meanClassAccuracy: present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0,
+    perClass,
+    confusion,
+    views,
+  };
+}

@@ -1,0 +1,364 @@
+// The training loop, in nanoGPT's order: learning rate from a pure function; per step, the
+// batch rendered straight into the model's input, forward, backward (micro-batches
+// accumulate), clip and update, all recorded into one command buffer; loss and accuracy
+// accumulate on the GPU and are read once per epoch; evaluate, log, checkpoint (atomic).
+// An interrupted run resumes exactly: the data order, the augmentation and the dropout
+// seeds are functions of (seed, epoch, batch).
+import { dirname, join } from "node:path";
+import * as ops from "../autograd/ops.ts";
+import { backward } from "../autograd/tape.ts";
+import { deviceBatch, type InputSpec, TEST_MODE } from "../data/batches.ts";
+import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
+import { layoutByName } from "../data/layouts.ts";
+import { BatchLoader } from "../data/loader.ts";
+import { heatmapChannels } from "../data/pipeline.ts";
+import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
+import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { HeatmapRenderer } from "../kernels/heatmap.ts";
+import { map } from "../kernels/map.ts";
+import { accumulateCorrect } from "../kernels/metrics.ts";
+import type { ModelConfig } from "../models/config.ts";
+import { buildModel, parameterCount, presetByName } from "../models/presets.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { type RunConfig, splitNames } from "./config.ts";
+import { type EvalResult, evaluate } from "./evaluate.ts";
+import { Optimizer } from "./optimizer.ts";
+import { learningRate, type Schedule } from "./schedule.ts";
+
+export interface EpochMetrics {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valAccuracy: number;
+  lr: number;
+  samplesPerSec: number;
+  seconds: number;
+}
+
+export interface TrainSummary {
+  run: string;
+  model: string;
+  parameters: number;
+  epochs: number;
+  bestEpoch: number;
+  bestValAccuracy: number;
+  final: EvalResult & { clips: number; flip: boolean };
+  samplesPerSec: number;
+  seconds: number;
+  interrupted: boolean;
+}
+
+export class TrainingStopped extends Error {}
+
+export interface TrainHooks {
+  log?: (line: string) => void;
+  progress?: (epoch: number, done: number, total: number, samplesPerSec: number) => void;
+  /** Checked after every step; true stops the run (Ctrl-C), saving `last`. */
+  shouldStop?: () => boolean;
+}
+
+/** The built-in dataset, generated once per seed into a cache beside the runs. */
+export async function builtinDataset(outDir: string): Promise<string> {
+  const cache = join(dirname(outDir), ".cache");
+  await Deno.mkdir(cache, { recursive: true });
+  const path = join(cache, `synth-${SYNTH_DEFAULT.seed}.arrow`);
+  try {
+    await Deno.stat(path);
+  } catch {
+    await writeSkeletonArrow(path, synthMeta(), synthRecords(SYNTH_DEFAULT));
+  }
+  return path;
+}
+
+export function modelConfigFor(cfg: RunConfig, file: SkeletonFile): ModelConfig {
+  const preset = presetByName(cfg.model).config;
+  const layout = layoutByName(file.meta.layout);
+  const spec = inputSpecOf(cfg);
+  const c: ModelConfig = {
+    ...preset,
+    classes: file.meta.classes.length,
+    input: {
+      kind: cfg.input,
+      channels: cfg.input === "heatmap" ? heatmapChannels(layout, spec) : layout.joints.length,
+      frames: cfg.clipLen,
+      size: cfg.size,
+      persons: 2,
+    },
+  };
+  if (cfg.width) c.width = cfg.width;
+  if (cfg.depth) c.depth = c.spatialDepth = c.temporalDepth = cfg.depth;
+  if (cfg.heads) c.heads = cfg.heads;
+  if (cfg.tubelet) c.tubelet = cfg.tubelet;
+  if (c.family.startsWith("vivit") && cfg.input !== "heatmap") {
+    throw new Error(`--input: ${cfg.model} takes heatmaps (tubelets), not ${cfg.input}`);
+  }
+  if (c.width % c.heads) {
+    throw new Error(`--heads: ${c.heads} does not divide the width ${c.width}`);
+  }
+  return c;
+}
+
+export function inputSpecOf(cfg: RunConfig): InputSpec {
+  return {
+    kind: cfg.input,
+    clipLen: cfg.clipLen,
+    size: cfg.size,
+    sigma: cfg.sigma,
+    joints: cfg.heatmap !== "limb",
+    limbs: cfg.heatmap !== "joint",
+    persons: 2,
+  };
+}
+
+async function appendLine(path: string, obj: unknown): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(obj) + "\n", { append: true });
+}
+
+export async function train(
+  rt: Runtime,
+  cfg: RunConfig,
+  resume: boolean,
+  hooks: TrainHooks = {},
+): Promise<TrainSummary> {
+  const log = hooks.log ?? (() => {});
+  const out = cfg.out;
+  await Deno.mkdir(out, { recursive: true });
+  const dataPath = cfg.data ?? await builtinDataset(out);
+  const file = await SkeletonFile.open(dataPath);
+  try {
+    const [trainSplit, valSplit] = splitNames(cfg.split);
+    const trainIdx = file.split(trainSplit), valIdx = file.split(valSplit);
+    const mc = modelConfigFor(cfg, file);
+    const spec = inputSpecOf(cfg);
+    const layout = layoutByName(file.meta.layout);
+    const model = buildModel(rt, mc, cfg.seed);
+    const opt = new Optimizer(rt, model.namedParams(), {
+      kind: cfg.optimizer,
+      weightDecay: cfg.weightDecay,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      momentum: cfg.momentum,
+      nesterov: cfg.nesterov,
+      clipNorm: cfg.clipNorm,
+    });
+    const micro = cfg.batchSize / cfg.accumulate;
+    if (!Number.isInteger(micro)) {
+      throw new Error(
+        `--accumulate: ${cfg.accumulate} does not divide --batch-size ${cfg.batchSize}`,
+      );
+    }
+    const mode = {
+      train: true,
+      clips: 1,
+      flipTest: false,
+      flipProb: cfg.flip,
+      augment: { rotation: cfg.rotation, noise: cfg.noise, shift: cfg.shift },
+    };
+    const loader = new BatchLoader(file, trainIdx, spec, mode, {
+      batchSize: micro,
+      shuffle: true,
+      seed: cfg.seed,
+      window: 8,
+      prefetch: 2,
+      dropLast: true,
+    });
+    const stepsPerEpoch = Math.floor(loader.batchesPerEpoch / cfg.accumulate);
+    if (stepsPerEpoch === 0) {
+      throw new Error(
+        `--batch-size ${cfg.batchSize} exceeds the ${trainIdx.length} training samples`,
+      );
+    }
+    const schedule: Schedule = {
+      kind: cfg.schedule,
+      lr: cfg.lr,
+      warmupSteps: Math.round(cfg.warmupEpochs * stepsPerEpoch),
+      totalSteps: cfg.epochs * stepsPerEpoch,
+      milestones: cfg.milestones,
+      gamma: cfg.gamma,
+      minRatio: 0,
+    };
+    const metricsPath = join(out, "metrics.jsonl");
+    let startEpoch = 0, skipBatches = 0, best = { epoch: -1, acc: -1 };
+    let carry = { loss: 0, correct: 0, seen: 0 };
+    if (resume) {
+      const meta = await loadCheckpoint(rt, join(out, "last.safetensors"), model, opt);
+      const pos = JSON.parse(meta.position ?? "{}");
+      startEpoch = pos.epoch ?? 0;
+      skipBatches = pos.batch ?? 0;
+      best = pos.best ?? best;
+      carry = pos.carry ?? carry;
+      log(`resuming ${out} at epoch ${startEpoch + 1}, batch ${skipBatches}`);
+    } else {
+      await Deno.writeTextFile(
+        join(out, "config.json"),
+        JSON.stringify({ ...cfg, data: dataPath, modelConfig: mc }, null, 2),
+      );
+      await Deno.writeTextFile(metricsPath, "");
+    }
+    log(
+      `${cfg.model}: ${
+        parameterCount(mc).toLocaleString("en")
+      } parameters, ${trainIdx.length} train / ${valIdx.length} val samples, ${stepsPerEpoch} steps per epoch, on ${rt.gpu.description.name}`,
+    );
+
+    const renderer = spec.kind === "heatmap"
+      ? new HeatmapRenderer(rt, {
+        size: spec.size,
+        sigma: spec.sigma,
+        joints: spec.joints,
+        limbs: spec.limbs ? layout.limbs : [],
+      })
+      : null;
+    const seed = rt.tensor([0], [1], "i32", { persistent: true, name: "dropoutSeed" });
+    for (const m of [model]) (m as { ctx: { seed: typeof seed | null } }).ctx.seed = seed;
+    const lossSum = rt.persistent([1], "f32", "lossSum"),
+      correctSum = rt.persistent([1], "f32", "correctSum");
+    const meta = (epoch: number, batch: number, carryNow: typeof carry) => ({
+      preset: cfg.model,
+      config: JSON.stringify(mc),
+      position: JSON.stringify({ epoch, batch, best, carry: carryNow }),
+    });
+    const t0 = performance.now();
+    let interrupted = false, seenTotal = 0;
+    const epochs: EpochMetrics[] = [];
+    model.train(true);
+    for (let epoch = startEpoch; epoch < cfg.epochs && !interrupted; epoch++) {
+      const te = performance.now();
+      rt.write(lossSum, [carry.loss]);
+      rt.write(correctSum, [carry.correct]);
+      let seen = carry.seen, batch = 0, lr = 0;
+      carry = { loss: 0, correct: 0, seen: 0 };
+      for await (const hb of loader.epoch(epoch)) {
+        if (batch < skipBatches) {
+          batch++;
+          continue;
+        }
+        const step = epoch * stepsPerEpoch + Math.floor(batch / cfg.accumulate);
+        if (batch % cfg.accumulate === 0) {
+          lr = learningRate(schedule, step);
+          opt.beginStep(lr);
+        }
+        rt.write(seed, [(cfg.seed * 1000003 + epoch * 100003 + batch) | 0]);
+        rt.tidy(() => {
+          const shape = [hb.samples, spec.persons, spec.clipLen, layout.joints.length] as const;
+          const input = renderer
+            ? renderer.render(hb.xy!, hb.score!, shape)
+            : deviceBatch(rt, hb, file.meta, spec).input;
+          const labels = rt.tensor(hb.labels, [hb.samples], "i32");
+          const logits = model.forward(input);
+          const loss = ops.crossEntropy(logits, labels, cfg.labelSmoothing);
+          backward(cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss);
+          map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: lossSum });
+          accumulateCorrect(rt, logits, labels, correctSum);
+        });
+        if ((batch + 1) % cfg.accumulate === 0) opt.step();
+        rt.flush();
+        seen += hb.samples;
+        seenTotal += hb.samples;
+        batch++;
+        hooks.progress?.(
+          epoch,
+          batch,
+          loader.batchesPerEpoch,
+          seenTotal / ((performance.now() - t0) / 1000),
+        );
+        if (
+          hooks.shouldStop?.() && batch % cfg.accumulate === 0 &&
+          batch < stepsPerEpoch * cfg.accumulate
+        ) {
+          const [l, c] = [await rt.item(lossSum), await rt.item(correctSum)];
+          await saveCheckpoint(
+            rt,
+            join(out, "last.safetensors"),
+            model,
+            opt,
+            meta(epoch, batch, { loss: l, correct: c, seen }),
+          );
+          log(
+            `interrupted: saved ${join(out, "last.safetensors")} at epoch ${
+              epoch + 1
+            }, batch ${batch}; continue with --resume ${out}`,
+          );
+          interrupted = true;
+          break;
+        }
+      }
+      skipBatches = 0;
+      if (interrupted) break;
+      if (batch % cfg.accumulate !== 0) opt.zeroGrad(); // a trailing partial accumulation
+      const trainLoss = (await rt.item(lossSum)) / seen,
+        trainAcc = (await rt.item(correctSum)) / seen;
+      if (!Number.isFinite(trainLoss)) {
+        throw new TrainingStopped(
+          `the training loss became ${trainLoss} in epoch ${
+            epoch + 1
+          }; stopped. The last good checkpoint is ${
+            join(out, "last.safetensors")
+          } (lower --lr or set --clip-norm)`,
+        );
+      }
+      const val = await evaluate(rt, model, file, valIdx, spec, TEST_MODE, micro);
+      const secs = (performance.now() - te) / 1000;
+      const m: EpochMetrics = {
+        epoch: epoch + 1,
+        trainLoss,
+        trainAccuracy: trainAcc,
+        valAccuracy: val.top1,
+        lr,
+        samplesPerSec: seen / secs,
+        seconds: secs,
+      };
+      epochs.push(m);
+      await appendLine(metricsPath, m);
+      if (val.top1 > best.acc) {
+        best = { epoch: epoch + 1, acc: val.top1 };
+        await saveCheckpoint(
+          rt,
+          join(out, "best.safetensors"),
+          model,
+          undefined,
+          meta(epoch + 1, 0, carry),
+        );
+      }
+      await saveCheckpoint(
+        rt,
+        join(out, "last.safetensors"),
+        model,
+        opt,
+        meta(epoch + 1, 0, { loss: 0, correct: 0, seen: 0 }),
+      );
+      log(
+        `epoch ${epoch + 1}/${cfg.epochs}: loss ${trainLoss.toFixed(3)}, train ${
+          (trainAcc * 100).toFixed(1)
+        }%, val ${(val.top1 * 100).toFixed(1)}%, lr ${lr.toExponential(2)}, ${
+          m.samplesPerSec.toFixed(0)
+        } samples/s`,
+      );
+    }
+    renderer?.dispose();
+    // Final evaluation of the best checkpoint with the configured test-time views.
+    if (!interrupted && best.epoch > 0) {
+      await loadCheckpoint(rt, join(out, "best.safetensors"), model);
+    }
+    const finalMode = { ...TEST_MODE, clips: cfg.testClips, flipTest: cfg.flipTest };
+    const final = await evaluate(rt, model, file, valIdx, spec, finalMode, micro);
+    const seconds = (performance.now() - t0) / 1000;
+    const summary: TrainSummary = {
+      run: out,
+      model: cfg.model,
+      parameters: parameterCount(mc),
+      epochs: epochs.length,
+      bestEpoch: best.epoch,
+      bestValAccuracy: best.acc,
+      final: { ...final, clips: cfg.testClips, flip: cfg.flipTest },
+      samplesPerSec: seenTotal / seconds,
+      seconds,
+      interrupted,
+    };
+    await Deno.writeTextFile(join(out, "summary.json"), JSON.stringify(summary, null, 2));
+    return summary;
+  } finally {
+    await file.close();
+  }
+}
