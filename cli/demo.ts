@@ -32,7 +32,7 @@ class TinyTransformer extends Module {
   readonly head: Linear;
   constructor(rt: Runtime, width: number, rng: Rng) {
     super(rt);
-    const ctx = { seed: null };
+    const ctx = { seed: null, sites: 0 };
     this.embed = this.child("embed", new Linear(rt, F, width, rng.fork(1)));
     this.blocks = [0, 1].map((i) =>
       this.child(`blocks.${i}`, new Block(rt, width, 4, rng.fork(10 + i), ctx))

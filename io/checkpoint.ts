@@ -33,13 +33,11 @@ export async function saveCheckpoint(
   metadata: Record<string, string>,
 ): Promise<void> {
   const entries = new Map<string, { dtype: "F32"; shape: number[]; data: Float32Array }>();
-  for (const [name, t] of tensorsOf(model, opt)) {
-    entries.set(name, {
-      dtype: "F32",
-      shape: [...t.shape],
-      data: Float32Array.from(await rt.read(t)),
-    });
-  }
+  const named = [...tensorsOf(model, opt)];
+  const values = await rt.readMany(named.map(([, t]) => t)); // one host sync for all
+  named.forEach(([name, t], i) => {
+    entries.set(name, { dtype: "F32", shape: [...t.shape], data: Float32Array.from(values[i]) });
+  });
   const meta = { ...metadata, format: "heatformer/1", optimizer_step: String(opt?.t ?? 0) };
   const tmp = `${path}.tmp`;
   await Deno.writeFile(tmp, serializeSafetensors(entries, meta));

@@ -10,13 +10,17 @@ import { DropPath } from "./extra.ts";
 
 /** Per-step randomness for dropout: the trainer writes a new seed before each step. */
 export interface Stochastic {
+  /** The step's seed (an i32 tensor the trainer writes before each step); null: no dropout. */
   seed: Tensor | null;
+  /** Dropout sites created so far in this model: each site's salt is its creation index,
+   * so the same architecture gets the same random streams in any process. */
+  sites: number;
 }
 
-let saltCounter = 1;
-/** A distinct RNG stream per dropout site, stable across steps. */
-export function nextSalt(): number {
-  return saltCounter++ * 0x9e3779b1;
+/** A distinct RNG stream per dropout site, stable across steps and processes. */
+export function nextSalt(ctx: Stochastic): number {
+  ctx.sites++;
+  return Math.imul(ctx.sites, 0x9e3779b1) >>> 0;
 }
 
 export class Linear extends Module {
@@ -64,9 +68,10 @@ export class LayerNorm extends Module {
 }
 
 export class Dropout extends Module {
-  readonly salt = nextSalt();
+  readonly salt: number;
   constructor(rt: Runtime, readonly p: number, readonly ctx: Stochastic) {
     super(rt);
+    this.salt = nextSalt(ctx);
   }
   forward(x: Tensor): Tensor {
     if (!this.training || this.p <= 0 || !this.ctx.seed) return x;
@@ -147,6 +152,7 @@ export class Block extends Module {
   readonly attn: MultiHeadSelfAttention;
   readonly norm2: LayerNorm;
   readonly mlp: Mlp;
+  readonly dropPath: DropPath;
   constructor(
     rt: Runtime,
     dim: number,
@@ -164,9 +170,11 @@ export class Block extends Module {
       "mlp",
       new Mlp(rt, dim, Math.round(dim * (o.mlpRatio ?? 4)), rng.fork(4), ctx, o),
     );
+    this.dropPath = this.child("drop_path", new DropPath(rt, o.dropPath ?? 0, ctx));
   }
+  /** x (B, L, C): x = x + DropPath(Attn(LN(x))); x = x + DropPath(MLP(LN(x))) */
   forward(x: Tensor, mask?: Tensor): Tensor {
-    x = ops.add(x, this.attn.forward(this.norm1.forward(x), mask));
-    return ops.add(x, this.mlp.forward(this.norm2.forward(x)));
+    x = ops.add(x, this.dropPath.forward(this.attn.forward(this.norm1.forward(x), mask)));
+    return ops.add(x, this.dropPath.forward(this.mlp.forward(this.norm2.forward(x))));
   }
 }

@@ -26,9 +26,10 @@ export class Embedding extends Module {
 
 /** Per-sample stochastic depth: a residual branch survives with probability 1 - p (scaled). */
 export class DropPath extends Module {
-  readonly salt = nextSalt();
+  readonly salt: number;
   constructor(rt: Runtime, readonly p: number, readonly ctx: Stochastic) {
     super(rt);
+    this.salt = nextSalt(ctx);
   }
   /** branch (N, ...) -> branch * keep[n] / (1 - p) */
   forward(branch: Tensor): Tensor {

@@ -110,7 +110,7 @@ class DualStream extends Module {
 }
 
 export class DSTformer extends Module {
-  readonly ctx: Stochastic = { seed: null };
+  readonly ctx: Stochastic = { seed: null, sites: 0 };
   readonly jointsEmbed: Linear;
   readonly spatialPos: Embedding;
   readonly temporalPos: Embedding;

@@ -58,7 +58,7 @@ export class Encoder extends Module {
 }
 
 export class VanillaTransformer extends Module {
-  readonly ctx: Stochastic = { seed: null };
+  readonly ctx: Stochastic = { seed: null, sites: 0 };
   readonly embed: Linear;
   readonly cls: Embedding | null;
   readonly pos: Embedding;

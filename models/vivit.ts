@@ -27,7 +27,7 @@ export function tubeletGridOf(c: ModelConfig): [number, number, number] {
 }
 
 export class Vivit extends Module {
-  readonly ctx: Stochastic = { seed: null };
+  readonly ctx: Stochastic = { seed: null, sites: 0 };
   readonly embed: Linear;
   readonly cls: Embedding;
   readonly pos: Embedding;

@@ -392,6 +392,52 @@ export class Runtime {
     return out;
   }
 
+  /** Reads several contiguous tensors with one host sync (checkpoints, evaluation). */
+  async readMany(ts: readonly Tensor[]): Promise<HostArray[]> {
+    const spans = ts.map((t) => {
+      if (!t.isContiguous) throw new Error(`readMany: ${t} is not contiguous`);
+      const e = BYTES_PER_ELEMENT[t.dtype];
+      const start = t.offset * e, aligned = start - (start % 4);
+      return {
+        aligned,
+        skip: start - aligned,
+        bytes: Math.ceil((start - aligned + t.size * e) / 4) * 4,
+      };
+    });
+    const total = spans.reduce((a, s) => a + s.bytes, 0);
+    if (total === 0) {
+      return ts.map((t) => (t.dtype === "i32" ? new Int32Array(0) : new Float32Array(0)));
+    }
+    const staging = this.device.createBuffer({
+      size: total,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.#endPass();
+    let at = 0;
+    ts.forEach((t, i) => {
+      if (spans[i].bytes) {
+        enc.copyBufferToBuffer(t.buffer, spans[i].aligned, staging, at, spans[i].bytes);
+      }
+      at += spans[i].bytes;
+    });
+    this.flush();
+    this.stats.readbacks++;
+    await staging.mapAsync(GPUMapMode.READ);
+    const raw = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    await this.checkErrors();
+    at = 0;
+    return ts.map((t, i) => {
+      const { skip, bytes } = spans[i];
+      const view = raw.slice(at + skip, at + skip + t.size * BYTES_PER_ELEMENT[t.dtype]);
+      at += bytes;
+      if (t.dtype === "i32") return new Int32Array(view);
+      if (t.dtype === "f16") return Float32Array.from(new Uint16Array(view), f16BitsToF32);
+      return new Float32Array(view);
+    });
+  }
+
   /** Reads a one-element tensor. */
   async item(t: Tensor): Promise<number> {
     return (await this.read(t))[0];

@@ -41,6 +41,8 @@ export const RunConfigSchema = z.object({
   epochs: z.number().int().positive(),
   seed: z.number().int().min(0),
   testClips: z.number().int().positive(),
+  /** Validate every N epochs (and after the last). */
+  evalEvery: z.number().int().positive(),
   flipTest: z.boolean(),
   out: z.string().min(1),
 }).strict();
@@ -77,6 +79,7 @@ export const DEFAULT_RUN: RunConfig = {
   epochs: 8,
   seed: 1,
   testClips: 1,
+  evalEvery: 1,
   flipTest: false,
   out: "runs/latest",
 };

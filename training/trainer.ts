@@ -287,8 +287,8 @@ export async function train(
       skipBatches = 0;
       if (interrupted) break;
       if (batch % cfg.accumulate !== 0) opt.zeroGrad(); // a trailing partial accumulation
-      const trainLoss = (await rt.item(lossSum)) / seen,
-        trainAcc = (await rt.item(correctSum)) / seen;
+      const [ls, cs] = await rt.readMany([lossSum, correctSum]); // one host sync per epoch
+      const trainLoss = ls[0] / seen, trainAcc = cs[0] / seen;
       if (!Number.isFinite(trainLoss)) {
         throw new TrainingStopped(
           `the training loss became ${trainLoss} in epoch ${
@@ -298,20 +298,21 @@ export async function train(
           } (lower --lr or set --clip-norm)`,
         );
       }
-      const val = await evaluate(rt, model, file, valIdx, spec, TEST_MODE, micro);
+      const validate = (epoch + 1) % cfg.evalEvery === 0 || epoch + 1 === cfg.epochs;
+      const val = validate ? await evaluate(rt, model, file, valIdx, spec, TEST_MODE, micro) : null;
       const secs = (performance.now() - te) / 1000;
       const m: EpochMetrics = {
         epoch: epoch + 1,
         trainLoss,
         trainAccuracy: trainAcc,
-        valAccuracy: val.top1,
+        valAccuracy: val?.top1 ?? NaN,
         lr,
         samplesPerSec: seen / secs,
         seconds: secs,
       };
       epochs.push(m);
       await appendLine(metricsPath, m);
-      if (val.top1 > best.acc) {
+      if (val && val.top1 > best.acc) {
         best = { epoch: epoch + 1, acc: val.top1 };
         await saveCheckpoint(
           rt,
@@ -331,7 +332,7 @@ export async function train(
       log(
         `epoch ${epoch + 1}/${cfg.epochs}: loss ${trainLoss.toFixed(3)}, train ${
           (trainAcc * 100).toFixed(1)
-        }%, val ${(val.top1 * 100).toFixed(1)}%, lr ${lr.toExponential(2)}, ${
+        }%, val ${val ? `${(val.top1 * 100).toFixed(1)}%` : "-"}, lr ${lr.toExponential(2)}, ${
           m.samplesPerSec.toFixed(0)
         } samples/s`,
       );
