@@ -17,7 +17,23 @@ import { softmaxBackward, softmaxForward } from "../kernels/softmax.ts";
 import { patchify as patchifyKernel, type Tubelet, unpatchify } from "../kernels/tubelet.ts";
 import { f32lit, ShapeError } from "../kernels/wgsl.ts";
 import { type Shape, Tensor } from "../runtime/tensor.ts";
-import { record } from "./tape.ts";
+import { gradSink, record } from "./tape.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+
+const onesCache = new WeakMap<Runtime, Map<number, Tensor>>();
+/** A persistent (1, n) row of ones per runtime (bias gradients as matmuls). */
+function onesRow(rt: Runtime, n: number): Tensor {
+  let m = onesCache.get(rt);
+  if (!m) onesCache.set(rt, m = new Map());
+  let t = m.get(n);
+  if (!t) {
+    m.set(
+      n,
+      t = rt.tensor(new Float32Array(n).fill(1), [1, n], "f32", { persistent: true, name: "ones" }),
+    );
+  }
+  return t;
+}
 
 /** Sums a broadcast gradient back down to `shape`. */
 export function sumToShape(g: Tensor, shape: Shape): Tensor {
@@ -219,8 +235,24 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, act: Activation =
     if (act === "gelu") gy = map(rt, [gy, pre!], "v0 * gelu_grad_(v1)", { name: "gelu.dx" });
     if (act === "relu") gy = map(rt, [gy, pre!], "select(0.0, v0, v1 > 0.0)", { name: "relu.dx" });
     const dx = x.requiresGrad ? matmulKernel(rt, gy, w).view(x.shape) : null; // (rows, in)
-    const dw = w.requiresGrad ? matmulKernel(rt, gy, x2, { transA: true }) : null; // (out, in)
-    const db = b?.requiresGrad ? reduce(rt, gy, [0], "sum") : null;
+    // Parameters accumulate straight into their .grad (no temporary, no copy).
+    let dw: Tensor | null = null, db: Tensor | null = null;
+    if (w.requiresGrad) {
+      const sink = gradSink(w);
+      const r = matmulKernel(rt, gy, x2, {
+        transA: true,
+        out: sink ?? undefined,
+        accumulate: !!sink,
+      }); // (out, in)
+      dw = sink ? null : r;
+    }
+    if (b?.requiresGrad) {
+      // db = 1^T gy as a matmul: the fast kernel, not a strided column reduction.
+      const sink = gradSink(b);
+      const ones = onesRow(rt, gy.shape[0]);
+      const r = matmulKernel(rt, ones, gy, { out: sink?.view([1, b.size]), accumulate: !!sink });
+      db = sink ? null : r.view(b.shape);
+    }
     return b ? [dx, dw, db] : [dx, dw];
   });
 }

@@ -23,6 +23,15 @@ export function gradEnabled(): boolean {
   return enabled;
 }
 
+/**
+ * For a parameter (a leaf with its own persistent .grad): the buffer a gradient rule may
+ * accumulate into directly (as llm.c does), saving a temporary and a copy. The rule then
+ * returns null for that input. Null when `t` is not such a leaf.
+ */
+export function gradSink(t: Tensor): Tensor | null {
+  return t.requiresGrad && !t.node && t.grad && t.grad.storage.persistent ? t.grad : null;
+}
+
 /** Marks `out` as produced by op from inputs, with its gradient rule. Returns out. */
 export function record(
   out: Tensor,

@@ -64,13 +64,17 @@ export function adamwStep(
   decay: boolean,
 ): void {
   same("adamw", p, g, m, v);
-  const n = p.size;
+  // Four elements per invocation as vec4 where sizes and offsets allow (4x fewer loads).
+  const V = [p, g, m, v].every((t) => t.offset % 4 === 0) && p.size % 4 === 0;
+  const W = V ? 4 : 1, T = V ? "vec4<f32>" : "f32";
+  const n = p.size / W;
   const grid = grid1d(n, WG);
-  const code = `// adamw n=${n} decay=${decay}
-${binding(0, "P", p, "read_write")}
-${binding(1, "G", g, "read")}
-${binding(2, "M", m, "read_write")}
-${binding(3, "V", v, "read_write")}
+  const off = (t: Tensor) => t.offset / W;
+  const code = `// adamw n=${p.size} decay=${decay} vec=${V}
+${binding(0, "P", p, "read_write", V)}
+${binding(1, "G", g, "read", V)}
+${binding(2, "M", m, "read_write", V)}
+${binding(3, "V", v, "read_write", V)}
 ${binding(4, "H", hyper, "read")}
 ${binding(5, "S", gradScale, "read")}
 @compute @workgroup_size(${WG})
@@ -78,15 +82,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = ${flatIndex(grid, WG)};
   if (i >= ${n}u) { return; }
   let lr = H[0]; let b1 = H[1]; let b2 = H[2]; let eps = H[3]; let wd = H[4];
-  let g = G[${g.offset}u + i] * S[0];
-  let pi = ${p.offset}u + i;
-  let mi = ${m.offset}u + i;
-  let vi = ${v.offset}u + i;
+  let g = G[${off(g)}u + i] * S[0];
+  let pi = ${off(p)}u + i;
+  let mi = ${off(m)}u + i;
+  let vi = ${off(v)}u + i;
   let mm = b1 * M[mi] + (1.0 - b1) * g;
   let vv = b2 * V[vi] + (1.0 - b2) * g * g;
   M[mi] = mm;
   V[vi] = vv;
-  var w = P[pi];
+  var w: ${T} = P[pi];
   ${decay ? "w = w * (1.0 - lr * wd);" : ""}
   P[pi] = w - lr * (mm / H[5]) / (sqrt(vv / H[6]) + eps);
 }

@@ -3,7 +3,9 @@
 import type { Param } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { DEFAULT_OPTIMIZER, Optimizer, type OptimizerConfig } from "../training/optimizer.ts";
-import { assertClose, fixture, gpuTest, readF32 } from "./helpers.ts";
+import * as ops from "../autograd/ops.ts";
+import { backward } from "../autograd/tape.ts";
+import { assertClose, fixture, gpuTest, randn, readF32 } from "./helpers.ts";
 
 async function run(rt: Runtime, name: string, cfg: OptimizerConfig, lr: number) {
   const f = await fixture(name);
@@ -76,4 +78,57 @@ gpuTest("global-norm clipping scales gradients to the max norm", async (rt) => {
     atol: 1e-5,
     rtol: 1e-6,
   });
+});
+
+gpuTest("AdamW vec4 path (size % 4 == 0) matches a plain TypeScript AdamW", async (rt) => {
+  const n = 40, p0 = randn(n, 21), gs = [randn(n, 22), randn(n, 23)];
+  const p = rt.tensor(p0, [n], "f32", { persistent: true });
+  p.requiresGrad = true;
+  p.grad = rt.tensor(new Float32Array(n), [n], "f32", { persistent: true });
+  const opt = new Optimizer(rt, new Map([["p", { tensor: p, noDecay: false }]]), {
+    ...DEFAULT_OPTIMIZER,
+    weightDecay: 0.1,
+    clipNorm: 0,
+  });
+  const ref = Float64Array.from(p0), m = new Float64Array(n), v = new Float64Array(n);
+  const [lr, b1, b2, eps, wd] = [0.01, 0.9, 0.999, 1e-8, 0.1];
+  gs.forEach((g, s) => {
+    opt.beginStep(lr);
+    rt.write(p.grad!, g);
+    opt.step();
+    for (let i = 0; i < n; i++) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      ref[i] = ref[i] * (1 - lr * wd) -
+        lr * (m[i] / (1 - b1 ** (s + 1))) / (Math.sqrt(v[i] / (1 - b2 ** (s + 1))) + eps);
+    }
+  });
+  assertClose("adamw vec4", await readF32(rt, p), ref, { atol: 1e-6, rtol: 1e-5 });
+});
+
+gpuTest("parameters accumulate gradients in place over micro-batches (linear)", async (rt) => {
+  const w = rt.tensor(randn(6 * 5, 31), [6, 5], "f32", { persistent: true });
+  const b = rt.tensor(randn(6, 32), [6], "f32", { persistent: true });
+  for (const t of [w, b]) {
+    t.requiresGrad = true;
+    t.grad = rt.tensor(new Float32Array(t.size), t.shape, "f32", { persistent: true });
+  }
+  const x = randn(7 * 5, 33);
+  const once = async () => {
+    rt.tidy(() => backward(ops.sum(ops.linear(rt.tensor(x, [7, 5]), w, b, "gelu"), [0, 1])));
+    return [await readF32(rt, w.grad!), await readF32(rt, b.grad!)];
+  };
+  const [w1, b1] = await once();
+  const [w2, b2] = await once();
+  assertClose("dW accumulates", w2, w1.map((v) => 2 * v), { atol: 1e-5, rtol: 1e-5 });
+  assertClose("db accumulates", b2, b1.map((v) => 2 * v), { atol: 1e-5, rtol: 1e-5 });
+  // and equals the temporary-gradient path (a non-persistent leaf)
+  const w3 = rt.tensor(await readF32(rt, w), [6, 5]), b3 = rt.tensor(await readF32(rt, b), [6]);
+  w3.requiresGrad = b3.requiresGrad = true;
+  const [gw, gb] = rt.tidy(() => {
+    backward(ops.sum(ops.linear(rt.tensor(x, [7, 5]), w3, b3, "gelu"), [0, 1]));
+    return [w3.grad!, b3.grad!];
+  }, [w3, b3]);
+  assertClose("direct = temporary (W)", w1, await readF32(rt, gw), { atol: 1e-6, rtol: 1e-6 });
+  assertClose("direct = temporary (b)", b1, await readF32(rt, gb), { atol: 1e-6, rtol: 1e-6 });
 });
