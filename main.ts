@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { benchData } from "./bench/data.ts";
 import { benchKernels } from "./bench/kernels.ts";
+import { benchTrain } from "./bench/train.ts";
 import { convertCommand, inspectCommand, renderCommand } from "./cli/data.ts";
 import { demoCommand } from "./cli/demo.ts";
 import { modelsCommand } from "./cli/models.ts";
@@ -101,6 +102,17 @@ export function buildCli(): Command {
         else console.log(`adapter: ${report.adapter.name} (${report.adapter.backend})`);
       })
     );
+  bench.command("train")
+    .description("training-step time and samples/s: the reference step and each family's tiny preset")
+    .option("--json", "print one JSON object")
+    .action((o) =>
+      runCommand(async () => {
+        const rt = await Runtime.create();
+        const report = await benchTrain(rt, { log: o.json ? undefined : (l) => console.log(l) });
+        if (o.json) printJson({ adapter: rt.gpu.description, ...report });
+      })
+    );
+
   bench.command("data")
     .description("Arrow read rate, host pipeline rate, GPU vs CPU heatmap volumes/s")
     .option("--json", "print one JSON object")

@@ -1,0 +1,97 @@
+// `heatformer bench train`: training-step time (forward, backward, optimiser) and samples/s
+// for the reference step of ../shared/spec/performance.md (2-layer encoder, batch 8,
+// sequence 64, width 128, 4 heads, MLP 512, Adam) and for each family's CPU-sized preset.
+import * as ops from "../autograd/ops.ts";
+import { backward } from "../autograd/tape.ts";
+import { Block } from "../layers/basic.ts";
+import { Rng } from "../layers/init.ts";
+import { Module } from "../layers/module.ts";
+import type { ModelConfig } from "../models/config.ts";
+import { buildModel, presetByName } from "../models/presets.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import type { Tensor } from "../runtime/tensor.ts";
+import { DEFAULT_OPTIMIZER, Optimizer } from "../training/optimizer.ts";
+
+export interface StepResult {
+  name: string;
+  batch: number;
+  msPerStep: number;
+  samplesPerSec: number;
+  dispatchesPerStep: number;
+  submitsPerStep: number;
+}
+
+/** Median of `steps` timed steps after `warmup`, each waited for (steady-state cost). */
+async function timeSteps(rt: Runtime, step: () => void, warmup = 3, steps = 7): Promise<{ ms: number; dispatches: number; submits: number }> {
+  for (let i = 0; i < warmup; i++) step();
+  await rt.sync();
+  const times: number[] = [];
+  const s0 = { ...rt.stats };
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    await rt.sync();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return {
+    ms: times[Math.floor(steps / 2)],
+    dispatches: (rt.stats.dispatches - s0.dispatches) / steps,
+    submits: (rt.stats.submits - s0.submits) / steps,
+  };
+}
+
+class ReferenceEncoder extends Module {
+  readonly blocks: Block[];
+  constructor(rt: Runtime) {
+    super(rt);
+    const rng = new Rng(1), ctx = { seed: null, sites: 0 };
+    this.blocks = [0, 1].map((i) => this.child(`${i}`, new Block(rt, 128, 4, rng.fork(i), ctx, { mlpRatio: 4 })));
+  }
+  forward(x: Tensor): Tensor {
+    for (const b of this.blocks) x = b.forward(x);
+    return x;
+  }
+}
+
+export async function benchTrain(rt: Runtime, o: { log?: (l: string) => void } = {}): Promise<{ results: StepResult[] }> {
+  const log = o.log ?? (() => {});
+  const results: StepResult[] = [];
+  const report = (name: string, batch: number, t: { ms: number; dispatches: number; submits: number }) => {
+    const r = { name, batch, msPerStep: t.ms, samplesPerSec: (batch * 1000) / t.ms, dispatchesPerStep: t.dispatches, submitsPerStep: t.submits };
+    results.push(r);
+    log(`${name.padEnd(28)} ${t.ms.toFixed(1).padStart(7)} ms/step  ${r.samplesPerSec.toFixed(0).padStart(5)} samples/s  ${t.dispatches.toFixed(0)} dispatches, ${t.submits.toFixed(0)} submit(s)`);
+  };
+  // The reference step (loss: cross-entropy over the 64 x 8 tokens, 128 classes).
+  {
+    const model = new ReferenceEncoder(rt);
+    const opt = new Optimizer(rt, model.namedParams(), { ...DEFAULT_OPTIMIZER, weightDecay: 0 });
+    const x = rt.tensor(Float32Array.from({ length: 8 * 64 * 128 }, (_, i) => Math.sin(i)), [8, 64, 128], "f32", { persistent: true });
+    const y = rt.tensor(Array.from({ length: 8 * 64 }, (_, i) => i % 128), [8 * 64], "i32", { persistent: true });
+    const t = await timeSteps(rt, () => {
+      opt.beginStep(1e-3);
+      rt.tidy(() => backward(ops.crossEntropy(model.forward(x).view([8 * 64, 128]), y)));
+      opt.step();
+      rt.flush();
+    });
+    report("reference (2x128, B8, L64)", 8, t);
+  }
+  // Each family's CPU-sized preset on its own input shape.
+  for (const name of ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbert-tiny"]) {
+    const c: ModelConfig = { ...presetByName(name).config, classes: 16 };
+    const model = buildModel(rt, c, 1);
+    const opt = new Optimizer(rt, model.namedParams(), DEFAULT_OPTIMIZER);
+    const B = 16, i = c.input;
+    const shape = [B, i.channels, i.frames, i.size, i.size];
+    const x = rt.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => (k % 97) / 97), shape, "f32", { persistent: true });
+    const y = rt.tensor(Array.from({ length: B }, (_, k) => k % 16), [B], "i32", { persistent: true });
+    const t = await timeSteps(rt, () => {
+      opt.beginStep(1e-3);
+      rt.tidy(() => backward(ops.crossEntropy(model.forward(x), y)));
+      opt.step();
+      rt.flush();
+    });
+    report(`${name} (B${B}, ${i.channels}x${i.frames}x${i.size}x${i.size})`, B, t);
+  }
+  return { results };
+}
