@@ -7,6 +7,7 @@ import { benchKernels } from "./bench/kernels.ts";
 import { benchTrain } from "./bench/train.ts";
 import { convertCommand, inspectCommand, renderCommand } from "./cli/data.ts";
 import { demoCommand } from "./cli/demo.ts";
+import { evalCommand } from "./cli/eval.ts";
 import { modelsCommand } from "./cli/models.ts";
 import { addTrainOptions, trainCommand } from "./cli/train.ts";
 import { infoCommand } from "./cli/info.ts";
@@ -40,6 +41,21 @@ export function buildCli(): Command {
       "train a model (default: vanilla-tiny on the built-in dataset)",
     ),
   ).action((o) => runCommand(() => trainCommand(o)));
+
+  program.command("eval")
+    .description("evaluate a run or checkpoint: top-1/5, per-class, confusion (+ PNGs)")
+    .argument("<run-or-checkpoint>", "a run folder (its best.safetensors) or a .safetensors file")
+    .option("--data <file.arrow>", "dataset (default: the run's)")
+    .option(
+      "--split <name>",
+      "split name(s), comma separated (default: the run's validation split)",
+    )
+    .option("--clips <n>", "test clips per sample (PoseConv3D: 10)", "1")
+    .option("--flip", "add a flipped copy of every clip (PoseConv3D's test)")
+    .option("--batch-size <n>", "samples per batch", "16")
+    .option("--out <dir>", "where the PNGs go (default: the run folder)")
+    .option("--json", "print one JSON object")
+    .action((target, o) => runCommand(() => evalCommand(target, o)));
 
   program.command("models")
     .description("the presets: parameters, GFLOPs per sample, inputs")
@@ -103,7 +119,9 @@ export function buildCli(): Command {
       })
     );
   bench.command("train")
-    .description("training-step time and samples/s: the reference step and each family's tiny preset")
+    .description(
+      "training-step time and samples/s: the reference step and each family's tiny preset",
+    )
     .option("--json", "print one JSON object")
     .action((o) =>
       runCommand(async () => {

@@ -22,7 +22,12 @@ export interface StepResult {
 }
 
 /** Median of `steps` timed steps after `warmup`, each waited for (steady-state cost). */
-async function timeSteps(rt: Runtime, step: () => void, warmup = 3, steps = 7): Promise<{ ms: number; dispatches: number; submits: number }> {
+async function timeSteps(
+  rt: Runtime,
+  step: () => void,
+  warmup = 3,
+  steps = 7,
+): Promise<{ ms: number; dispatches: number; submits: number }> {
   for (let i = 0; i < warmup; i++) step();
   await rt.sync();
   const times: number[] = [];
@@ -46,7 +51,9 @@ class ReferenceEncoder extends Module {
   constructor(rt: Runtime) {
     super(rt);
     const rng = new Rng(1), ctx = { seed: null, sites: 0 };
-    this.blocks = [0, 1].map((i) => this.child(`${i}`, new Block(rt, 128, 4, rng.fork(i), ctx, { mlpRatio: 4 })));
+    this.blocks = [0, 1].map((i) =>
+      this.child(`${i}`, new Block(rt, 128, 4, rng.fork(i), ctx, { mlpRatio: 4 }))
+    );
   }
   forward(x: Tensor): Tensor {
     for (const b of this.blocks) x = b.forward(x);
@@ -54,20 +61,45 @@ class ReferenceEncoder extends Module {
   }
 }
 
-export async function benchTrain(rt: Runtime, o: { log?: (l: string) => void } = {}): Promise<{ results: StepResult[] }> {
+export async function benchTrain(
+  rt: Runtime,
+  o: { log?: (l: string) => void } = {},
+): Promise<{ results: StepResult[] }> {
   const log = o.log ?? (() => {});
   const results: StepResult[] = [];
-  const report = (name: string, batch: number, t: { ms: number; dispatches: number; submits: number }) => {
-    const r = { name, batch, msPerStep: t.ms, samplesPerSec: (batch * 1000) / t.ms, dispatchesPerStep: t.dispatches, submitsPerStep: t.submits };
+  const report = (
+    name: string,
+    batch: number,
+    t: { ms: number; dispatches: number; submits: number },
+  ) => {
+    const r = {
+      name,
+      batch,
+      msPerStep: t.ms,
+      samplesPerSec: (batch * 1000) / t.ms,
+      dispatchesPerStep: t.dispatches,
+      submitsPerStep: t.submits,
+    };
     results.push(r);
-    log(`${name.padEnd(28)} ${t.ms.toFixed(1).padStart(7)} ms/step  ${r.samplesPerSec.toFixed(0).padStart(5)} samples/s  ${t.dispatches.toFixed(0)} dispatches, ${t.submits.toFixed(0)} submit(s)`);
+    log(
+      `${name.padEnd(28)} ${t.ms.toFixed(1).padStart(7)} ms/step  ${
+        r.samplesPerSec.toFixed(0).padStart(5)
+      } samples/s  ${t.dispatches.toFixed(0)} dispatches, ${t.submits.toFixed(0)} submit(s)`,
+    );
   };
   // The reference step (loss: cross-entropy over the 64 x 8 tokens, 128 classes).
   {
     const model = new ReferenceEncoder(rt);
     const opt = new Optimizer(rt, model.namedParams(), { ...DEFAULT_OPTIMIZER, weightDecay: 0 });
-    const x = rt.tensor(Float32Array.from({ length: 8 * 64 * 128 }, (_, i) => Math.sin(i)), [8, 64, 128], "f32", { persistent: true });
-    const y = rt.tensor(Array.from({ length: 8 * 64 }, (_, i) => i % 128), [8 * 64], "i32", { persistent: true });
+    const x = rt.tensor(
+      Float32Array.from({ length: 8 * 64 * 128 }, (_, i) => Math.sin(i)),
+      [8, 64, 128],
+      "f32",
+      { persistent: true },
+    );
+    const y = rt.tensor(Array.from({ length: 8 * 64 }, (_, i) => i % 128), [8 * 64], "i32", {
+      persistent: true,
+    });
     const t = await timeSteps(rt, () => {
       opt.beginStep(1e-3);
       rt.tidy(() => backward(ops.crossEntropy(model.forward(x).view([8 * 64, 128]), y)));
@@ -83,8 +115,15 @@ export async function benchTrain(rt: Runtime, o: { log?: (l: string) => void } =
     const opt = new Optimizer(rt, model.namedParams(), DEFAULT_OPTIMIZER);
     const B = 16, i = c.input;
     const shape = [B, i.channels, i.frames, i.size, i.size];
-    const x = rt.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => (k % 97) / 97), shape, "f32", { persistent: true });
-    const y = rt.tensor(Array.from({ length: B }, (_, k) => k % 16), [B], "i32", { persistent: true });
+    const x = rt.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => (k % 97) / 97),
+      shape,
+      "f32",
+      { persistent: true },
+    );
+    const y = rt.tensor(Array.from({ length: B }, (_, k) => k % 16), [B], "i32", {
+      persistent: true,
+    });
     const t = await timeSteps(rt, () => {
       opt.beginStep(1e-3);
       rt.tidy(() => backward(ops.crossEntropy(model.forward(x), y)));

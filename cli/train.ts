@@ -76,7 +76,7 @@ async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolea
       );
     }
     delete saved.modelConfig;
-    return { cfg: validateConfig({ ...saved, out: o.resume }), resume: true };
+    return { cfg: validateConfig({ ...DEFAULT_RUN, ...saved, out: o.resume }), resume: true };
   }
   let base: Record<string, unknown> = { ...DEFAULT_RUN };
   if (typeof o.config === "string") {

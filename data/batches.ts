@@ -123,6 +123,10 @@ export function hostBatch(
           ? [false, true]
           : [false]
       ) {
+        // A flipped training clip of an asymmetric class is a sample of its mirror class.
+        if (mode.train && flip && meta.flipLabels && spec.kind === "heatmap") {
+          hb.labels[row] = meta.flipLabels[r.label];
+        }
         if (spec.kind === "heatmap") {
           const c = gatherClip2D(r, V, meta.channels, frames);
           transformClip(c, {

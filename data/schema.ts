@@ -44,6 +44,9 @@ export interface DatasetMeta {
   classes: string[];
   keypointDtype: "f32" | "f16";
   batchSize: number;
+  /** Class a horizontal flip turns each class into (e.g. wave left <-> wave right); absent:
+   * every class is its own mirror image (NTU, NW-UCLA). */
+  flipLabels?: number[];
 }
 
 export interface DatasetIndex {
@@ -101,6 +104,7 @@ function schemaFor(meta: DatasetMeta, index?: DatasetIndex): arrow.Schema {
     ["keypoint_dtype", meta.keypointDtype],
     ["batch_size", String(meta.batchSize)],
   ]);
+  if (meta.flipLabels) md.set("flip_labels", JSON.stringify(meta.flipLabels));
   if (index) md.set("index", JSON.stringify(index));
   return new arrow.Schema(fields, md);
 }
@@ -347,6 +351,7 @@ export class SkeletonFile {
         classes: JSON.parse(md.get("classes") ?? "[]"),
         keypointDtype: md.get("keypoint_dtype") === "f16" ? "f16" : "f32",
         batchSize: Number(md.get("batch_size")),
+        flipLabels: md.has("flip_labels") ? JSON.parse(md.get("flip_labels")!) : undefined,
       };
       index = JSON.parse(md.get("index") ?? "null");
       if (!index || !Array.isArray(index.names)) throw new Error("no index in the metadata");

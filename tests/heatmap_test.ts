@@ -265,3 +265,29 @@ gpuTest(
     }
   },
 );
+
+Deno.test("flip: a flipped clip of an asymmetric class takes its mirror class's label", async () => {
+  const { synthMeta, synthRecords } = await import("../data/importers/synth.ts");
+  const { hostBatch, DEFAULT_INPUT } = await import("../data/batches.ts");
+  const recs = [...synthRecords({ seed: 1, subjects: 2, trainSubjects: 1, repetitions: 1 })].filter(
+    (r) => r.subject === 1,
+  );
+  const meta = synthMeta();
+  const byLabel = (k: number) => recs.find((r) => r.label === k)!;
+  const spec = { ...DEFAULT_INPUT, clipLen: 8, size: 16 };
+  const mode = (p: number) => ({
+    train: true,
+    clips: 1,
+    flipTest: false,
+    flipProb: p,
+    augment: NO_AUGMENT,
+  });
+  const flipped = hostBatch([byLabel(0), byLabel(6), byLabel(2)], meta, spec, mode(1), new Rng(1));
+  assertEquals(
+    Array.from(flipped.labels),
+    [1, 7, 2],
+    "wave right -> wave left, kick right -> kick left, clap stays",
+  );
+  const kept = hostBatch([byLabel(0), byLabel(6)], meta, spec, mode(0), new Rng(1));
+  assertEquals(Array.from(kept.labels), [0, 6]);
+});

@@ -75,7 +75,12 @@ export async function evaluate(
           const m = Math.max(...row);
           let z = 0;
           for (let k = 0; k < K; k++) z += Math.exp(row[k] - m);
-          for (let k = 0; k < K; k++) avg[k] += Math.exp(row[k] - m) / z / hb.views;
+          // With flipped test views, view v = 2c + 1 is a mirror image: its class k means
+          // the dataset's flipLabels[k].
+          const mirror = mode.flipTest && v % 2 === 1 ? file.meta.flipLabels : undefined;
+          for (let k = 0; k < K; k++) {
+            avg[mirror ? mirror[k] : k] += Math.exp(row[k] - m) / z / hb.views;
+          }
         }
         const order = [...avg.keys()].sort((a, b) => avg[b] - avg[a]);
         const y = hb.labels[s];

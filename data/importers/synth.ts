@@ -309,6 +309,13 @@ export function* synthRecords(o: SynthOptions = SYNTH_DEFAULT): Generator<Skelet
   }
 }
 
+/** Mirror images: wave right <-> wave left, kick right <-> kick left (the rest are symmetric,
+ * except punch right, whose mirror is not a class: it keeps its label). */
+export const SYNTH_FLIP_LABELS = SYNTH_CLASSES.map((
+  _,
+  k,
+) => (k === 0 ? 1 : k === 1 ? 0 : k === 6 ? 7 : k === 7 ? 6 : k));
+
 export function synthMeta(): DatasetMeta {
   return {
     dataset: "synth",
@@ -317,5 +324,6 @@ export function synthMeta(): DatasetMeta {
     classes: SYNTH_CLASSES,
     keypointDtype: "f32",
     batchSize: 64,
+    flipLabels: SYNTH_FLIP_LABELS,
   };
 }
