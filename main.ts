@@ -103,6 +103,7 @@ export function buildCli(): Command {
     .option("--sizes <list>", "matmul sizes", "256,512,1024,2048")
     .option("--lengths <list>", "attention sequence lengths", "64,256,1024")
     .option("--no-peers", "skip TensorFlow.js")
+    .option("--f16", "f16 storage, f32 accumulation (matmul, attention)")
     .option("--min-ms <ms>", "minimum timed duration per measurement", "300")
     .action((o) =>
       runCommand(async () => {
@@ -111,6 +112,7 @@ export function buildCli(): Command {
           matmulSizes: parseIntList("--sizes", o.sizes),
           attentionLengths: parseIntList("--lengths", o.lengths),
           peers: o.peers,
+          f16: !!o.f16,
           minMs: Number(o.minMs),
           log: o.json ? undefined : (l) => console.log(l),
         });

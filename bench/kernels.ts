@@ -29,6 +29,8 @@ export interface KernelBenchReport {
 }
 
 export interface KernelBenchOptions {
+  /** f16 storage (f32 accumulation) for matmul and attention; needs shader-f16. */
+  f16?: boolean;
   matmulSizes?: number[];
   attentionLengths?: number[];
   peers?: boolean;
@@ -36,11 +38,11 @@ export interface KernelBenchOptions {
   log?: (line: string) => void;
 }
 
-function randomTensor(rt: Runtime, shape: number[]) {
+function randomTensor(rt: Runtime, shape: number[], dtype: "f32" | "f16" = "f32") {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = Math.sin(i * 12.9898) * 0.5;
-  return rt.tensor(data, shape, "f32", { persistent: true });
+  return rt.tensor(data, shape, dtype, { persistent: true });
 }
 
 export async function benchKernels(
@@ -49,6 +51,8 @@ export async function benchKernels(
 ): Promise<KernelBenchReport> {
   const log = o.log ?? (() => {});
   const minMs = o.minMs ?? 300;
+  const dt = o.f16 ? "f16" : "f32";
+  if (o.f16 && !rt.gpu.f16) throw new Error("--f16: this adapter has no shader-f16");
   const results: KernelResult[] = [];
 
   // Peak: enough workgroups to fill every core, enough iterations to dwarf launch cost.
@@ -61,11 +65,18 @@ export async function benchKernels(
   const pct = (g: number) => (100 * g) / peakGflops;
 
   for (const n of o.matmulSizes ?? [256, 512, 1024, 2048]) {
-    const a = randomTensor(rt, [n, n]), b = randomTensor(rt, [n, n]);
-    const c = rt.persistent([n, n], "f32", "bench.c");
+    const a = randomTensor(rt, [n, n], dt), b = randomTensor(rt, [n, n], dt);
+    const c = rt.persistent([n, n], dt, "bench.c");
     const t = await timeGpu(rt, () => matmul(rt, a, b, { out: c }), { minMs, maxReps: 20 });
     const gflops = (2 * n ** 3) / t.ms / 1e6;
-    results.push({ kernel: "matmul", shape: [n, n, n], gflops, ms: t.ms, peakPct: pct(gflops) });
+    results.push({
+      kernel: "matmul",
+      shape: [n, n, n],
+      gflops,
+      ms: t.ms,
+      peakPct: pct(gflops),
+      note: dt,
+    });
     log(
       `matmul ${n}^3: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s (${
         pct(gflops).toFixed(0)
@@ -76,8 +87,8 @@ export async function benchKernels(
 
   for (const l of o.attentionLengths ?? [64, 256, 1024]) {
     const [bsz, h, d] = [8, 8, 64];
-    const q = randomTensor(rt, [bsz, l, h, d]), k = randomTensor(rt, [bsz, l, h, d]);
-    const v = randomTensor(rt, [bsz, l, h, d]);
+    const q = randomTensor(rt, [bsz, l, h, d], dt), k = randomTensor(rt, [bsz, l, h, d], dt);
+    const v = randomTensor(rt, [bsz, l, h, d], dt);
     const t = await timeGpu(rt, () => rt.tidy(() => void attentionForward(rt, q, k, v)), {
       minMs,
       maxReps: 20,

@@ -122,4 +122,30 @@ gpuTest("f16 storage with f32 accumulation (shader-f16)", async (rt) => {
   }
   rt.dispose(held.c);
   rt.dispose(held.ln);
+  // attention (subgroup and portable kernels) in f16 storage against f32
+  for (const sub of [true, false]) {
+    rt.useSubgroups = sub;
+    const [b, l, h, d] = [2, 19, 2, 16];
+    const qv = randn(b * l * h * d, 41),
+      kv = randn(b * l * h * d, 42),
+      vv = randn(b * l * h * d, 43);
+    const outs = rt.tidy(() =>
+      (["f32", "f16"] as const).map((dt) =>
+        ops.attention(
+          rt.tensor(qv, [b, l, h, d], dt),
+          rt.tensor(kv, [b, l, h, d], dt),
+          rt.tensor(vv, [b, l, h, d], dt),
+        )
+      )
+    );
+    assertEquals(outs[1].dtype, "f16");
+    assertClose(
+      `f16 attention (subgroups ${sub})`,
+      await readF32(rt, outs[1]),
+      await readF32(rt, outs[0]),
+      { atol: 5e-3, rtol: 1e-2 },
+    );
+    for (const t of outs) rt.dispose(t);
+  }
+  rt.useSubgroups = true;
 });
