@@ -1,7 +1,7 @@
 // From records to model inputs: host-side keypoint arrays for a batch (the pipeline in
 // data/pipeline.ts), then one upload and one GPU render straight into the model's input
 // tensor (N, C, T, H, W), or the keypoint inputs (N, M, T, V, 3) for the baselines.
-import { renderHeatmaps } from "../kernels/heatmap.ts";
+import { HeatmapRenderer, renderHeatmaps } from "../kernels/heatmap.ts";
 import type { Rng } from "../layers/init.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -191,4 +191,20 @@ export function deviceBatch(
     limbs: spec.limbs ? layout.limbs : [],
   }, into);
   return { input, labels };
+}
+
+/** The persistent renderer for an input spec (null for keypoint inputs). */
+export function rendererFor(
+  rt: Runtime,
+  spec: InputSpec,
+  layout: JointLayout,
+): HeatmapRenderer | null {
+  return spec.kind === "heatmap"
+    ? new HeatmapRenderer(rt, {
+      size: spec.size,
+      sigma: spec.sigma,
+      joints: spec.joints,
+      limbs: spec.limbs ? layout.limbs : [],
+    })
+    : null;
 }

@@ -351,6 +351,7 @@ export class Runtime {
 
   /** Reads a tensor back to the host (explicit and asynchronous: never call it in a hot loop). */
   async read(t: Tensor): Promise<HostArray> {
+    if (t.isContiguous) return (await this.readMany([t]))[0];
     const e = BYTES_PER_ELEMENT[t.dtype];
     let span = 1;
     for (let i = 0; i < t.rank; i++) span += (t.shape[i] - 1) * t.strides[i];

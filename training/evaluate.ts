@@ -1,10 +1,9 @@
 // Evaluation: multi-view (clips x flips) softmax averaging, top-1 / top-5, per-class and
 // mean class accuracy, confusion matrix.
 import { noGrad } from "../autograd/tape.ts";
-import { type BatchMode, deviceBatch, type InputSpec } from "../data/batches.ts";
+import { type BatchMode, deviceBatch, type InputSpec, rendererFor } from "../data/batches.ts";
 import { BatchLoader } from "../data/loader.ts";
 import type { SkeletonFile } from "../data/schema.ts";
-import { HeatmapRenderer } from "../kernels/heatmap.ts";
 import { layoutByName } from "../data/layouts.ts";
 import type { ActionModel } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -41,14 +40,7 @@ export async function evaluate(
     dropLast: false,
   });
   const layout = layoutByName(file.meta.layout);
-  const renderer = spec.kind === "heatmap"
-    ? new HeatmapRenderer(rt, {
-      size: spec.size,
-      sigma: spec.sigma,
-      joints: spec.joints,
-      limbs: spec.limbs ? layout.limbs : [],
-    })
-    : null;
+  const renderer = rendererFor(rt, spec, layout);
   try {
     for await (const hb of loader.epoch(0)) {
       views = hb.views;

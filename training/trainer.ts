@@ -7,14 +7,13 @@
 import { dirname, join } from "node:path";
 import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
-import { deviceBatch, type InputSpec, TEST_MODE } from "../data/batches.ts";
+import { deviceBatch, type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { layoutByName } from "../data/layouts.ts";
 import { BatchLoader } from "../data/loader.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
 import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
-import { HeatmapRenderer } from "../kernels/heatmap.ts";
 import { map } from "../kernels/map.ts";
 import { accumulateCorrect } from "../kernels/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
@@ -202,14 +201,7 @@ export async function train(
       } parameters, ${trainIdx.length} train / ${valIdx.length} val samples, ${stepsPerEpoch} steps per epoch, on ${rt.gpu.description.name}`,
     );
 
-    const renderer = spec.kind === "heatmap"
-      ? new HeatmapRenderer(rt, {
-        size: spec.size,
-        sigma: spec.sigma,
-        joints: spec.joints,
-        limbs: spec.limbs ? layout.limbs : [],
-      })
-      : null;
+    const renderer = rendererFor(rt, spec, layout);
     const seed = rt.tensor([0], [1], "i32", { persistent: true, name: "dropoutSeed" });
     for (const m of [model]) (m as { ctx: { seed: typeof seed | null } }).ctx.seed = seed;
     const lossSum = rt.persistent([1], "f32", "lossSum"),
