@@ -61,17 +61,17 @@ class ReferenceEncoder extends Module {
   }
 }
 
+export interface PeerStep {
+  name: string;
+  msPerStep: number;
+  /** peer time / heatformer time for the reference step. */
+  ratio: number;
+}
+
 export async function benchTrain(
   rt: Runtime,
-  o: { log?: (l: string) => void } = {},
-): Promise<{ results: StepResult[] }> {
-  const log = o.log ?? (() => {});
-  const results: StepResult[] = [];
-  const report = (
-    name: string,
-    batch: number,
-    t: { ms: number; dispatches: number; submits: number },
-  ) => {
+  o: { log?: (l: string) => void; peers?: boolean } = {},
+): Promise<{ results: StepResult[]; peers: PeerStep[] }> {
     const r = {
       name,
       batch,
@@ -132,5 +132,17 @@ export async function benchTrain(
     });
     report(`${name} (B${B}, ${i.channels}x${i.frames}x${i.size}x${i.size})`, B, t);
   }
-  return { results };
+  const peers: PeerStep[] = [];
+  if (o.peers !== false) {
+    try {
+      const { tfjsReferenceStep } = await import("./peers/tfjs_train.ts");
+      const p = await tfjsReferenceStep();
+      const ours = results[0].msPerStep;
+      peers.push({ ...p, ratio: p.msPerStep / ours });
+      log(`peer ${p.name} reference step: ${p.msPerStep.toFixed(1)} ms/step (heatformer ${(p.msPerStep / ours).toFixed(1)}x faster)`);
+    } catch (e) {
+      log(`peer tfjs-webgpu unavailable: ${(e as Error).message}`);
+    }
+  }
+  return { results, peers };
 }
