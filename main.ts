@@ -128,7 +128,10 @@ export function buildCli(): Command {
     .action((o) =>
       runCommand(async () => {
         const rt = await Runtime.create();
-        const report = await benchTrain(rt, { peers: o.peers, log: o.json ? undefined : (l) => console.log(l) });
+        const report = await benchTrain(rt, {
+          peers: o.peers,
+          log: o.json ? undefined : (l) => console.log(l),
+        });
         if (o.json) printJson({ adapter: rt.gpu.description, ...report });
       })
     );

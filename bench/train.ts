@@ -72,6 +72,13 @@ export async function benchTrain(
   rt: Runtime,
   o: { log?: (l: string) => void; peers?: boolean } = {},
 ): Promise<{ results: StepResult[]; peers: PeerStep[] }> {
+  const log = o.log ?? (() => {});
+  const results: StepResult[] = [];
+  const report = (
+    name: string,
+    batch: number,
+    t: { ms: number; dispatches: number; submits: number },
+  ) => {
     const r = {
       name,
       batch,
@@ -139,7 +146,11 @@ export async function benchTrain(
       const p = await tfjsReferenceStep();
       const ours = results[0].msPerStep;
       peers.push({ ...p, ratio: p.msPerStep / ours });
-      log(`peer ${p.name} reference step: ${p.msPerStep.toFixed(1)} ms/step (heatformer ${(p.msPerStep / ours).toFixed(1)}x faster)`);
+      log(
+        `peer ${p.name} reference step: ${p.msPerStep.toFixed(1)} ms/step (heatformer ${
+          (p.msPerStep / ours).toFixed(1)
+        }x faster)`,
+      );
     } catch (e) {
       log(`peer tfjs-webgpu unavailable: ${(e as Error).message}`);
     }

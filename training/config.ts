@@ -2,7 +2,49 @@
 // JSON file, the resolved configuration saved beside the run.
 import { z } from "zod";
 
-export const RunConfigSchema = z.object({
+/** Everything a run varies; flags are the kebab-case field names (--clip-len, ...). */
+export interface RunConfig {
+  model: string;
+  width?: number;
+  depth?: number;
+  heads?: number;
+  tubelet?: [number, number, number];
+  input: "heatmap" | "kp2d" | "kp3d";
+  heatmap: "joint" | "limb" | "both";
+  clipLen: number;
+  size: number;
+  sigma: number;
+  /** Arrow dataset; null: the built-in synthetic dataset. */
+  data: string | null;
+  /** A protocol (ntu60-xsub, ntu60-xview, nw-ucla, synth) or "TRAIN:VAL" split names. */
+  split: string;
+  rotation: number;
+  noise: number;
+  shift: number;
+  flip: number;
+  optimizer: "adamw" | "sgd";
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  nesterov: boolean;
+  schedule: "cosine" | "step" | "constant";
+  warmupEpochs: number;
+  milestones: number[];
+  gamma: number;
+  labelSmoothing: number;
+  clipNorm: number;
+  batchSize: number;
+  accumulate: number;
+  epochs: number;
+  seed: number;
+  testClips: number;
+  /** Validate every N epochs (and after the last). */
+  evalEvery: number;
+  flipTest: boolean;
+  out: string;
+}
+
+const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   model: z.string().min(1),
   width: z.number().int().positive().optional(),
   depth: z.number().int().positive().optional(),
@@ -46,8 +88,6 @@ export const RunConfigSchema = z.object({
   flipTest: z.boolean(),
   out: z.string().min(1),
 }).strict();
-
-export type RunConfig = z.infer<typeof RunConfigSchema>;
 
 /** The CPU-sized default: trains on the built-in dataset in a few minutes. */
 export const DEFAULT_RUN: RunConfig = {
