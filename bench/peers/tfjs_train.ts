@@ -5,6 +5,7 @@ import type { Scalar } from "@tensorflow/tfjs-core";
 
 export async function tfjsReferenceStep(): Promise<{ name: string; msPerStep: number }> {
   const tf = await import("@tensorflow/tfjs-core");
+  await import("@tensorflow/tfjs"); // registers the gradient functions (core alone has none)
   await import("@tensorflow/tfjs-backend-webgpu");
   if (!(await tf.setBackend("webgpu"))) throw new Error("TensorFlow.js: no WebGPU backend");
   await tf.ready();
