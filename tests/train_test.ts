@@ -122,3 +122,53 @@ Deno.test("train: invalid values are refused before any work, naming the flag", 
   const e4 = assertThrows(() => validateConfig({ ...DEFAULT_RUN, bogus: 1 }), Error);
   assert(e4.message.includes("bogus") || e4.message.includes("Unrecognized"), e4.message);
 });
+
+gpuTest(
+  "train: a non-finite loss stops the run with a message and keeps the last good checkpoint",
+  async (rt) => {
+    const dir = await Deno.makeTempDir();
+    const data = await tinyData(dir);
+    // One good epoch, then a learning rate that blows the weights up.
+    await train(rt, tiny(data, `${dir}/run`, { epochs: 1 }), false);
+    const good = await Deno.readFile(`${dir}/run/last.safetensors`);
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`));
+    await Deno.writeTextFile(
+      `${dir}/run/config.json`,
+      JSON.stringify({
+        ...cfg,
+        epochs: 2,
+        optimizer: "sgd",
+        lr: 1e30,
+        clipNorm: 0,
+        schedule: "constant",
+      }),
+    );
+    let message = "";
+    try {
+      await train(
+        rt,
+        tiny(data, `${dir}/run`, {
+          epochs: 2,
+          optimizer: "sgd",
+          lr: 1e30,
+          clipNorm: 0,
+          schedule: "constant",
+        }),
+        true,
+      );
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assert(
+      /loss became (NaN|Infinity|-Infinity)/.test(message) &&
+        message.includes("last good checkpoint"),
+      message,
+    );
+    const after = await Deno.readFile(`${dir}/run/last.safetensors`);
+    assert(
+      after.length === good.length && after.every((b, i) => b === good[i]),
+      "the last good checkpoint is kept unchanged",
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
+);
