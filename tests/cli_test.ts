@@ -81,3 +81,51 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "cli: train --json, then eval --json with PNGs; a bad flag exits 2 naming it",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const arrow = `${dir}/synth.arrow`;
+    assertEquals((await cli("convert", "synth", "-o", arrow, "--subjects", "3")).code, 0);
+    const tr = await cli(
+      "train",
+      "--model",
+      "vanilla-tiny",
+      "--data",
+      arrow,
+      "--split",
+      "synth",
+      "--clip-len",
+      "8",
+      "--size",
+      "16",
+      "--epochs",
+      "1",
+      "--batch-size",
+      "8",
+      "--out",
+      `${dir}/run`,
+      "--json",
+    );
+    assertEquals(tr.code, 0, tr.stderr);
+    const s = JSON.parse(tr.stdout); // only the summary object on stdout
+    assertEquals([s.model, s.epochs], ["vanilla-tiny", 1]);
+    const ev = await cli("eval", `${dir}/run`, "--clips", "2", "--flip", "--json");
+    assertEquals(ev.code, 0, ev.stderr);
+    const e = JSON.parse(ev.stdout);
+    assertEquals(e.views, 4);
+    assert(e.top1 >= 0 && e.top5 >= e.top1 && e.confusion.length === 16, "metrics");
+    for (const png of [e.pictures.confusion, e.pictures.curves]) {
+      const b = await Deno.readFile(png);
+      assertEquals([b[1], b[2], b[3]], [0x50, 0x4e, 0x47]); // "PNG"
+    }
+    const bad = await cli("train", "--lr", "-1", "--out", `${dir}/bad`);
+    assertEquals(bad.code, 2);
+    assert(bad.stderr.includes("--lr"), bad.stderr);
+    const wrong = await cli("train", "--model", "nope", "--out", `${dir}/nope`);
+    assert(wrong.code !== 0 && wrong.stderr.includes('unknown model "nope"'), wrong.stderr);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
