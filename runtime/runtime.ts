@@ -351,64 +351,30 @@ export class Runtime {
 
   /** Reads a tensor back to the host (explicit and asynchronous: never call it in a hot loop). */
   async read(t: Tensor): Promise<HostArray> {
-    if (t.isContiguous) return (await this.readMany([t]))[0];
-    const e = BYTES_PER_ELEMENT[t.dtype];
-    let span = 1;
-    for (let i = 0; i < t.rank; i++) span += (t.shape[i] - 1) * t.strides[i];
-    if (t.size === 0) return t.dtype === "i32" ? new Int32Array(0) : new Float32Array(0);
-    const startByte = t.offset * e;
-    const alignedStart = startByte - (startByte % 4);
-    const endByte = startByte + span * e;
-    const size = Math.ceil((endByte - alignedStart) / 4) * 4;
-    const staging = this.device.createBuffer({
-      size,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const enc = this.#endPass();
-    enc.copyBufferToBuffer(t.buffer, alignedStart, staging, 0, size);
-    this.flush();
-    this.stats.readbacks++;
-    await staging.mapAsync(GPUMapMode.READ);
-    const raw = staging.getMappedRange().slice(0);
-    staging.unmap();
-    staging.destroy();
-    await this.checkErrors();
-    const base = (startByte - alignedStart) / e;
-    const flat: ArrayLike<number> = t.dtype === "f16"
-      ? new Uint16Array(raw)
-      : t.dtype === "i32"
-      ? new Int32Array(raw)
-      : new Float32Array(raw);
-    const out = t.dtype === "i32" ? new Int32Array(t.size) : new Float32Array(t.size);
-    const idx = new Array<number>(t.rank).fill(0);
-    for (let n = 0; n < t.size; n++) {
-      let off = base;
-      for (let i = 0; i < t.rank; i++) off += idx[i] * t.strides[i];
-      out[n] = t.dtype === "f16" ? f16BitsToF32(flat[off]) : flat[off];
-      for (let i = t.rank - 1; i >= 0; i--) {
-        if (++idx[i] < t.shape[i]) break;
-        idx[i] = 0;
-      }
-    }
-    return out;
+    return (await this.readMany([t]))[0];
   }
 
-  /** Reads several contiguous tensors with one host sync (checkpoints, evaluation). */
+  /**
+   * Reads several tensors (contiguous or strided views) with one host sync: each view's
+   * element span is copied into one staging buffer, then sliced or gathered by strides.
+   */
   async readMany(ts: readonly Tensor[]): Promise<HostArray[]> {
     const spans = ts.map((t) => {
-      if (!t.isContiguous) throw new Error(`readMany: ${t} is not contiguous`);
       const e = BYTES_PER_ELEMENT[t.dtype];
+      let span = t.size ? 1 : 0; // elements from the first to the last of the view
+      for (let i = 0; i < t.rank && t.size; i++) span += (t.shape[i] - 1) * t.strides[i];
       const start = t.offset * e, aligned = start - (start % 4);
       return {
         aligned,
         skip: start - aligned,
-        bytes: Math.ceil((start - aligned + t.size * e) / 4) * 4,
+        bytes: Math.ceil((start - aligned + span * e) / 4) * 4,
       };
     });
     const total = spans.reduce((a, s) => a + s.bytes, 0);
-    if (total === 0) {
-      return ts.map((t) => (t.dtype === "i32" ? new Int32Array(0) : new Float32Array(0)));
-    }
+    const empty = (
+      t: Tensor,
+    ): HostArray => (t.dtype === "i32" ? new Int32Array(0) : new Float32Array(0));
+    if (total === 0) return ts.map(empty);
     const staging = this.device.createBuffer({
       size: total,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
@@ -431,11 +397,32 @@ export class Runtime {
     at = 0;
     return ts.map((t, i) => {
       const { skip, bytes } = spans[i];
-      const view = raw.slice(at + skip, at + skip + t.size * BYTES_PER_ELEMENT[t.dtype]);
+      const region = raw.slice(at + skip, at + bytes);
       at += bytes;
-      if (t.dtype === "i32") return new Int32Array(view);
-      if (t.dtype === "f16") return Float32Array.from(new Uint16Array(view), f16BitsToF32);
-      return new Float32Array(view);
+      if (t.size === 0) return empty(t);
+      const e = BYTES_PER_ELEMENT[t.dtype];
+      const flat: ArrayLike<number> = t.dtype === "f16"
+        ? new Uint16Array(region, 0, Math.floor(region.byteLength / e))
+        : t.dtype === "i32"
+        ? new Int32Array(region, 0, Math.floor(region.byteLength / e))
+        : new Float32Array(region, 0, Math.floor(region.byteLength / e));
+      const out = t.dtype === "i32" ? new Int32Array(t.size) : new Float32Array(t.size);
+      const conv = t.dtype === "f16" ? f16BitsToF32 : (v: number) => v;
+      if (t.isContiguous && t.dtype !== "f16") {
+        out.set((flat as Float32Array | Int32Array).subarray(0, t.size));
+        return out;
+      }
+      const idx = new Array<number>(t.rank).fill(0);
+      for (let n = 0; n < t.size; n++) {
+        let off = 0;
+        for (let d = 0; d < t.rank; d++) off += idx[d] * t.strides[d];
+        out[n] = conv(flat[off]);
+        for (let d = t.rank - 1; d >= 0; d--) {
+          if (++idx[d] < t.shape[d]) break;
+          idx[d] = 0;
+        }
+      }
+      return out;
     });
   }
 

@@ -149,3 +149,35 @@ gpuTest("f16 storage with f32 accumulation (shader-f16)", async (rt) => {
   }
   rt.useSubgroups = true;
 });
+
+gpuTest("read / readMany: contiguous, permuted, sliced and f16 views in one sync", async (rt) => {
+  const data = Array.from({ length: 24 }, (_, i) => i);
+  const t = rt.tensor(data, [2, 3, 4], "f32", { persistent: true });
+  const h = rt.tensor(data, [2, 3, 4], "f16", { persistent: true });
+  const before = rt.stats.readbacks;
+  const [all, perm, sliced, half] = await rt.readMany([
+    t,
+    t.permuteView([2, 0, 1]),
+    t.slice0(1, 2),
+    h.permuteView([1, 0, 2]),
+  ]);
+  assertEquals(rt.stats.readbacks - before, 1, "one host sync");
+  assertEquals(Array.from(all), data);
+  // perm[k, i, j] = t[i, j, k]
+  assertEquals(
+    Array.from(perm),
+    [0, 1, 2, 3].flatMap((k) =>
+      [0, 1].flatMap((i) => [0, 1, 2].map((j) => data[i * 12 + j * 4 + k]))
+    ),
+  );
+  assertEquals(Array.from(sliced), data.slice(12));
+  assertEquals(
+    Array.from(half),
+    [0, 1, 2].flatMap((j) =>
+      [0, 1].flatMap((i) => [0, 1, 2, 3].map((k) => data[i * 12 + j * 4 + k]))
+    ),
+  );
+  assertEquals(Array.from(await rt.read(t.permuteView([1, 0, 2]))), Array.from(half));
+  rt.dispose(t);
+  rt.dispose(h);
+});
