@@ -12,6 +12,7 @@ import {
   dkdvKernel,
   dqKernel,
   forwardKernel,
+  maskExpr,
   subgroupAttentionFits,
 } from "./attention_subgroup.ts";
 
@@ -65,12 +66,6 @@ function rowOffset(t: Tensor, bb: string, row: string, hh: string): string {
   return `(${t.offset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u)`;
 }
 
-function maskTerm(mask: Tensor | undefined, dm: Dims, bb: string, i: string, j: string): string {
-  if (!mask) return "0.0";
-  const batch = mask.rank === 3 ? `${bb} * ${dm.lq * dm.lk}u + ` : "";
-  return `f32(Mask[${mask.offset}u + ${batch}${i} * ${dm.lk}u + ${j}])`;
-}
-
 export function attentionForward(
   rt: Runtime,
   q: Tensor,
@@ -119,7 +114,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var l = 0.0;
   for (var j = 0u; j < ${lk}u; j++) {
     let ko = ${rowOffset(k, "bb", "j", "hh")};
-    var s = ${maskTerm(o.mask, dm, "bb", "i", "j")};
+    var s = ${maskExpr(o.mask, dm, "i", "j")};
     for (var e = 0u; e < ${d}u; e++) { s = fma(qv[e], f32(K[ko + e * ${sd(k)}u]), s); }
     let mn = max(m, s);
     let corr = exp(m - mn);
@@ -210,7 +205,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var j = 0u; j < ${lk}u; j++) {
     let ko = ${rowOffset(k, "bb", "j", "hh")};
     let vo = ${rowOffset(v, "bb", "j", "hh")};
-    var s = ${maskTerm(o.mask, dm, "bb", "i", "j")};
+    var s = ${maskExpr(o.mask, dm, "i", "j")};
     var dp = 0.0;
     for (var e = 0u; e < ${d}u; e++) {
       s = fma(qv[e], f32(K[ko + e * ${sd(k)}u]), s);
@@ -266,7 +261,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let qo = ${rowOffset(q, "bb", "i", "hh")};
     let ro = ${dout.offset}u + ${rowC("bb", "i", "hh", lq)};
     let li = (bb * ${h}u + hh) * ${lq}u + i;
-    var s = ${maskTerm(o.mask, dm, "bb", "i", "j")};
+    var s = ${maskExpr(o.mask, dm, "i", "j")};
     var dp = 0.0;
     for (var e = 0u; e < ${d}u; e++) {
       s = fma(kv[e], f32(Q[qo + e * ${sd(q)}u]), s);

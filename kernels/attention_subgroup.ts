@@ -34,7 +34,8 @@ function row4(t: Tensor, bb: string, row: string, hh: string): string {
   return `((${t.offset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u) / 4u)`;
 }
 
-function maskExpr(mask: Tensor | undefined, dm: SgDims, i: string, j: string): string {
+/** WGSL for the additive mask at (query i, key j) of batch `bb` ("0.0" without a mask). */
+export function maskExpr(mask: Tensor | undefined, dm: SgDims, i: string, j: string): string {
   if (!mask) return "0.0";
   const batch = mask.rank === 3 ? `bb * ${dm.lq * dm.lk}u + ` : "";
   return `f32(Mask[${mask.offset}u + ${batch}${i} * ${dm.lk}u + ${j}])`;
