@@ -166,11 +166,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /**
- * f32 output: the volume is cleared (a memset), then one invocation per (sample, frame,
- * channel) plane draws only the 3-sigma windows of that plane's joint or limb, person after
- * person, merging by max. No two invocations share a plane, so plain loads and stores
- * suffice (no atomics). On CPU adapters this writes ~30x fewer elements than the row kernel.
- * `erase` zeroes exactly the pixels a draw of the same keypoints touched.
+ * f32 output: one invocation per (sample, frame, channel) plane draws only the 3-sigma
+ * windows of that plane's joint or limb, person after person, merging by max. No two
+ * invocations share a plane, so plain loads and stores suffice (no atomics), and the same
+ * invocation may first zero the windows that the previous batch's keypoints (`prev`) drew
+ * in its plane: erase and draw in one dispatch. A joint's window is at most W = floor(6
+ * sigma) + 2 pixels wide, so its loops have a constant trip count (unrolled, no divergence)
+ * and its Gaussian is separable: W + W exponentials instead of W * W.
  */
 function windowKernel(
   xy: Tensor,
@@ -178,97 +180,158 @@ function windowKernel(
   o: Tensor,
   spec: HeatmapKernelSpec,
   d: { n: number; m: number; t: number; v: number; C: number },
-  erase = false,
+  prev?: { xy: Tensor; score: Tensor },
 ): KernelSpec {
   const { n, m, t, v, C } = d;
   const S = spec.size, sg = spec.sigma;
+  const W = Math.floor(6 * sg) + 2;
   const items = n * t * C;
   const grid = grid1d(items, WG);
   const inv2s2 = f32lit(1 / (2 * sg * sg));
+  const r3 = f32lit(3 * sg);
   const J = spec.joints ? v : 0;
   const limbTable = spec.limbs.length
     ? `const LIMBS = array<vec2<u32>, ${spec.limbs.length}>(${
       spec.limbs.map(([a, b]) => `vec2<u32>(${a}u, ${b}u)`).join(", ")
     });`
     : "";
-  const pt = (j: string) =>
-    `vec2<f32>(XY[${xy.offset}u + (base + ${j}) * 2u], XY[${xy.offset}u + (base + ${j}) * 2u + 1u])`;
-  const put = (h: string) =>
-    erase
-      ? `Out[plane + u32(y) * ${S}u + u32(x)] = 0.0;`
-      : `{ let k = plane + u32(y) * ${S}u + u32(x); Out[k] = max(Out[k], ${h}); }`;
-  const code =
-    `// heatmap (windows) N=${n} M=${m} T=${t} V=${v} C=${C} S=${S} sigma=${sg} erase=${erase}
-${binding(0, "XY", xy, "read")}
-${binding(1, "Score", score, "read")}
-${binding(2, "Out", o, "read_write")}
-${limbTable}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = ${flatIndex(grid, WG)};
-  if (i >= ${items}u) { return; }
-  let c = i % ${C}u;
-  let tt = (i / ${C}u) % ${t}u;
-  let nn = i / ${C * t}u;
-  let plane = ${o.offset}u + ((nn * ${C}u + c) * ${t}u + tt) * ${S * S}u;
-  for (var p = 0u; p < ${m}u; p++) {
-    let base = ((nn * ${m}u + p) * ${t}u + tt) * ${v}u;
-    if (c < ${J}u) {
-      let s = Score[${score.offset}u + base + c];
-      if (s < 1e-3) { continue; }
-      let mu = ${pt("c")};
-      let x0 = max(i32(mu.x - ${f32lit(3 * sg)}), 0);
-      let x1 = min(i32(mu.x + ${f32lit(3 * sg)}) + 1, ${S});
-      let y0 = max(i32(mu.y - ${f32lit(3 * sg)}), 0);
-      let y1 = min(i32(mu.y + ${f32lit(3 * sg)}) + 1, ${S});
-      for (var y = y0; y < y1; y++) {
-        let ey = exp(-(f32(y) - mu.y) * (f32(y) - mu.y) * ${inv2s2}) * s;
-        for (var x = x0; x < x1; x++) {
-          ${put(`exp(-(f32(x) - mu.x) * (f32(x) - mu.x) * ${inv2s2}) * ey`)}
-        }
+  // One pass over the persons of a plane: `draw` merges Gaussians by max, else it zeroes
+  // exactly the pixels a draw of the same keypoints touched.
+  const pass = (P: string, draw: boolean) => {
+    const pt = (j: string) =>
+      `vec2<f32>(${P}XY[${xy.offset}u + (base + ${j}) * 2u], ${P}XY[${xy.offset}u + (base + ${j}) * 2u + 1u])`;
+    const put = (k: string, h: string) =>
+      draw ? `Out[${k}] = max(Out[${k}], ${h});` : `Out[${k}] = 0.0;`;
+    // Joint planes. Erase zeroes each person's window. Draw evaluates every person's
+    // Gaussian at each pixel of each window and stores the max: no read of the volume.
+    const joint = draw
+      ? `var jmu: array<vec2<f32>, ${m}>;
+      var js: array<f32, ${m}>;
+      var jw: array<vec4<i32>, ${m}>;
+      for (var q = 0u; q < ${m}u; q++) {
+        let base = ((nn * ${m}u + q) * ${t}u + tt) * ${v}u;
+        let mu = ${pt("c")};
+        let s = ${P}Score[${score.offset}u + base + c];
+        jmu[q] = mu;
+        js[q] = s;
+        jw[q] = select(vec4<i32>(0), vec4<i32>(max(i32(mu.x - ${r3}), 0), min(i32(mu.x + ${r3}) + 1, ${S}),
+          max(i32(mu.y - ${r3}), 0), min(i32(mu.y + ${r3}) + 1, ${S})), s >= 1e-3);
       }
-      continue;
-    }
+      for (var p = 0u; p < ${m}u; p++) {
+        let w = jw[p];
+        for (var j = 0; j < ${W}; j++) {
+          let y = w.z + j;
+          if (y >= w.w) { break; }
+          let row = plane + u32(y) * ${S}u;
+          for (var i = 0; i < ${W}; i++) {
+            let x = w.x + i;
+            if (x >= w.y) { break; }
+            var h = 0.0;
+            for (var q = 0u; q < ${m}u; q++) {
+              let wq = jw[q];
+              if (x >= wq.x && x < wq.y && y >= wq.z && y < wq.w) {
+                let d = vec2<f32>(f32(x), f32(y)) - jmu[q];
+                h = max(h, exp(-dot(d, d) * ${inv2s2}) * js[q]);
+              }
+            }
+            Out[row + u32(x)] = h;
+          }
+        }
+      }`
+      : `for (var p = 0u; p < ${m}u; p++) {
+        let base = ((nn * ${m}u + p) * ${t}u + tt) * ${v}u;
+        let s = ${P}Score[${score.offset}u + base + c];
+        if (s < 1e-3) { continue; }
+        let mu = ${pt("c")};
+        let x0 = max(i32(mu.x - ${r3}), 0);
+        let x1 = min(i32(mu.x + ${r3}) + 1, ${S});
+        let y0 = max(i32(mu.y - ${r3}), 0);
+        let y1 = min(i32(mu.y + ${r3}) + 1, ${S});
+        for (var j = 0; j < ${W}; j++) {
+          let y = y0 + j;
+          if (y >= y1) { break; }
+          let row = plane + u32(y) * ${S}u + u32(x0);
+          for (var i = 0; i < ${W}; i++) {
+            if (x0 + i >= x1) { break; }
+            Out[row + u32(i)] = 0.0;
+          }
+        }
+      }`;
+    return `if (c < ${J}u) {
+      ${joint}
+    } else {
+    for (var p = 0u; p < ${m}u; p++) {
+    let base = ((nn * ${m}u + p) * ${t}u + tt) * ${v}u;
     ${
       spec.limbs.length
         ? `let l = LIMBS[c - ${J}u];
-    let sa = Score[${score.offset}u + base + l.x];
-    let sb = Score[${score.offset}u + base + l.y];
+    let sa = ${P}Score[${score.offset}u + base + l.x];
+    let sb = ${P}Score[${score.offset}u + base + l.y];
     if (sa < 1e-3 || sb < 1e-3) { continue; }
     let a = ${pt("l.x")};
     let b = ${pt("l.y")};
     let coef = min(sa, sb);
-    let x0 = max(i32(min(a.x, b.x) - ${f32lit(3 * sg)}), 0);
-    let x1 = min(i32(max(a.x, b.x) + ${f32lit(3 * sg)}) + 1, ${S});
-    let y0 = max(i32(min(a.y, b.y) - ${f32lit(3 * sg)}), 0);
-    let y1 = min(i32(max(a.y, b.y) + ${f32lit(3 * sg)}) + 1, ${S});
+    let x0 = max(i32(min(a.x, b.x) - ${r3}), 0);
+    let x1 = min(i32(max(a.x, b.x) + ${r3}) + 1, ${S});
+    let y0 = max(i32(min(a.y, b.y) - ${r3}), 0);
+    let y1 = min(i32(max(a.y, b.y) + ${r3}) + 1, ${S});
     let dd = b - a;
     let len2 = dot(dd, dd);
     for (var y = y0; y < y1; y++) {
       for (var x = x0; x < x1; x++) {
-        let q = vec2<f32>(f32(x), f32(y)) - a;
+        let k = plane + u32(y) * ${S}u + u32(x);
+        ${
+          draw
+            ? `let q = vec2<f32>(f32(x), f32(y)) - a;
         var r = q;
-        if (len2 >= 1e-12) { r = q - clamp(dot(q, dd) / len2, 0.0, 1.0) * dd; }
-        ${put("exp(-dot(r, r) * " + inv2s2 + ") * coef")}
+        if (len2 >= 1e-12) { r = q - clamp(dot(q, dd) / len2, 0.0, 1.0) * dd; }`
+            : ""
+        }
+        ${put("k", "exp(-dot(r, r) * " + inv2s2 + ") * coef")}
       }
     }`
         : ""
     }
   }
+  }`;
+  };
+  const code =
+    `// heatmap (windows) N=${n} M=${m} T=${t} V=${v} C=${C} S=${S} sigma=${sg} erase=${!!prev}
+${binding(0, "XY", xy, "read")}
+${binding(1, "Score", score, "read")}
+${binding(2, "Out", o, "read_write")}
+${prev ? binding(3, "PXY", prev.xy, "read") + "\n" + binding(4, "PScore", prev.score, "read") : ""}
+${limbTable}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = ${flatIndex(grid, WG)};
+  if (i >= ${items}u) { return; }
+  let tt = i % ${t}u;
+  let c = (i / ${t}u) % ${C}u;
+  let nn = i / ${C * t}u;
+  let plane = ${o.offset}u + ((nn * ${C}u + c) * ${t}u + tt) * ${S * S}u;
+  ${prev ? pass("P", false) : ""}
+  ${pass("", true)}
 }
 `;
-  return { name: erase ? "heatmap.erase" : "heatmap", code, grid, bindings: [xy, score, o] };
+  return {
+    name: prev ? "heatmap.redraw" : "heatmap",
+    code,
+    grid,
+    bindings: prev ? [xy, score, o, prev.xy, prev.score] : [xy, score, o],
+  };
 }
 
 /**
  * A persistent input buffer for the model plus double-buffered keypoints: each batch first
- * erases the previous batch's windows (only the pixels it drew), then draws its own. No
- * full-volume clear after the first batch: a 17 x 48 x 56 x 56 volume is 10 MB of which
- * about 3% is non-zero.
+ * erases the previous batch's windows (only the pixels it drew), then draws its own, in one
+ * dispatch. No full-volume clear after the first batch: a 17 x 48 x 56 x 56 volume is 10 MB
+ * of which about 3% is non-zero. Keypoints and scores travel in one upload.
  */
 export class HeatmapRenderer {
   #out: Tensor | null = null;
-  #slots: { xy: Tensor; score: Tensor }[] = [];
+  #slots: { kp: Tensor; xy: Tensor; score: Tensor }[] = [];
+  #upload = new Float32Array(0);
   #k = 0;
   #dirty = false;
 
@@ -287,19 +350,33 @@ export class HeatmapRenderer {
     if (!this.#out || this.#slots[0].xy.shape.join() !== [n, m, t, v, 2].join()) {
       this.dispose();
       this.#out = rt.persistent([n, C, t, S, S], "f32", "heatmap.input");
-      this.#slots = [0, 1].map(() => ({
-        xy: rt.persistent([n, m, t, v, 2], "f32", "heatmap.xy"),
-        score: rt.persistent([n, m, t, v], "f32", "heatmap.score"),
-      }));
+      const nxy = n * m * t * v * 2, ns = n * m * t * v;
+      this.#upload = new Float32Array(nxy + ns);
+      this.#slots = [0, 1].map(() => {
+        const kp = rt.persistent([nxy + ns], "f32", "heatmap.keypoints");
+        return {
+          kp,
+          xy: kp.slice0(0, nxy).view([n, m, t, v, 2]),
+          score: kp.slice0(nxy, nxy + ns).view([n, m, t, v]),
+        };
+      });
       rt.clear(this.#out);
       this.#dirty = false;
     }
     const cur = this.#slots[this.#k % 2], prev = this.#slots[(this.#k + 1) % 2];
-    rt.write(cur.xy, xy);
-    rt.write(cur.score, score);
+    if (xy.length !== cur.xy.size || score.length !== cur.score.size) {
+      throw new ShapeError(
+        "heatmap",
+        `${xy.length} coordinates and ${score.length} scores for ${shape}`,
+      );
+    }
+    this.#upload.set(xy);
+    this.#upload.set(score, xy.length);
+    rt.write(cur.kp, this.#upload);
     const d = { n, m, t, v, C };
-    if (this.#dirty) rt.run(windowKernel(prev.xy, prev.score, this.#out, this.spec, d, true));
-    rt.run(windowKernel(cur.xy, cur.score, this.#out, this.spec, d));
+    rt.run(
+      windowKernel(cur.xy, cur.score, this.#out, this.spec, d, this.#dirty ? prev : undefined),
+    );
     this.#dirty = true;
     this.#k++;
     return this.#out;
@@ -307,10 +384,7 @@ export class HeatmapRenderer {
 
   dispose(): void {
     if (this.#out) this.rt.dispose(this.#out);
-    for (const s of this.#slots) {
-      this.rt.dispose(s.xy);
-      this.rt.dispose(s.score);
-    }
+    for (const s of this.#slots) this.rt.dispose(s.kp);
     this.#out = null;
     this.#slots = [];
   }
