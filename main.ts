@@ -168,4 +168,7 @@ export async function main(argv: string[]): Promise<void> {
 if (import.meta.main) {
   Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp");
   await main(Deno.args);
+  // Exit explicitly: a peer library (jax-js's WebAssembly threads) may keep the event loop
+  // alive after the command has finished, and a shell loop must not wait on it.
+  Deno.exit(EXIT.ok);
 }

@@ -1,6 +1,7 @@
 // Timing GPU work honestly: warm up (pipeline compile), then record `reps` runs into one
-// command buffer, wait once, and divide. The one host sync (~12 ms on llvmpipe) is spread
-// over enough reps that the total is at least `minMs`.
+// command buffer, wait once, and divide. The one host sync (~12 ms on llvmpipe) must be small
+// against the total, so the repetition count grows (x4) until the total reaches `minMs`:
+// sizing it from one synced run would let the sync dominate for sub-millisecond kernels.
 import type { Runtime } from "../runtime/runtime.ts";
 
 export async function timeGpu(
@@ -8,17 +9,14 @@ export async function timeGpu(
   record: () => void,
   opts: { minMs?: number; maxReps?: number } = {},
 ): Promise<{ ms: number; reps: number }> {
-  const minMs = opts.minMs ?? 300;
+  const minMs = opts.minMs ?? 300, maxReps = opts.maxReps ?? 1000;
   record();
   await rt.sync();
-  // One timed run to size the repetition count.
-  let t0 = performance.now();
-  record();
-  await rt.sync();
-  const once = Math.max(0.05, performance.now() - t0);
-  const reps = Math.max(1, Math.min(opts.maxReps ?? 50, Math.ceil(minMs / once)));
-  t0 = performance.now();
-  for (let i = 0; i < reps; i++) record();
-  await rt.sync();
-  return { ms: (performance.now() - t0) / reps, reps };
+  for (let reps = 1;; reps = Math.min(maxReps, reps * 4)) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) record();
+    await rt.sync();
+    const total = performance.now() - t0;
+    if (total >= minMs || reps >= maxReps) return { ms: total / reps, reps };
+  }
 }

@@ -62,19 +62,14 @@ export function chooseTiling(
 ): MatmulTiling {
   if (gpu.software && gpu.subgroups) {
     // lavapipe: a subgroup of 8 lanes is one AVX2 vector. Accumulators beyond the 16 ymm
-    // registers spill, so per-lane tiles stay small: 24 rows x 4 columns for large
-    // products in one-subgroup workgroups (best of a sweep at 1024^3: 31-32 GFLOP/s),
-    // 16 x 8 or 16 x 4 for the training shapes.
-    if (s.m * s.n >= 1024 * 512) return { kind: "subgroup", tm: 3, tn: 4, wgx: 1, wgy: 1 };
-    const tn = s.n >= 256 ? 8 : 4;
-    const wgx = Math.max(1, Math.min(8, Math.ceil(s.n / (SUBGROUP * tn))));
-    return {
-      kind: "subgroup",
-      tm: s.m >= 16 ? 2 : 1,
-      tn,
-      wgx,
-      wgy: Math.max(1, Math.floor(8 / wgx)),
-    };
+    // registers spill, so per-lane tiles stay small, 4 columns wide, in one-subgroup
+    // workgroups: 24 rows for large products (best of a sweep at 1024^3: 31-32 GFLOP/s),
+    // 16 for the training shapes (a sweep over the reference step's twelve products:
+    // 18-21 GFLOP/s against 10-18 for wider tiles or 2-8 subgroups per workgroup).
+    // A single row (bias gradients, 1^T G): one column strip of 4 per lane, no sharing.
+    if (s.m === 1) return { kind: "register", tm: 1, tn: 4, wgx: 8, wgy: 1 };
+    const tm = s.m * s.n >= 1024 * 512 ? 3 : s.m >= 16 ? 2 : 1;
+    return { kind: "subgroup", tm, tn: 4, wgx: 1, wgy: 1 };
   }
   if (gpu.software) {
     const tiles = Math.ceil(s.m / 64) * Math.ceil(s.n / 64) * s.batch;
@@ -414,7 +409,10 @@ ${L.join("\n")}
 }
 `;
   return {
-    name: "matmul",
+    // The shape in the name tells profiles and error messages which product this is.
+    name: `matmul ${s.batch > 1 ? s.batch + "x" : ""}${M}x${N}x${K}${s.transA ? " tA" : ""}${
+      s.transB ? " tB" : ""
+    } ${t.kind} ${t.tm}x${t.tn}`,
     code,
     grid: [Math.ceil(N / tile.cols), Math.ceil(M / tile.rows), s.batch],
     bindings: list,
