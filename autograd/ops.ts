@@ -20,19 +20,46 @@ import { type Shape, Tensor } from "../runtime/tensor.ts";
 import { gradSink, record } from "./tape.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 
-const onesCache = new WeakMap<Runtime, Map<number, Tensor>>();
-/** A persistent (1, n) row of ones per runtime (bias gradients as matmuls). */
-function onesRow(rt: Runtime, n: number): Tensor {
+const onesCache = new WeakMap<Runtime, Map<string, Tensor>>();
+/** A persistent (1, n) row of ones per runtime and dtype (bias gradients as matmuls). */
+function onesRow(rt: Runtime, n: number, dtype: "f32" | "f16" = "f32"): Tensor {
   let m = onesCache.get(rt);
   if (!m) onesCache.set(rt, m = new Map());
-  let t = m.get(n);
+  const key = `${dtype}:${n}`;
+  let t = m.get(key);
   if (!t) {
     m.set(
-      n,
-      t = rt.tensor(new Float32Array(n).fill(1), [1, n], "f32", { persistent: true, name: "ones" }),
+      key,
+      t = rt.tensor(new Float32Array(n).fill(1), [1, n], dtype, { persistent: true, name: "ones" }),
     );
   }
   return t;
+}
+
+// ---- mixed precision --------------------------------------------------------------------
+
+/** Casts between float dtypes; the gradient is cast back to the input's dtype. */
+export function cast(x: Tensor, dtype: "f32" | "f16"): Tensor {
+  if (x.dtype === dtype) return x;
+  if (x.dtype === "i32") throw new ShapeError("cast", "integer tensors do not cast", x);
+  const back = x.dtype;
+  const y = map(x.rt, [x], "v0", { dtype, name: `cast.${dtype}` });
+  return record(
+    y,
+    "cast",
+    [x],
+    (g) => [map(x.rt, [g], "v0", { dtype: back, name: `cast.${back}` })],
+  );
+}
+
+/**
+ * Mixed precision as torch.autocast does it: matmul-like ops (linear, matmul, attention,
+ * layer norm, tubelets) take their f32 operands, f32 master weights included, as f16 when
+ * the runtime's compute dtype is f16; the weights' gradients flow back through the cast
+ * into their f32 .grad. Losses and batch statistics stay f32.
+ */
+export function autocast(x: Tensor): Tensor {
+  return x.rt.computeDtype === "f16" && x.dtype === "f32" ? cast(x, "f16") : x;
 }
 
 /** Sums a broadcast gradient back down to `shape`. */
@@ -191,6 +218,7 @@ export function mean(x: Tensor, axes: readonly number[], keepDims = false): Tens
 
 /** Batched matmul: (..., M, K) @ (..., K, N) (or 2-D B shared over the batch). */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  [a, b] = [autocast(a), autocast(b)];
   const rt = a.rt;
   const out = matmulKernel(rt, a, b, { transA, transB });
   return record(out, "matmul", [a, b], (g) => {
@@ -220,6 +248,8 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
  */
 export function linear(x: Tensor, w: Tensor, b: Tensor | null, act: Activation = "none"): Tensor {
   const rt = x.rt;
+  [x, w] = [autocast(x), autocast(w)];
+  if (b) b = autocast(b);
   if (w.rank !== 2 || x.shape.at(-1) !== w.shape[1]) {
     throw new ShapeError("linear", `input features must equal W's ${w.shape[1]}`, x, w);
   }
@@ -249,7 +279,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, act: Activation =
     if (b?.requiresGrad) {
       // db = 1^T gy as a matmul: the fast kernel, not a strided column reduction.
       const sink = gradSink(b);
-      const ones = onesRow(rt, gy.shape[0]);
+      const ones = onesRow(rt, gy.shape[0], gy.dtype === "f16" ? "f16" : "f32");
       const r = matmulKernel(rt, ones, gy, { out: sink?.view([1, b.size]), accumulate: !!sink });
       db = sink ? null : r.view(b.shape);
     }
@@ -260,6 +290,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, act: Activation =
 // ---- normalisation, attention, losses --------------------------------------------------
 
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  [x, gamma, beta] = [autocast(x), autocast(gamma), autocast(beta)];
   const xc = contiguous(x.rt, x);
   const { y, mean, rstd } = layerNormForward(x.rt, xc, gamma, beta, eps);
   return record(y, "layerNorm", [x, gamma, beta], (g) => {
@@ -280,6 +311,7 @@ export function attention(
   v: Tensor,
   opts: { mask?: Tensor; scale?: number } = {},
 ): Tensor {
+  [q, k, v] = [autocast(q), autocast(k), autocast(v)];
   const { out, lse } = attentionForward(q.rt, q, k, v, opts);
   return record(out, "attention", [q, k, v], (g) => {
     const r = attentionBackward(q.rt, g, q, k, v, out, lse, opts);
@@ -298,6 +330,7 @@ export function dropout(x: Tensor, p: number, seed: Tensor, salt: number): Tenso
 /** Mean cross-entropy with label smoothing over a batch: logits (B, K), labels i32 (B) -> [1]. */
 export function crossEntropy(logits: Tensor, labels: Tensor, smoothing = 0): Tensor {
   const rt = logits.rt;
+  logits = cast(logits, "f32"); // the loss in f32 under mixed precision
   const lc = contiguous(rt, logits);
   const { loss, lse } = crossEntropyForward(rt, lc, labels, smoothing);
   const meanLoss = reduce(rt, loss, [0], "mean", { keepDims: true }); // [1]
@@ -310,6 +343,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor, smoothing = 0): Ten
 
 /** Tubelet patches: (N, C, T, H, W) -> (N, tokens, C*kt*kh*kw); see kernels/tubelet.ts. */
 export function patchify(x: Tensor, k: Tubelet): Tensor {
+  x = autocast(x);
   const xc = contiguous(x.rt, x);
   const out = patchifyKernel(x.rt, xc, k);
   return record(out, "patchify", [x], (g) => [unpatchify(x.rt, g, x.shape, k)]);
@@ -321,6 +355,7 @@ export function patchify(x: Tensor, k: Tubelet): Tensor {
  */
 export function attentionPacked(qkv: Tensor, opts: { mask?: Tensor; scale?: number } = {}): Tensor {
   const rt = qkv.rt;
+  qkv = autocast(qkv);
   if (qkv.rank !== 5 || qkv.shape[2] !== 3) {
     throw new ShapeError("attentionPacked", "qkv must be (B, L, 3, H, D)", qkv);
   }

@@ -101,9 +101,16 @@ export function backward(root: Tensor, dRoot?: Tensor): void {
         );
       }
       const prev = grads.get(x);
+      // A gradient has its tensor's dtype: under mixed precision an op may mix f16 and f32
+      // inputs, and each input's gradient is converted (once, or while summing) to its own.
+      const dt = x.dtype;
       grads.set(
         x,
-        prev ? map(rt, [prev, gi.view(prev.shape)], "v0 + v1", { name: "grad.add" }) : gi,
+        prev
+          ? map(rt, [prev, gi.view(prev.shape)], "v0 + v1", { name: "grad.add", dtype: dt })
+          : gi.dtype === dt || x.node === null
+          ? gi
+          : map(rt, [gi], "v0", { name: "grad.cast", dtype: dt }),
       );
     });
   }

@@ -44,7 +44,16 @@ export async function* ntuItems(dir: string, o: NtuOptions): AsyncGenerator<Item
   }
 }
 
-export async function* nwuclaItems(dir: string): AsyncGenerator<Item> {
+/** The dataset's root holds its JSON files in `all_sqe/`; accept the root or that folder. */
+async function nwuclaFolder(dir: string): Promise<string> {
+  try {
+    if ((await Deno.stat(join(dir, "all_sqe"))).isDirectory) return join(dir, "all_sqe");
+  } catch { /* not the root: the folder itself */ }
+  return dir;
+}
+
+export async function* nwuclaItems(root: string): AsyncGenerator<Item> {
+  const dir = await nwuclaFolder(root);
   for (const f of await listFiles(dir, ".json")) {
     const path = join(dir, f);
     let json: unknown;

@@ -14,6 +14,9 @@ export class CheckpointError extends Error {
   }
 }
 
+/** The optimiser's clip / loss-scale state (kernels/optim.ts), so a resumed run continues it. */
+const OPTIM_SCALE = "optim.grad_scale";
+
 /** Everything that names a tensor in a checkpoint: model.*, buffer.*, optim.*. */
 function tensorsOf(model: Module, opt?: Optimizer): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
@@ -21,6 +24,7 @@ function tensorsOf(model: Module, opt?: Optimizer): Map<string, Tensor> {
   for (const [k, b] of model.namedBuffers()) out.set(`model.${k}`, b);
   if (opt) {
     for (const s of opt.slots) s.state.forEach((t, i) => out.set(`optim.${s.name}.${i}`, t));
+    out.set(OPTIM_SCALE, opt.gradScale);
   }
   return out;
 }
@@ -58,6 +62,7 @@ export async function loadCheckpoint(
   const want = tensorsOf(model, opt);
   for (const [name, t] of want) {
     const got = st.tensors.get(name);
+    if (!got && name === OPTIM_SCALE) continue; // checkpoints before loss scaling
     if (!got) {
       throw new CheckpointError(
         `${path}: tensor "${name}" is missing (is this checkpoint for another model? its preset: ${

@@ -3,7 +3,12 @@
 //
 // hyper (f32[8], written by the trainer before each step): lr, beta1 | momentum, beta2,
 // eps, weight decay, 1 - beta1^t, 1 - beta2^t, (unused)
-// gradScale (f32[2], written by clipCoefficient): clip coefficient, global grad norm
+// gradScale (f32[8], written by clipCoefficient): [0] the factor the update kernels apply to
+// the raw gradients (clip coefficient / loss scale), [1] the global gradient norm (unscaled),
+// [2] 1 when the gradients are not finite (the update kernels then skip the step), [3] the
+// loss scale (the backward seed), [4] finite steps since the scale last changed, [5] steps
+// skipped in all. The loss scale is dynamic under mixed precision, as torch's GradScaler:
+// halved on overflow, doubled after LOSS_SCALE_GROWTH finite steps; it stays 1 in f32.
 import { flatIndex, grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -29,24 +34,57 @@ export function gradSumSquares(rt: Runtime, grad: Tensor, norms: Tensor, slot: n
   reduce(rt, grad.view([grad.size]), [0], "sumsq", { out: norms.slice0(slot, slot + 1) });
 }
 
-/** gradScale = [min(1, maxNorm / (||g|| + 1e-6)), ||g||]; maxNorm <= 0 disables clipping. */
+export const LOSS_SCALE_INIT = 1024, LOSS_SCALE_GROWTH = 200, LOSS_SCALE_MAX = 65536;
+
+/** The gradScale state before the first step (see the layout above). */
+export function initialGradScale(dynamic: boolean): number[] {
+  return [1, 0, 0, dynamic ? LOSS_SCALE_INIT : 1, 0, 0, 0, 0];
+}
+
+/**
+ * gradScale[0] = min(1, maxNorm / (||g|| + 1e-6)) / lossScale, with ||g|| the unscaled norm;
+ * maxNorm <= 0 disables clipping. Non-finite gradients set the skip flag (and, with a
+ * dynamic loss scale, halve it).
+ */
 export function clipCoefficient(
   rt: Runtime,
   norms: Tensor,
   gradScale: Tensor,
   maxNorm: number,
+  dynamic = false,
 ): void {
   const n = norms.size;
-  const code = `// clip coefficient over ${n} tensors, max norm ${maxNorm}
+  const code =
+    `// clip coefficient over ${n} tensors, max norm ${maxNorm}, dynamic loss scale ${dynamic}
 ${binding(0, "Norms", norms, "read")}
 ${binding(1, "S", gradScale, "read_write")}
 @compute @workgroup_size(1)
 fn main() {
   var t = 0.0;
   for (var i = 0u; i < ${n}u; i++) { t += Norms[${norms.offset}u + i]; }
-  let norm = sqrt(t);
-  S[0] = ${maxNorm > 0 ? `min(1.0, ${f32lit(maxNorm)} / (norm + 1e-6))` : "1.0"};
+  let scale = S[3];
+  let norm = sqrt(t) / scale;
+  // isfinite by the exponent bits: x != x comparisons may be folded away by fast math.
+  let finite = (bitcast<u32>(norm) & 0x7f800000u) != 0x7f800000u;
+  S[0] = select(0.0, ${
+      maxNorm > 0 ? `min(1.0, ${f32lit(maxNorm)} / (norm + 1e-6))` : "1.0"
+    } / scale, finite);
   S[1] = norm;
+  S[2] = select(1.0, 0.0, finite);
+  if (!finite) { S[5] = S[5] + 1.0; }
+  ${
+      dynamic
+        ? `if (!finite) {
+    S[3] = max(scale * 0.5, 1.0);
+    S[4] = 0.0;
+  } else if (S[4] + 1.0 >= ${LOSS_SCALE_GROWTH}.0) {
+    S[3] = min(scale * 2.0, ${LOSS_SCALE_MAX}.0);
+    S[4] = 0.0;
+  } else {
+    S[4] = S[4] + 1.0;
+  }`
+        : ""
+    }
 }
 `;
   rt.run({ name: "clip", code, grid: [1, 1, 1], bindings: [norms, gradScale] });
@@ -80,7 +118,7 @@ ${binding(5, "S", gradScale, "read")}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = ${flatIndex(grid, WG)};
-  if (i >= ${n}u) { return; }
+  if (i >= ${n}u || S[2] != 0.0) { return; } // out of range, or a skipped step
   let lr = H[0]; let b1 = H[1]; let b2 = H[2]; let eps = H[3]; let wd = H[4];
   let g = G[${off(g)}u + i] * S[0];
   let pi = ${off(p)}u + i;
@@ -121,7 +159,7 @@ ${binding(4, "S", gradScale, "read")}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = ${flatIndex(grid, WG)};
-  if (i >= ${n}u) { return; }
+  if (i >= ${n}u || S[2] != 0.0) { return; } // out of range, or a skipped step
   let lr = H[0]; let mu = H[1]; let wd = H[4];
   let pi = ${p.offset}u + i;
   let bi = ${buf.offset}u + i;

@@ -66,6 +66,7 @@ export class BatchNorm1d extends Module {
     this.runningVar = this.buffer("running_var", [features], 1);
   }
   forward(x: Tensor): Tensor {
+    x = ops.cast(x, "f32"); // batch statistics in f32 under mixed precision
     const n = x.shape[0];
     let mean: Tensor, varT: Tensor;
     if (this.training) {

@@ -37,6 +37,10 @@ export class Runtime {
   /** Use subgroup kernels where the adapter has 8-lane subgroups (tests turn it off to
    * exercise the portable kernels). */
   useSubgroups = true;
+  /** Storage dtype of activations in matmul-like ops (autograd/ops.ts autocast): "f16" for
+   * mixed precision (f16 storage, f32 accumulation, f32 master weights) where the adapter
+   * has shader-f16; "f32" everywhere else. */
+  computeDtype: "f32" | "f16" = "f32";
   #pipelines = new Map<string, GPUComputePipeline>();
   #pipelineIds = new Map<GPUComputePipeline, number>();
   #bindGroups = new Map<string, GPUBindGroup>();

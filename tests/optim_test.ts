@@ -4,6 +4,7 @@ import type { Param } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { DEFAULT_OPTIMIZER, Optimizer, type OptimizerConfig } from "../training/optimizer.ts";
 import * as ops from "../autograd/ops.ts";
+import { LOSS_SCALE_GROWTH } from "../kernels/optim.ts";
 import { backward } from "../autograd/tape.ts";
 import { assertClose, fixture, gpuTest, randn, readF32 } from "./helpers.ts";
 
@@ -74,7 +75,7 @@ gpuTest("global-norm clipping scales gradients to the max norm", async (rt) => {
   opt.step();
   assertClose("clipped update a", await readF32(rt, a), [-0.6, 0, 0], { atol: 1e-6, rtol: 1e-5 });
   assertClose("clipped update b", await readF32(rt, b), [0, -0.8], { atol: 1e-6, rtol: 1e-5 });
-  assertClose("reported norm", (await readF32(rt, opt.gradScale)).slice(1), [5], {
+  assertClose("reported norm", (await readF32(rt, opt.gradScale)).slice(1, 2), [5], {
     atol: 1e-5,
     rtol: 1e-6,
   });
@@ -132,3 +133,66 @@ gpuTest("parameters accumulate gradients in place over micro-batches (linear)", 
   assertClose("direct = temporary (W)", w1, await readF32(rt, gw), { atol: 1e-6, rtol: 1e-6 });
   assertClose("direct = temporary (b)", b1, await readF32(rt, gb), { atol: 1e-6, rtol: 1e-6 });
 });
+
+gpuTest(
+  "a step with non-finite gradients is skipped; under f16 the loss scale halves, then grows back",
+  async (rt) => {
+    for (const f16 of [false, true]) {
+      rt.computeDtype = f16 ? "f16" : "f32";
+      const p = rt.tensor([1, 2, 3, 4], [4], "f32", { persistent: true });
+      p.requiresGrad = true;
+      p.grad = rt.tensor(new Float32Array(4), [4], "f32", { persistent: true });
+      const opt = new Optimizer(
+        rt,
+        new Map<string, Param>([["p", { tensor: p, noDecay: false }]]),
+        { ...DEFAULT_OPTIMIZER, clipNorm: 1 },
+      );
+      rt.computeDtype = "f32";
+      const scale0 = f16 ? 1024 : 1;
+      assertClose("backward seed = loss scale", await readF32(rt, opt.lossSeed()), [scale0], {
+        atol: 0,
+        rtol: 0,
+      });
+      opt.beginStep(0.1);
+      rt.write(p.grad, [1, Infinity, 0, 0]);
+      opt.step();
+      assertClose(`f16=${f16}: weights untouched`, await readF32(rt, p), [1, 2, 3, 4], {
+        atol: 0,
+        rtol: 0,
+      });
+      let s = await readF32(rt, opt.gradScale);
+      assertClose(`f16=${f16}: skip flag, skipped count, scale`, [s[2], s[5], s[3]], [
+        1,
+        1,
+        f16 ? scale0 / 2 : 1,
+      ], { atol: 0, rtol: 0 });
+      // A finite step: the gradient is divided by the loss scale before clipping and Adam.
+      opt.beginStep(0.1);
+      rt.write(p.grad, [0.5 * s[3], 0, 0, 0]);
+      opt.step();
+      s = await readF32(rt, opt.gradScale);
+      assertClose(`f16=${f16}: unscaled norm, no skip`, [s[1], s[2]], [0.5, 0], {
+        atol: 1e-6,
+        rtol: 1e-6,
+      });
+      // The skipped step still counts for the bias corrections (the step count is the
+      // host's; the GPU alone knows a step was skipped): t = 2 here.
+      const mHat = 0.1 * 0.5 / (1 - 0.9 ** 2), vHat = 0.001 * 0.25 / (1 - 0.999 ** 2);
+      const want = 1 * (1 - 0.1 * 0.05) - 0.1 * mHat / (Math.sqrt(vHat) + 1e-8);
+      assertClose(`f16=${f16}: Adam step`, (await readF32(rt, p)).slice(0, 1), [want], {
+        atol: 1e-5,
+        rtol: 1e-5,
+      });
+      // LOSS_SCALE_GROWTH finite steps in a row double the scale.
+      for (let k = 1; k < LOSS_SCALE_GROWTH; k++) {
+        opt.beginStep(0);
+        opt.step();
+      }
+      s = await readF32(rt, opt.gradScale);
+      assertClose(`f16=${f16}: scale after ${LOSS_SCALE_GROWTH} finite steps`, [s[3]], [scale0], {
+        atol: 0,
+        rtol: 0,
+      });
+    }
+  },
+);

@@ -41,6 +41,8 @@ export interface RunConfig {
   /** Validate every N epochs (and after the last). */
   evalEvery: number;
   flipTest: boolean;
+  /** Mixed precision: f16 activations, f32 master weights, dynamic loss scaling. */
+  f16: boolean;
   out: string;
 }
 
@@ -86,6 +88,7 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   /** Validate every N epochs (and after the last). */
   evalEvery: z.number().int().positive(),
   flipTest: z.boolean(),
+  f16: z.boolean(),
   out: z.string().min(1),
 }).strict();
 
@@ -121,6 +124,7 @@ export const DEFAULT_RUN: RunConfig = {
   testClips: 1,
   evalEvery: 1,
   flipTest: false,
+  f16: false,
   out: "runs/latest",
 };
 

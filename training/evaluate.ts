@@ -1,5 +1,6 @@
 // Evaluation: multi-view (clips x flips) softmax averaging, top-1 / top-5, per-class and
 // mean class accuracy, confusion matrix.
+import { cast } from "../autograd/ops.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { type BatchMode, deviceBatch, type InputSpec, rendererFor } from "../data/batches.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -54,8 +55,7 @@ export async function evaluate(
               layout.joints.length,
             ])
             : deviceBatch(rt, hb, file.meta, spec).input;
-          const logits = model.forward(input);
-          return logits;
+          return cast(model.forward(input), "f32"); // f16 under mixed precision
         })
       );
       const l = await rt.read(probs);

@@ -2,8 +2,14 @@
 // global-norm clipping, all recorded into the step's command buffer. Hyper-parameters that
 // change per step (learning rate, bias corrections) are written before the step is recorded
 // (beginStep), so nothing waits on the GPU.
-import { fill } from "../kernels/map.ts";
-import { adamwStep, clipCoefficient, gradSumSquares, sgdStep } from "../kernels/optim.ts";
+import { fill, map } from "../kernels/map.ts";
+import {
+  adamwStep,
+  clipCoefficient,
+  gradSumSquares,
+  initialGradScale,
+  sgdStep,
+} from "../kernels/optim.ts";
 import type { Param } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -42,12 +48,16 @@ interface Slot {
 export class Optimizer {
   readonly slots: Slot[] = [];
   readonly hyper: Tensor; // f32[8], see kernels/optim.ts
-  readonly gradScale: Tensor; // f32[2]: clip coefficient, grad norm
+  readonly gradScale: Tensor; // f32[8], see kernels/optim.ts: clip, norm, skip, loss scale
   readonly norms: Tensor; // f32[params]
   /** Completed update steps (bias correction uses t + 1). */
   t = 0;
 
+  /** Dynamic loss scaling (mixed precision): set when the runtime computes in f16. */
+  readonly dynamicScale: boolean;
+
   constructor(readonly rt: Runtime, params: Map<string, Param>, readonly cfg: OptimizerConfig) {
+    this.dynamicScale = rt.computeDtype === "f16";
     for (const [name, p] of params) {
       const n = p.tensor.size;
       const k = cfg.kind === "adamw" ? 2 : 1;
@@ -62,7 +72,10 @@ export class Optimizer {
       this.slots.push({ name, p, state });
     }
     this.hyper = rt.tensor(new Float32Array(8), [8], "f32", { persistent: true, name: "hyper" });
-    this.gradScale = rt.tensor([1, 0], [2], "f32", { persistent: true, name: "gradScale" });
+    this.gradScale = rt.tensor(initialGradScale(this.dynamicScale), [8], "f32", {
+      persistent: true,
+      name: "gradScale",
+    });
     this.norms = rt.tensor(
       new Float32Array(Math.max(1, this.slots.length)),
       [Math.max(1, this.slots.length)],
@@ -94,7 +107,7 @@ export class Optimizer {
   step(): void {
     const rt = this.rt;
     this.slots.forEach((s, i) => gradSumSquares(rt, s.p.tensor.grad!, this.norms, i));
-    clipCoefficient(rt, this.norms, this.gradScale, this.cfg.clipNorm);
+    clipCoefficient(rt, this.norms, this.gradScale, this.cfg.clipNorm, this.dynamicScale);
     for (const s of this.slots) {
       const p = s.p.tensor, g = p.grad!, decay = !s.p.noDecay && this.cfg.weightDecay > 0;
       if (this.cfg.kind === "adamw") {
@@ -105,6 +118,14 @@ export class Optimizer {
       fill(rt, g, 0);
     }
     this.t++;
+  }
+
+  /**
+   * The backward seed: the loss scale (1 in f32), copied so that the tape never aliases the
+   * optimiser's state. Gradients arrive multiplied by it; the update divides it out.
+   */
+  lossSeed(): Tensor {
+    return map(this.rt, [this.gradScale.slice0(3, 4)], "v0", { name: "lossScale" });
   }
 
   /** Zeroes every gradient (e.g. after an evaluation pass that accumulated some). */

@@ -32,6 +32,9 @@ export interface EpochMetrics {
   lr: number;
   samplesPerSec: number;
   seconds: number;
+  /** Optimiser steps skipped so far for non-finite gradients, and the loss scale (f16). */
+  skippedSteps: number;
+  lossScale: number;
 }
 
 export interface TrainSummary {
@@ -130,6 +133,10 @@ export async function train(
     const mc = modelConfigFor(cfg, file);
     const spec = inputSpecOf(cfg);
     const layout = layoutByName(file.meta.layout);
+    if (cfg.f16 && !rt.gpu.f16) {
+      throw new Error(`--f16: the adapter ${rt.gpu.description.name} has no shader-f16 feature`);
+    }
+    rt.computeDtype = cfg.f16 ? "f16" : "f32";
     const model = buildModel(rt, mc, cfg.seed);
     const opt = new Optimizer(rt, model.namedParams(), {
       kind: cfg.optimizer,
@@ -238,9 +245,9 @@ export async function train(
             ? renderer.render(hb.xy!, hb.score!, shape)
             : deviceBatch(rt, hb, file.meta, spec).input;
           const labels = rt.tensor(hb.labels, [hb.samples], "i32");
-          const logits = model.forward(input);
+          const logits = ops.cast(model.forward(input), "f32");
           const loss = ops.crossEntropy(logits, labels, cfg.labelSmoothing);
-          backward(cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss);
+          backward(cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss, opt.lossSeed());
           map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: lossSum });
           accumulateCorrect(rt, logits, labels, correctSum);
         });
@@ -279,7 +286,8 @@ export async function train(
       skipBatches = 0;
       if (interrupted) break;
       if (batch % cfg.accumulate !== 0) opt.zeroGrad(); // a trailing partial accumulation
-      const [ls, cs] = await rt.readMany([lossSum, correctSum]); // one host sync per epoch
+      // One host sync per epoch: loss, accuracy and the optimiser's scale state.
+      const [ls, cs, gs] = await rt.readMany([lossSum, correctSum, opt.gradScale]);
       const trainLoss = ls[0] / seen, trainAcc = cs[0] / seen;
       if (!Number.isFinite(trainLoss)) {
         throw new TrainingStopped(
@@ -301,6 +309,8 @@ export async function train(
         lr,
         samplesPerSec: seen / secs,
         seconds: secs,
+        skippedSteps: gs[5],
+        lossScale: gs[3],
       };
       epochs.push(m);
       await appendLine(metricsPath, m);
