@@ -200,11 +200,11 @@ export function flipClip(c: Clip2D, layout: JointLayout): void {
   }
 }
 
-/** The study's augmentations, applied to 2D keypoints before rendering. */
+/** The study's augmentations: on 2D keypoints before rendering, or on kp3d inputs. */
 export interface Augment {
-  /** Max rotation about the image centre, degrees (uniform +-). */
+  /** Max rotation, degrees (uniform +-): about the image centre in 2D, about each axis in 3D. */
   rotation: number;
-  /** Gaussian noise std, as a fraction of the image size. */
+  /** Gaussian noise std: a fraction of the image size in 2D, of the skeleton's unit in 3D. */
   noise: number;
   /** Max temporal shift, frames (uniform +-; the clip wraps around). */
   shift: number;
@@ -407,12 +407,45 @@ export function keypointInput(
       }
     }
   }
+  // Training augmentation in 3D (CTR-GCN's for NW-UCLA): one rotation per clip about the
+  // three axes, each angle uniform in +-rotation, and Gaussian noise (std `noise`, in the
+  // normalised unit) on the present joints.
+  let R = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+  const a = augment?.a, rng = augment?.rng;
+  if (a && rng && a.rotation > 0) {
+    const ang = () => (rng.uniform() * 2 - 1) * a.rotation * Math.PI / 180;
+    const [x, y, z] = [ang(), ang(), ang()];
+    const [cx, sx, cy, sy, cz, sz] = [
+      Math.cos(x),
+      Math.sin(x),
+      Math.cos(y),
+      Math.sin(y),
+      Math.cos(z),
+      Math.sin(z),
+    ];
+    // R = Rz Ry Rx
+    R = [
+      cz * cy,
+      cz * sy * sx - sz * cx,
+      cz * sy * cx + sz * sx,
+      sz * cy,
+      sz * sy * sx + cz * cx,
+      sz * sy * cx - cz * sx,
+      -sy,
+      cy * sx,
+      cy * cx,
+    ];
+  }
+  const noise = a && rng ? a.noise : 0;
   for (let m = 0; m < Math.min(M, r.persons); m++) {
     frames.forEach((f, t) => {
       for (let j = 0; j < v; j++) {
         const present = !(at(m, f, j, 0) === 0 && at(m, f, j, 1) === 0 && at(m, f, j, 2) === 0);
+        if (!present) continue; // stays 0
+        const p = [0, 1, 2].map((c) => (at(m, f, j, c) - origin[c]) / scale);
         for (let c = 0; c < 3; c++) {
-          out[((m * T + t) * v + j) * 3 + c] = present ? (at(m, f, j, c) - origin[c]) / scale : 0;
+          out[((m * T + t) * v + j) * 3 + c] = R[3 * c] * p[0] + R[3 * c + 1] * p[1] +
+            R[3 * c + 2] * p[2] + (noise > 0 ? noise * rng!.normal() : 0);
         }
       }
     });

@@ -291,3 +291,26 @@ Deno.test("flip: a flipped clip of an asymmetric class takes its mirror class's 
   const kept = hostBatch([byLabel(0), byLabel(6)], meta, spec, mode(0), new Rng(1));
   assertEquals(Array.from(kept.labels), [0, 6]);
 });
+
+Deno.test("kp3d augmentation: a rotation keeps each joint's distance from the root", async () => {
+  const { keypointInput } = await import("../data/pipeline.ts");
+  const rec = [...(await import("../data/importers/synth.ts")).synthRecords({
+    seed: 2,
+    subjects: 1,
+    trainSubjects: 1,
+    repetitions: 1,
+  })][0];
+  const frames = [0, 3, 6, 9];
+  const V = NTU25.joints.length;
+  const plain = keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1);
+  const a = { rotation: 30, noise: 0, shift: 0 };
+  const rot = keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1, { a, rng: new Rng(5) });
+  let moved = 0;
+  for (let i = 0; i < plain.length; i += 3) {
+    const n0 = Math.hypot(plain[i], plain[i + 1], plain[i + 2]);
+    const n1 = Math.hypot(rot[i], rot[i + 1], rot[i + 2]);
+    assert(Math.abs(n0 - n1) < 1e-5, `joint ${i / 3}: |p| ${n0} -> ${n1}`);
+    moved = Math.max(moved, Math.abs(plain[i] - rot[i]));
+  }
+  assert(moved > 0.01, "the rotation moves the joints");
+});
