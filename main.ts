@@ -125,11 +125,14 @@ export function buildCli(): Command {
       "training-step time and samples/s: the reference step and each family's tiny preset",
     )
     .option("--json", "print one JSON object")
+    .option("--f16", "mixed precision (train --f16) for heatformer's steps")
+    .option("--no-peers", "skip the TensorFlow.js and jax-js peers")
     .action((o) =>
       runCommand(async () => {
         const rt = await Runtime.create();
         const report = await benchTrain(rt, {
           peers: o.peers,
+          f16: !!o.f16,
           log: o.json ? undefined : (l) => console.log(l),
         });
         if (o.json) printJson({ adapter: rt.gpu.description, ...report });

@@ -87,9 +87,12 @@ export interface PeerStep {
 
 export async function benchTrain(
   rt: Runtime,
-  o: { log?: (l: string) => void; peers?: boolean } = {},
+  o: { log?: (l: string) => void; peers?: boolean; f16?: boolean } = {},
 ): Promise<{ results: StepResult[]; peers: PeerStep[] }> {
   const log = o.log ?? (() => {});
+  if (o.f16 && !rt.gpu.f16) throw new Error("--f16: the adapter has no shader-f16 feature");
+  rt.computeDtype = o.f16 ? "f16" : "f32";
+  const tag = o.f16 ? " f16" : "";
   const results: StepResult[] = [];
   const report = (
     name: string,
@@ -129,11 +132,13 @@ export async function benchTrain(
     });
     const t = await timeSteps(rt, () => {
       opt.beginStep(1e-3);
-      rt.tidy(() => backward(ops.crossEntropy(model.forward(x).view([8 * 64, 128]), y)));
+      rt.tidy(() =>
+        backward(ops.crossEntropy(model.forward(x).view([8 * 64, 128]), y), opt.lossSeed())
+      );
       opt.step();
       rt.flush();
     });
-    report("reference (2x128, B8, L64)", 8, t);
+    report(`reference (2x128, B8, L64)${tag}`, 8, t);
   }
   // Each family's CPU-sized preset on its own input shape.
   for (const name of ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbert-tiny"]) {
@@ -153,11 +158,11 @@ export async function benchTrain(
     });
     const t = await timeSteps(rt, () => {
       opt.beginStep(1e-3);
-      rt.tidy(() => backward(ops.crossEntropy(model.forward(x), y)));
+      rt.tidy(() => backward(ops.crossEntropy(model.forward(x), y), opt.lossSeed()));
       opt.step();
       rt.flush();
     });
-    report(`${name} (B${B}, ${i.channels}x${i.frames}x${i.size}x${i.size})`, B, t);
+    report(`${name} (B${B}, ${i.channels}x${i.frames}x${i.size}x${i.size})${tag}`, B, t);
   }
   const peers: PeerStep[] = [];
   // The same reference step in the TypeScript peers, timed in this run: TensorFlow.js on
@@ -185,5 +190,6 @@ export async function benchTrain(
       log(`peer ${name} unavailable: ${(e as Error).message}`);
     }
   }
+  rt.computeDtype = "f32";
   return { results, peers };
 }
