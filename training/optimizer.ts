@@ -49,7 +49,10 @@ export class Optimizer {
   readonly slots: Slot[] = [];
   readonly hyper: Tensor; // f32[8], see kernels/optim.ts
   readonly gradScale: Tensor; // f32[8], see kernels/optim.ts: clip, norm, skip, loss scale
-  readonly norms: Tensor; // f32[params]
+  readonly norms: Tensor; // f32[arenas]: sum of squares of each gradient arena
+  /** The gradients, packed: each parameter's .grad is a view into one of these, so zeroing
+   * and the global norm are one dispatch per arena instead of one per tensor. */
+  readonly gradArenas: Tensor[] = [];
   /** Completed update steps (bias correction uses t + 1). */
   t = 0;
 
@@ -76,15 +79,46 @@ export class Optimizer {
       persistent: true,
       name: "gradScale",
     });
-    this.norms = rt.tensor(
-      new Float32Array(Math.max(1, this.slots.length)),
-      [Math.max(1, this.slots.length)],
-      "f32",
-      {
-        persistent: true,
-        name: "gradNorms",
-      },
+    this.#packGradients();
+    const k = Math.max(1, this.gradArenas.length);
+    this.norms = rt.tensor(new Float32Array(k), [k], "f32", {
+      persistent: true,
+      name: "gradNorms",
+    });
+  }
+
+  /**
+   * Moves every parameter's gradient into arenas of at most the adapter's binding size (a
+   * 94M-parameter model needs several on a 128 MiB limit), each view 4-aligned for the vec4
+   * kernels. The padding stays zero, so it adds nothing to the norm.
+   */
+  #packGradients(): void {
+    const rt = this.rt;
+    const limit = Math.floor(
+      (rt.device.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024) / 4,
     );
+    const groups: { slots: Slot[]; size: number }[] = [];
+    for (const s of this.slots) {
+      const n = Math.ceil(s.p.tensor.size / 4) * 4;
+      let g = groups.at(-1);
+      if (!g || g.size + n > limit) groups.push(g = { slots: [], size: 0 });
+      g.slots.push(s);
+      g.size += n;
+    }
+    for (const [i, g] of groups.entries()) {
+      const arena = rt.tensor(new Float32Array(g.size), [g.size], "f32", {
+        persistent: true,
+        name: `grads.${i}`,
+      });
+      let at = 0;
+      for (const s of g.slots) {
+        const p = s.p.tensor;
+        if (p.grad) rt.dispose(p.grad);
+        p.grad = arena.slice0(at, at + p.size).view(p.shape);
+        at += Math.ceil(p.size / 4) * 4;
+      }
+      this.gradArenas.push(arena);
+    }
   }
 
   /** Writes this step's hyper-parameters; call before recording the step. */
@@ -106,7 +140,7 @@ export class Optimizer {
   /** Records clipping, the update of every parameter, and zeroing of the gradients. */
   step(): void {
     const rt = this.rt;
-    this.slots.forEach((s, i) => gradSumSquares(rt, s.p.tensor.grad!, this.norms, i));
+    this.gradArenas.forEach((a, i) => gradSumSquares(rt, a, this.norms, i));
     clipCoefficient(rt, this.norms, this.gradScale, this.cfg.clipNorm, this.dynamicScale);
     for (const s of this.slots) {
       const p = s.p.tensor, g = p.grad!, decay = !s.p.noDecay && this.cfg.weightDecay > 0;
@@ -115,8 +149,8 @@ export class Optimizer {
       } else {
         sgdStep(rt, p, g, s.state[0], this.hyper, this.gradScale, decay, this.cfg.nesterov);
       }
-      fill(rt, g, 0);
     }
+    for (const a of this.gradArenas) fill(rt, a, 0);
     this.t++;
   }
 
@@ -130,6 +164,6 @@ export class Optimizer {
 
   /** Zeroes every gradient (e.g. after an evaluation pass that accumulated some). */
   zeroGrad(): void {
-    for (const s of this.slots) fill(this.rt, s.p.tensor.grad!, 0);
+    for (const a of this.gradArenas) fill(this.rt, a, 0);
   }
 }
