@@ -13,7 +13,7 @@ const TILINGS: MatmulTiling[] = [
   { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 },
   { kind: "shared", tm: 2, tn: 4, wgx: 8, wgy: 4 },
   { kind: "subgroup", tm: 1, tn: 4, wgx: 4, wgy: 2 },
-  { kind: "subgroup", tm: 2, tn: 8, wgx: 8, wgy: 1 },
+  { kind: "subgroup", tm: 2, tn: 4, wgx: 1, wgy: 1 }, // lavapipe's choice for training shapes
   { kind: "subgroup", tm: 3, tn: 4, wgx: 4, wgy: 2 },
 ];
 

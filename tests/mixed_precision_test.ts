@@ -38,7 +38,9 @@ async function logitsAndGrads(rt: Runtime, name: string, dtype: "f32" | "f16") {
   }
 }
 
-for (const name of ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbert-tiny"]) {
+// ViViT model 2 is built from the same ops as model 1 (tubelets, encoder blocks); leaving it
+// out saves a minute of shader compilation on a cold CI cache.
+for (const name of ["vanilla-tiny", "vivit-m1-tiny", "motionbert-tiny"]) {
   gpuTest(`f16: ${name} logits and weight gradients match f32`, async (rt) => {
     if (!rt.gpu.f16) return console.log("skipped: adapter has no shader-f16");
     const a = await logitsAndGrads(rt, name, "f32"), b = await logitsAndGrads(rt, name, "f16");
