@@ -171,8 +171,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * invocations share a plane, so plain loads and stores suffice (no atomics), and the same
  * invocation may first zero the windows that the previous batch's keypoints (`prev`) drew
  * in its plane: erase and draw in one dispatch. A joint's window is at most W = floor(6
- * sigma) + 2 pixels wide, so its loops have a constant trip count (unrolled, no divergence)
- * and its Gaussian is separable: W + W exponentials instead of W * W.
+ * sigma) + 2 pixels wide, so its loops have a constant trip count (no divergence), and a
+ * joint plane's pixels are stored, never read back: each is the max over persons computed
+ * in place. Limb planes merge by max with a load.
  */
 function windowKernel(
   xy: Tensor,
