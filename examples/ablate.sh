@@ -3,13 +3,15 @@
 # collected into one table. Defaults run the CPU-sized presets on the built-in dataset
 # (minutes each on a CPU); with NTU60 converted (see README), set
 #   DATA=ntu60_2d.arrow SPLIT=ntu60-xsub STUDY=1
-# to run the study's presets and shapes instead (a GPU is what those need).
+# to run the study's presets and shapes instead (a GPU is what those need). EXTRA adds flags to
+# every row, e.g. EXTRA="--f16 --seed 2".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DENO=${DENO:-deno}
 OUT=${OUT:-runs/ablate}
 EPOCHS=${EPOCHS:-8}
 mkdir -p "$OUT"
+read -r -a extra <<<"${EXTRA:-}"
 data=()
 [ -n "${DATA:-}" ] && data=(--data "$DATA" --split "${SPLIT:-ntu60-xsub}")
 
@@ -39,7 +41,7 @@ for row in "${rows[@]}"; do
   tag="${name}-${input}"
   echo "== $tag" >&2
   "$DENO" run -A train.ts --model "$model" --input "$input" --epochs "$EPOCHS" "${data[@]}" "${shape[@]}" "${clip[@]}" \
-    "${aug[@]}" --out "$OUT/$tag" --json >"$OUT/$tag.json" || echo "{\"failed\": \"$tag\"}" >"$OUT/$tag.json"
+    "${aug[@]}" "${extra[@]}" --out "$OUT/$tag" --json >"$OUT/$tag.json" || echo "{\"failed\": \"$tag\"}" >"$OUT/$tag.json"
 done
 
 # One table from the summaries.
