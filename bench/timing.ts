@@ -4,6 +4,22 @@
 // sizing it from one synced run would let the sync dominate for sub-millisecond kernels.
 import type { Runtime } from "../runtime/runtime.ts";
 
+/** Median wall time of `reps` awaited runs of `step`, after `warmup` untimed ones. */
+export async function medianMs(
+  step: () => Promise<void>,
+  o: { warmup?: number; reps?: number } = {},
+): Promise<number> {
+  for (let i = 0; i < (o.warmup ?? 2); i++) await step();
+  const times: number[] = [];
+  for (let i = 0; i < (o.reps ?? 5); i++) {
+    const t0 = performance.now();
+    await step();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
+
 export async function timeGpu(
   rt: Runtime,
   record: () => void,

@@ -11,6 +11,7 @@ import { buildModel, presetByName } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { DEFAULT_OPTIMIZER, Optimizer } from "../training/optimizer.ts";
+import { medianMs } from "./timing.ts";
 
 export interface StepResult {
   name: string;
@@ -39,28 +40,19 @@ async function timeSteps(
   await rt.sync();
   const s0 = { ...rt.stats };
   // The shared host swings by +-20%: the median of three pipelined rounds.
-  const rounds: number[] = [];
-  let t0 = 0;
-  for (let r = 0; r < 3; r++) {
-    t0 = performance.now();
+  const ms = await medianMs(async () => {
     for (let i = 0; i < steps; i++) step();
     await rt.sync();
-    rounds.push((performance.now() - t0) / steps);
-  }
-  const ms = rounds.sort((a, b) => a - b)[1];
+  }, { warmup: 0, reps: 3 }) / steps;
   const counts = {
     dispatches: (rt.stats.dispatches - s0.dispatches) / (3 * steps),
     submits: (rt.stats.submits - s0.submits) / (3 * steps),
   };
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    t0 = performance.now();
+  const syncedMs = await medianMs(async () => {
     step();
     await rt.sync();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return { ms, syncedMs: times[2], ...counts };
+  }, { warmup: 0 });
+  return { ms, syncedMs, ...counts };
 }
 
 class ReferenceEncoder extends Module {

@@ -4,6 +4,7 @@
 // function and Adam another, as a JAX user would write it. jax-js counts references by hand:
 // every call consumes its array arguments, `.ref` keeps one alive.
 import type { numpy as npT } from "@jax-js/jax";
+import { medianMs } from "../timing.ts";
 
 type Arr = npT.Array;
 type Layer = {
@@ -104,15 +105,8 @@ export async function jaxjsReferenceStep(
     await loss.data(); // the step is done when its loss can be read
   };
   try {
-    for (let i = 0; i < 2; i++) await step();
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      await step();
-      times.push(performance.now() - t0);
-    }
-    times.sort((a, b) => a - b);
-    return { name: `jax-js-${device}${useJit ? "" : "-eager"}`, msPerStep: times[2] };
+    const msPerStep = await medianMs(step);
+    return { name: `jax-js-${device}${useJit ? "" : "-eager"}`, msPerStep };
   } finally {
     tree.dispose(state);
     x.dispose();

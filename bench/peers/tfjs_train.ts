@@ -2,6 +2,7 @@
 // 4 heads, MLP 512, Adam) written with TensorFlow.js core ops on its WebGPU backend: the
 // peer a TypeScript user would otherwise pick, timed the same way as heatformer's step.
 import type { Scalar } from "@tensorflow/tfjs-core";
+import { medianMs } from "../timing.ts";
 
 export async function tfjsReferenceStep(): Promise<{ name: string; msPerStep: number }> {
   const tf = await import("@tensorflow/tfjs-core");
@@ -69,13 +70,5 @@ export async function tfjsReferenceStep(): Promise<{ name: string; msPerStep: nu
     await l.data(); // the step is done when its loss can be read
     l.dispose();
   };
-  for (let i = 0; i < 2; i++) await step();
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    await step();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return { name: "tfjs-webgpu", msPerStep: times[2] };
+  return { name: "tfjs-webgpu", msPerStep: await medianMs(step) };
 }
