@@ -102,7 +102,7 @@ export async function jaxjsReferenceStep(
     const [loss, grads] = lossAndGrad(tree.ref(state[0]), x.ref, labels.ref);
     const lrT = 1e-3 * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
     state = adam(state[0], grads, state[1], state[2], np.array(lrT));
-    await loss.data(); // the step is done when its loss can be read
+    await loss.data(); // the step is done when its loss can be read (data() consumes it)
   };
   try {
     const msPerStep = await medianMs(step);
