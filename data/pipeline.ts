@@ -442,10 +442,12 @@ export function keypointInput(
       for (let j = 0; j < v; j++) {
         const present = !(at(m, f, j, 0) === 0 && at(m, f, j, 1) === 0 && at(m, f, j, 2) === 0);
         if (!present) continue; // stays 0
-        const p = [0, 1, 2].map((c) => (at(m, f, j, c) - origin[c]) / scale);
+        const px = (at(m, f, j, 0) - origin[0]) / scale,
+          py = (at(m, f, j, 1) - origin[1]) / scale,
+          pz = (at(m, f, j, 2) - origin[2]) / scale;
         for (let c = 0; c < 3; c++) {
-          out[((m * T + t) * v + j) * 3 + c] = R[3 * c] * p[0] + R[3 * c + 1] * p[1] +
-            R[3 * c + 2] * p[2] + (noise > 0 ? noise * rng!.normal() : 0);
+          out[((m * T + t) * v + j) * 3 + c] = R[3 * c] * px + R[3 * c + 1] * py +
+            R[3 * c + 2] * pz + (noise > 0 ? noise * rng!.normal() : 0);
         }
       }
     });
