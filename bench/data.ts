@@ -1,7 +1,7 @@
 // `heatformer bench data`: sequences/s read from Arrow, host pipeline samples/s, and heatmap
 // volumes/s at the study's shape (17 x 48 x 56 x 56) on the GPU against the TypeScript
 // reference on the CPU, in one run.
-import { TRAIN_MODE } from "../data/batches.ts";
+import { DEFAULT_INPUT, TRAIN_MODE } from "../data/batches.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { COCO17 } from "../data/layouts.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -54,15 +54,7 @@ export async function benchData(
   const arrowRate = n / ((performance.now() - t0) / 1000);
   log(`arrow read: ${arrowRate.toFixed(0)} sequences/s (${n} sequences)`);
   // Host pipeline: sampling, compaction, crop, flip for 48-frame clips.
-  const spec = {
-    kind: "heatmap" as const,
-    clipLen: 48,
-    size: 56,
-    sigma: 0.6,
-    joints: true,
-    limbs: false,
-    persons: 2,
-  };
+  const spec = DEFAULT_INPUT; // joint heatmaps, 48 frames of 56 x 56, 2 persons
   const loader = new BatchLoader(f, [...Array(f.size).keys()], spec, TRAIN_MODE, {
     batchSize: 32,
     shuffle: true,
