@@ -1,6 +1,12 @@
 // Differentiable ops: each is a forward built from kernels/ plus its gradient rule, all in
 // this one table. Shapes in comments: (B, T, C) etc.
 import { attentionBackward, attentionForward } from "../kernels/attention.ts";
+import {
+  DENSE_ATTENTION_MAX_L,
+  denseAttentionBackward,
+  denseAttentionForward,
+  packedPart,
+} from "../kernels/attention_dense.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../kernels/cross_entropy.ts";
 import { dropout as dropoutKernel } from "../kernels/dropout.ts";
 import { layerNormBackward, layerNormForward } from "../kernels/layernorm.ts";
@@ -16,7 +22,7 @@ import { reduce } from "../kernels/reduce.ts";
 import { softmaxBackward, softmaxForward } from "../kernels/softmax.ts";
 import { patchify as patchifyKernel, type Tubelet, unpatchify } from "../kernels/tubelet.ts";
 import { f32lit, ShapeError } from "../kernels/wgsl.ts";
-import { type Shape, Tensor } from "../runtime/tensor.ts";
+import type { Shape, Tensor } from "../runtime/tensor.ts";
 import { gradSink, record } from "./tape.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 
@@ -304,14 +310,43 @@ export function softmax(x: Tensor): Tensor {
   return record(y, "softmax", [x], (g) => [softmaxBackward(x.rt, g, y)]);
 }
 
+/**
+ * Which attention kernels: "fused" (online softmax, nothing of size L x L stored) or "dense"
+ * (kernels/attention_dense.ts: batched matmuls around a stored softmax). "auto" takes dense
+ * for f32 sequences up to DENSE_ATTENTION_MAX_L on a software adapter, where it measured
+ * faster, and fused everywhere else. Default: the runtime's `attention` setting.
+ */
+export type AttentionImpl = Runtime["attention"];
+
+export interface AttentionOptions {
+  /** Additive, (Lq, Lk) or (B, Lq, Lk). */
+  mask?: Tensor;
+  /** Default 1 / sqrt(D). */
+  scale?: number;
+  impl?: AttentionImpl;
+}
+
+function denseAttention(q: Tensor, lk: number, impl = q.rt.attention): boolean {
+  if (impl !== "auto") return impl === "dense";
+  const l = Math.max(q.shape[1], lk);
+  return q.rt.gpu.software && q.dtype === "f32" && l <= DENSE_ATTENTION_MAX_L;
+}
+
 /** Multi-head attention core: q, k, v (B, L, H, D) views -> (B, Lq, H, D). */
 export function attention(
   q: Tensor,
   k: Tensor,
   v: Tensor,
-  opts: { mask?: Tensor; scale?: number } = {},
+  opts: AttentionOptions = {},
 ): Tensor {
   [q, k, v] = [autocast(q), autocast(k), autocast(v)];
+  if (denseAttention(q, k.shape[1], opts.impl)) {
+    const { out, saved } = denseAttentionForward(q.rt, q, k, v, opts);
+    return record(out, "attention", [q, k, v], (g) => {
+      const r = denseAttentionBackward(q.rt, g, saved);
+      return [r.dq, r.dk, r.dv];
+    });
+  }
   const { out, lse } = attentionForward(q.rt, q, k, v, opts);
   return record(out, "attention", [q, k, v], (g) => {
     const r = attentionBackward(q.rt, g, q, k, v, out, lse, opts);
@@ -353,7 +388,7 @@ export function patchify(x: Tensor, k: Tubelet): Tensor {
  * Attention straight from a packed projection qkv (B, L, 3, H, D): q, k, v are strided views
  * (no copies); the backward writes dq, dk, dv into one packed gradient.
  */
-export function attentionPacked(qkv: Tensor, opts: { mask?: Tensor; scale?: number } = {}): Tensor {
+export function attentionPacked(qkv: Tensor, opts: AttentionOptions = {}): Tensor {
   const rt = qkv.rt;
   qkv = autocast(qkv);
   if (qkv.rank !== 5 || qkv.shape[2] !== 3) {
@@ -361,18 +396,20 @@ export function attentionPacked(qkv: Tensor, opts: { mask?: Tensor; scale?: numb
   }
   const src = contiguous(rt, qkv);
   const [b, l, , h, d] = src.shape;
-  const part = (i: number) => {
-    const n = narrowView(src, 2, i, 1);
-    return new Tensor(
-      rt,
-      n.storage,
-      [b, l, h, d],
-      n.dtype,
-      n.offset,
-      [n.strides[0], n.strides[1], n.strides[3], n.strides[4]],
-    );
-  };
-  const [q, k, v] = [part(0), part(1), part(2)];
+  const [q, k, v] = [packedPart(src, 0), packedPart(src, 1), packedPart(src, 2)];
+  if (denseAttention(q, l, opts.impl)) {
+    const { out, saved } = denseAttentionForward(rt, q, k, v, opts);
+    return record(out, "attention", [qkv], (g) => {
+      // dq, dk, dv land straight in their parts of the packed gradient.
+      const dqkv = rt.empty(src.shape, g.dtype, "attention.dqkv");
+      denseAttentionBackward(rt, g, saved, {
+        dq: packedPart(dqkv, 0),
+        dk: packedPart(dqkv, 1),
+        dv: packedPart(dqkv, 2),
+      });
+      return [dqkv];
+    });
+  }
   const { out, lse } = attentionForward(rt, q, k, v, opts);
   return record(out, "attention", [qkv], (g) => {
     const r = attentionBackward(rt, g, q, k, v, out, lse, opts);

@@ -24,7 +24,7 @@ function useSubgroups(rt: Runtime, ts: Tensor[], d: number): boolean {
 
 const WG = 64;
 
-interface Dims {
+export interface Dims {
   b: number;
   h: number;
   lq: number;
@@ -32,7 +32,8 @@ interface Dims {
   d: number;
 }
 
-function dims(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor): Dims {
+/** Checks q, k, v (B, L, H, D) and the mask against each other; the sizes. */
+export function dims(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor): Dims {
   const op = "attention";
   for (const t of [q, k, v]) requireDtype(op, t, ["f32", "f16"]);
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {

@@ -26,9 +26,21 @@ export interface MatmulShape {
   aOffset: number;
   bOffset: number;
   cOffset: number;
-  /** Elements between consecutive batch entries; 0 broadcasts (shared weights). */
+  /** Elements between consecutive stored rows (for a contiguous operand: its width). */
+  lda: number;
+  ldb: number;
+  ldc: number;
+  /** Batch entry z is the pair (z / inner, z % inner): a (B, H, rows, cols) view has inner
+   * H. Contiguous batches have inner 1. */
+  inner: number;
+  /** Elements between consecutive outer batch entries; 0 broadcasts (shared weights). */
   aBatchStride: number;
   bBatchStride: number;
+  cBatchStride: number;
+  /** Elements between consecutive inner batch entries. */
+  aInnerStride: number;
+  bInnerStride: number;
+  cInnerStride: number;
   bias: boolean;
   biasOffset: number;
   act: Activation;
@@ -109,14 +121,16 @@ export function matmulKernel(
   const aVec = shared
     ? false
     : s.transA
-    ? !sub && al(M) && al(s.aOffset) && al(s.aBatchStride) && al(TM)
-    : al(K) && al(s.aOffset) && al(s.aBatchStride);
+    ? !sub && al(M) && al(s.lda) && al(s.aOffset) && al(s.aBatchStride) &&
+      al(s.aInnerStride) && al(TM)
+    : al(s.lda) && al(s.aOffset) && al(s.aBatchStride) && al(s.aInnerStride);
   const bVec = shared
     ? false
     : s.transB
-    ? al(K) && al(s.bOffset) && al(s.bBatchStride)
-    : al(N) && al(s.bOffset) && al(s.bBatchStride);
-  const cVec = al(N) && al(s.cOffset);
+    ? al(s.ldb) && al(s.bOffset) && al(s.bBatchStride) && al(s.bInnerStride)
+    : al(N) && al(s.ldb) && al(s.bOffset) && al(s.bBatchStride) && al(s.bInnerStride);
+  const cVec = al(N) && al(s.ldc) && al(s.cOffset) && al(s.cBatchStride) &&
+    al(s.cInnerStride);
   const K4 = Math.floor(K / 4);
   const L: string[] = [];
   const v4 = (e: string) => (s.dtype === "f32" ? e : `vec4<f32>(${e})`);
@@ -146,13 +160,13 @@ export function matmulKernel(
     f(el(
       "A",
       aVec,
-      s.transA ? `aBase + (${k}) * ${M}u + ra${i}` : `aBase + ra${i} * ${K}u + ${k}`,
+      s.transA ? `aBase + (${k}) * ${s.lda}u + ra${i}` : `aBase + ra${i} * ${s.lda}u + ${k}`,
     ));
   const bAt = (k: string, j: number) =>
     f(el(
       "B",
       bVec,
-      s.transB ? `bBase + cb${j} * ${K}u + ${k}` : `bBase + (${k}) * ${N}u + cb${j}`,
+      s.transB ? `bBase + cb${j} * ${s.ldb}u + ${k}` : `bBase + (${k}) * ${s.ldb}u + cb${j}`,
     ));
 
   /** The k-step body for 4 consecutive k. Loads that are vectors over k come first; the
@@ -163,7 +177,7 @@ export function matmulKernel(
     const aL: string[][] = [];
     if (aVec && !s.transA) {
       for (let i = 0; i < loadRows; i++) {
-        head.push(`    let av${i} = ${v4(`A[aBase4 + ra${i} * ${K / 4}u + kv]`)};`);
+        head.push(`    let av${i} = ${v4(`A[aBase4 + ra${i} * ${s.lda / 4}u + kv]`)};`);
       }
       for (let i = 0; i < loadRows; i++) aL.push([0, 1, 2, 3].map((kk) => `av${i}[${kk}]`));
     } else if (aVec && s.transA) {
@@ -171,7 +185,11 @@ export function matmulKernel(
         for (let q = 0; q < TM / 4; q++) {
           perK[kk].push(
             `    let at${kk}_${q} = ${
-              v4(`A[aBase4 + (k + ${kk}u) * ${M / 4}u + ${clampM(`m0 / 4u + ${q}u`, M / 4 - 1)}]`)
+              v4(
+                `A[aBase4 + (k + ${kk}u) * ${s.lda / 4}u + ${
+                  clampM(`m0 / 4u + ${q}u`, M / 4 - 1)
+                }]`,
+              )
             };`,
           );
         }
@@ -204,7 +222,11 @@ export function matmulKernel(
         for (let p = 0; p < P; p++) {
           perK[kk].push(
             `    let bv${kk}_${p} = ${
-              v4(`B[bBase4 + (k + ${kk}u) * ${N / 4}u + ${clampN(`n0 / 4u + ${p}u`, N / 4 - 1)}]`)
+              v4(
+                `B[bBase4 + (k + ${kk}u) * ${s.ldb / 4}u + ${
+                  clampN(`n0 / 4u + ${p}u`, N / 4 - 1)
+                }]`,
+              )
             };`,
           );
         }
@@ -212,7 +234,7 @@ export function matmulKernel(
       for (let kk = 0; kk < 4; kk++) bE.push([...Array(P).keys()].map((p) => `bv${kk}_${p}`));
     } else if (bVec && s.transB) {
       for (let j = 0; j < TN; j++) {
-        head.push(`    let bc${j} = ${v4(`B[bBase4 + cb${j} * ${K / 4}u + kv]`)};`);
+        head.push(`    let bc${j} = ${v4(`B[bBase4 + cb${j} * ${s.ldb / 4}u + kv]`)};`);
       }
       for (let kk = 0; kk < 4; kk++) {
         bE.push(
@@ -252,8 +274,8 @@ export function matmulKernel(
   if (shared) {
     // Cooperative loads of a (rows x 16) A tile and a (16 x cols) B tile, zero outside.
     const rows = tile.rows, cols = tile.cols, nThreads = t.wgx * t.wgy;
-    const aA = s.transA ? `A[aBase + kk * ${M}u + mm]` : `A[aBase + mm * ${K}u + kk]`;
-    const bB = s.transB ? `B[bBase + nn * ${K}u + kk]` : `B[bBase + kk * ${N}u + nn]`;
+    const aA = s.transA ? `A[aBase + kk * ${s.lda}u + mm]` : `A[aBase + mm * ${s.lda}u + kk]`;
+    const bB = s.transB ? `B[bBase + nn * ${s.ldb}u + kk]` : `B[bBase + kk * ${s.ldb}u + nn]`;
     L.push(`  let tid = lid.y * ${t.wgx}u + lid.x;`);
     L.push(`  let tm0 = wid.y * ${rows}u;`, `  let tn0 = wid.x * ${cols}u;`);
     L.push(`  for (var kt = 0u; kt < ${K}u; kt += ${SHARED_K}u) {`);
@@ -331,7 +353,7 @@ export function matmulKernel(
       : v;
   for (let i = 0; i < TM; i++) {
     L.push(`  if (m0 + ${i}u < ${M}u) {`);
-    L.push(`    let row = cBase + (m0 + ${i}u) * ${N}u;`);
+    L.push(`    let row = cBase + (m0 + ${i}u) * ${s.ldc}u;`);
     for (let p = 0; p < P; p++) {
       L.push(`    {`);
       L.push(`      var v = acc${i}_${p}${s.bias ? ` + bias${p}` : ""};`);
@@ -398,10 +420,11 @@ ${
       : ""
   }
 ${entry}
-  let batch = wid.z;
-  let aBase = ${s.aOffset}u + batch * ${s.aBatchStride}u;
-  let bBase = ${s.bOffset}u + batch * ${s.bBatchStride}u;
-  let cBase = ${s.cOffset}u + batch * ${M * N}u;
+  let zo = wid.z / ${s.inner}u;
+  let zi = wid.z % ${s.inner}u;
+  let aBase = ${s.aOffset}u + zo * ${s.aBatchStride}u + zi * ${s.aInnerStride}u;
+  let bBase = ${s.bOffset}u + zo * ${s.bBatchStride}u + zi * ${s.bInnerStride}u;
+  let cBase = ${s.cOffset}u + zo * ${s.cBatchStride}u + zi * ${s.cInnerStride}u;
   let aBase4 = aBase / 4u;
   let bBase4 = bBase / 4u;
   _ = aBase4; _ = bBase4;
@@ -432,12 +455,56 @@ export interface MatmulOptions {
   tiling?: MatmulTiling;
 }
 
-/** Splits a tensor's shape into (batch, rows, cols) for matmul. */
-function mat(op: string, t: Tensor): { batch: number; r: number; c: number; lead: number[] } {
+/** A stored operand as matmul sees it: a batch of (r, c) matrices, rows `ld` apart. */
+interface MatLayout {
+  batch: number;
+  r: number;
+  c: number;
+  lead: number[];
+  ld: number;
+  /** Batch entry z at offset (z / inner) * sOuter + (z % inner) * sInner. */
+  inner: number;
+  sOuter: number;
+  sInner: number;
+}
+
+/**
+ * Reads a tensor as a batch of matrices: any contiguous tensor, or a strided view of at most
+ * 4 dimensions, (B, H, rows, cols), with unit stride along cols (the head-major view of a
+ * packed attention projection, for instance).
+ */
+function mat(op: string, t: Tensor): MatLayout {
   if (t.rank < 2) throw new ShapeError(op, "operands need at least 2 dimensions", t);
-  if (!t.isContiguous) throw new ShapeError(op, "operands must be contiguous", t);
   const lead = t.shape.slice(0, -2);
-  return { batch: lead.reduce((a, b) => a * b, 1), r: t.shape.at(-2)!, c: t.shape.at(-1)!, lead };
+  const batch = lead.reduce((a, b) => a * b, 1);
+  const r = t.shape.at(-2)!, c = t.shape.at(-1)!;
+  if (t.isContiguous) return { batch, r, c, lead, ld: c, inner: 1, sOuter: r * c, sInner: 0 };
+  if (t.strides.at(-1) !== 1 && c > 1) {
+    throw new ShapeError(op, "a strided operand needs unit stride along its last dimension", t);
+  }
+  if (t.rank > 4) throw new ShapeError(op, "strided operands have at most 4 dimensions", t);
+  const st = t.strides, ld = st[t.rank - 2];
+  if (t.rank === 2) return { batch, r, c, lead, ld, inner: 1, sOuter: 0, sInner: 0 };
+  if (t.rank === 3) return { batch, r, c, lead, ld, inner: 1, sOuter: st[0], sInner: 0 };
+  return { batch, r, c, lead, ld, inner: t.shape[1], sOuter: st[0], sInner: st[1] };
+}
+
+/** Batch strides of a layout for a common (outer, inner) split; 0 for a shared operand. */
+function batchStrides(
+  op: string,
+  t: Tensor,
+  l: MatLayout,
+  inner: number,
+): { outer: number; inner: number } {
+  if (l.batch === 1) return { outer: 0, inner: 0 };
+  if (l.inner === inner) return { outer: l.sOuter, inner: l.sInner };
+  // An operand whose batch is one run of equal strides splits any way.
+  if (l.inner === 1) return { outer: inner * l.sOuter, inner: l.sOuter };
+  throw new ShapeError(
+    op,
+    `batch layout (inner ${l.inner}) differs from the others' (${inner})`,
+    t,
+  );
 }
 
 /**
@@ -473,12 +540,19 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, o: MatmulOptions = {})
   }
   const outShape = [...A.lead, m, n];
   const c = o.out ?? rt.empty(outShape, a.dtype, "matmul.out");
-  if (c.size !== A.batch * m * n || !c.isContiguous) {
-    throw new ShapeError(op, `output must be contiguous with shape ${JSON.stringify(outShape)}`, c);
+  const C = c.isContiguous
+    ? { batch: A.batch, r: m, c: n, lead: A.lead, ld: n, inner: 1, sOuter: m * n, sInner: 0 }
+    : mat(op, c);
+  if (c.size !== A.batch * m * n || C.r !== m || C.c !== n || C.batch !== A.batch) {
+    throw new ShapeError(op, `output must have shape ${JSON.stringify(outShape)}`, c);
   }
-  if (o.preact && o.preact.size !== c.size) {
-    throw new ShapeError(op, "preact must match the output", o.preact, c);
+  if (o.preact && (o.preact.size !== c.size || !o.preact.isContiguous || !c.isContiguous)) {
+    throw new ShapeError(op, "preact must match a contiguous output", o.preact, c);
   }
+  // One (outer, inner) batch split for all three operands.
+  const inner = [A, B, C].find((l) => l.batch > 1 && l.inner > 1)?.inner ?? 1;
+  const sa = batchStrides(op, a, A, inner), sb = batchStrides(op, b, B, inner);
+  const sc = batchStrides(op, c, C, inner);
   const s: MatmulShape = {
     batch: A.batch,
     m,
@@ -489,8 +563,16 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, o: MatmulOptions = {})
     aOffset: a.offset,
     bOffset: b.offset,
     cOffset: c.offset,
-    aBatchStride: A.batch > 1 ? m * k : 0,
-    bBatchStride: B.batch > 1 ? k * n : 0,
+    lda: A.ld,
+    ldb: B.ld,
+    ldc: C.ld,
+    inner,
+    aBatchStride: sa.outer,
+    bBatchStride: sb.outer,
+    cBatchStride: sc.outer,
+    aInnerStride: sa.inner,
+    bInnerStride: sb.inner,
+    cInnerStride: sc.inner,
     bias: !!o.bias,
     biasOffset: o.bias?.offset ?? 0,
     act: o.act ?? "none",

@@ -41,6 +41,10 @@ export class Runtime {
    * mixed precision (f16 storage, f32 accumulation, f32 master weights) where the adapter
    * has shader-f16; "f32" everywhere else. */
   computeDtype: "f32" | "f16" = "f32";
+  /** Attention kernels (autograd/ops.ts): "fused" online softmax, "dense" batched matmuls
+   * around a stored softmax, or "auto" (dense for short f32 sequences on a software
+   * adapter, where it measured faster; fused elsewhere). */
+  attention: "auto" | "fused" | "dense" = "auto";
   #pipelines = new Map<string, GPUComputePipeline>();
   #pipelineIds = new Map<GPUComputePipeline, number>();
   #bindGroups = new Map<string, GPUBindGroup>();

@@ -83,19 +83,27 @@ gpuTest(
   (rt) => gradcheck(rt, "layerNorm", [[4, 13], [13], [13]], ([x, g, b]) => ops.layerNorm(x, g, b)),
 );
 
-gpuTest(
-  "gradcheck: attention with mask",
-  (rt) =>
-    gradcheck(rt, "attention", [[2, 7, 2, 4], [2, 9, 2, 4], [2, 9, 2, 4]], ([q, k, v]) => {
-      const mask = rt.tensor(randn(7 * 9, 5), [7, 9]);
-      return ops.attention(q, k, v, { mask });
-    }),
-);
+for (const impl of ["fused", "dense"] as const) {
+  gpuTest(
+    `gradcheck: attention with mask (${impl})`,
+    (rt) =>
+      gradcheck(rt, "attention", [[2, 7, 2, 4], [2, 9, 2, 4], [2, 9, 2, 4]], ([q, k, v]) => {
+        const mask = rt.tensor(randn(7 * 9, 5), [7, 9]);
+        return ops.attention(q, k, v, { mask, impl });
+      }),
+  );
 
-gpuTest(
-  "gradcheck: packed attention (qkv projection layout)",
-  (rt) => gradcheck(rt, "attentionPacked", [[2, 5, 3, 2, 4]], ([qkv]) => ops.attentionPacked(qkv)),
-);
+  gpuTest(
+    `gradcheck: packed attention, qkv projection layout (${impl})`,
+    (rt) =>
+      gradcheck(
+        rt,
+        "attentionPacked",
+        [[2, 5, 3, 2, 4]],
+        ([qkv]) => ops.attentionPacked(qkv, { impl }),
+      ),
+  );
+}
 
 gpuTest(
   "gradcheck: softmax, tanh, broadcast div",

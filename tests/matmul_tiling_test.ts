@@ -5,6 +5,7 @@
 import { map } from "../kernels/map.ts";
 import { matmul, matmulReference, type MatmulTiling } from "../kernels/matmul.ts";
 import { attentionBackward, attentionForward } from "../kernels/attention.ts";
+import { packedPart } from "../kernels/attention_dense.ts";
 import { assertClose, fixture, gpuTest, randn, readF32 } from "./helpers.ts";
 
 const TILINGS: MatmulTiling[] = [
@@ -128,3 +129,68 @@ gpuTest("attention: the portable (non-subgroup) kernels match PyTorch too", asyn
     rt.useSubgroups = true;
   }
 });
+
+// Strided operands: the head-major (B, H, L, D) views of a packed (B, L, 3, H, D) attention
+// projection, read in place, and an output written through a permuted view.
+const STRIDED_TILINGS: MatmulTiling[] = [
+  { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 },
+  { kind: "shared", tm: 2, tn: 4, wgx: 8, wgy: 4 },
+  { kind: "subgroup", tm: 2, tn: 4, wgx: 1, wgy: 1 },
+];
+for (const tiling of STRIDED_TILINGS) {
+  gpuTest(`matmul ${tiling.kind} ${tiling.tm}x${tiling.tn} on strided 4-D views`, async (rt) => {
+    if (tiling.kind === "subgroup" && !(rt.gpu.subgroups && rt.gpu.subgroupSize === 8)) {
+      console.log("skipped: adapter has no 8-lane subgroups");
+      return;
+    }
+    for (const [B, L, H, D] of [[2, 13, 3, 8], [1, 5, 1, 4], [2, 9, 2, 6]]) {
+      const pv = randn(B * L * 3 * H * D, L + D);
+      const at = (b: number, l: number, part: number, h: number, d: number) =>
+        pv[(((b * L + l) * 3 + part) * H + h) * D + d];
+      // Host copies of q and k as (B*H, L, D) for the reference.
+      const headMajor = (part: number) =>
+        Float64Array.from(
+          { length: B * H * L * D },
+          (_, i) => {
+            const d = i % D, l = Math.floor(i / D) % L, h = Math.floor(i / (D * L)) % H;
+            return at(Math.floor(i / (D * L * H)), l, part, h, d);
+          },
+        );
+      const q = headMajor(0), k = headMajor(1);
+      const s = matmulReference(q, k, B * H, L, L, D, false, true); // q k^T
+      const o = matmulReference(s, k, B * H, L, D, L); // s k
+      const dk = matmulReference(s, q, B * H, L, D, L, true); // s^T q
+      const held = rt.tidy(() => {
+        const p = rt.tensor(pv, [B, L, 3, H, D]);
+        const part = (i: number) => packedPart(p, i).permuteView([0, 2, 1, 3]);
+        const sT = matmul(rt, part(0), part(1), { transB: true, tiling }); // (B, H, L, L)
+        const out = rt.zeros([B, L, H, D]);
+        matmul(rt, sT, part(1), { out: out.permuteView([0, 2, 1, 3]), tiling });
+        const g = rt.zeros([B, L, 3, H, D]);
+        const gk = packedPart(g, 1).permuteView([0, 2, 1, 3]);
+        matmul(rt, sT, part(0), { transA: true, out: gk, tiling });
+        return { sT, out, g };
+      });
+      const what = `${tiling.kind} B${B} L${L} H${H} D${D}`;
+      const tol = { atol: 1e-4, rtol: 1e-4 };
+      assertClose(`${what} q k^T`, await readF32(rt, held.sT), s, tol);
+      // out (B, L, H, D) and dk (in part 1 of g) back to head-major order.
+      const outV = await readF32(rt, held.out), gV = await readF32(rt, held.g);
+      const toHeads = (v: Float32Array, parts: number, part: number) =>
+        Float64Array.from({ length: B * H * L * D }, (_, i) => {
+          const d = i % D, l = Math.floor(i / D) % L, h = Math.floor(i / (D * L)) % H;
+          const b = Math.floor(i / (D * L * H));
+          return v[(((b * L + l) * parts + part) * H + h) * D + d];
+        });
+      assertClose(`${what} out via a permuted view`, toHeads(outV, 1, 0), o, tol);
+      assertClose(`${what} s^T q into a packed gradient`, toHeads(gV, 3, 1), dk, tol);
+      assertClose(
+        `${what} other parts untouched`,
+        [0, 2].flatMap((i) => [...toHeads(gV, 3, i)]),
+        new Float64Array(2 * B * H * L * D),
+        { atol: 0, rtol: 0 },
+      );
+      for (const t of Object.values(held)) rt.dispose(t);
+    }
+  });
+}

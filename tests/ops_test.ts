@@ -115,19 +115,22 @@ for (let i = 0; i < 3; i++) {
   );
 }
 
-for (let i = 0; i < 5; i++) {
-  gpuTest(`attention${i} (online softmax, mask) vs PyTorch`, async (rt) => {
-    const f = await fixture(`attention${i}`);
-    const consts = f.has("mask") ? ["mask"] : [];
-    await checkCase(
-      rt,
-      `attention${i}`,
-      TOL.attention,
-      ["q", "k", "v"],
-      (t) => ops.attention(t.q, t.k, t.v, { mask: t.mask }),
-      consts,
-    );
-  });
+// Both implementations: fused (online softmax) and dense (matmuls around a stored softmax).
+for (const impl of ["fused", "dense"] as const) {
+  for (let i = 0; i < 5; i++) {
+    gpuTest(`attention${i} (${impl}, mask) vs PyTorch`, async (rt) => {
+      const f = await fixture(`attention${i}`);
+      const consts = f.has("mask") ? ["mask"] : [];
+      await checkCase(
+        rt,
+        `attention${i}`,
+        TOL.attention,
+        ["q", "k", "v"],
+        (t) => ops.attention(t.q, t.k, t.v, { mask: t.mask, impl }),
+        consts,
+      );
+    });
+  }
 }
 
 for (let i = 0; i < 3; i++) {
