@@ -5,6 +5,10 @@ export interface PooledBuffer {
   readonly id: number;
   readonly buffer: GPUBuffer;
   readonly bytes: number;
+  /** Captured graphs that use this buffer (runtime/graph.ts): while any does, a released
+   * buffer is parked instead of being handed out again. */
+  pins: number;
+  parked: boolean;
 }
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -43,14 +47,42 @@ export class BufferPool {
     }
     const buffer = this.device.createBuffer({ size, usage: USAGE, label: what });
     this.liveBytes += size;
-    return { id: this.#nextId++, buffer, bytes: size };
+    return { id: this.#nextId++, buffer, bytes: size, pins: 0, parked: false };
   }
 
   release(b: PooledBuffer): void {
+    this.liveBytes -= b.bytes;
+    if (b.pins > 0) {
+      b.parked = true;
+      return;
+    }
+    this.#putFree(b);
+  }
+
+  /** Keeps b out of circulation until as many unpin() calls; takes it off the free list. */
+  pin(b: PooledBuffer): void {
+    b.pins++;
+    const list = this.#free.get(b.bytes);
+    const i = list?.indexOf(b) ?? -1;
+    if (i >= 0) {
+      list!.splice(i, 1);
+      this.pooledBytes -= b.bytes;
+      b.parked = true;
+    }
+  }
+
+  unpin(b: PooledBuffer): void {
+    if (b.pins <= 0) throw new Error(`unpin: buffer #${b.id} is not pinned`);
+    if (--b.pins === 0 && b.parked) {
+      b.parked = false;
+      this.#putFree(b);
+    }
+  }
+
+  #putFree(b: PooledBuffer): void {
     let list = this.#free.get(b.bytes);
     if (!list) this.#free.set(b.bytes, list = []);
     list.push(b);
-    this.liveBytes -= b.bytes;
     this.pooledBytes += b.bytes;
   }
 

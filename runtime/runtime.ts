@@ -4,6 +4,7 @@
 import { BufferPool, type PooledBuffer } from "./buffer_pool.ts";
 import { acquireGpu, type Gpu, type GpuOptions } from "./device.ts";
 import { BYTES_PER_ELEMENT, type DType, f16BitsToF32, toF16Array } from "./dtype.ts";
+import { Graph, type GraphCommand } from "./graph.ts";
 import type { KernelSpec } from "./kernel.ts";
 import { numel, type Shape, shapeStr, Storage, Tensor } from "./tensor.ts";
 
@@ -52,6 +53,12 @@ export class Runtime {
   #pass: GPUComputePassEncoder | null = null;
   #errors: Promise<string | null>[] = [];
   #scopes: Storage[][] = [];
+  #capture: {
+    commands: GraphCommand[];
+    buffers: Set<PooledBuffer>;
+    staging: GPUBuffer[];
+    allocated: Set<Storage>;
+  } | null = null;
   #profile: {
     name: string;
     pipeline: GPUComputePipeline;
@@ -88,6 +95,7 @@ export class Runtime {
     const what = `${name || "tensor"} ${dtype}${shapeStr(shape)}`;
     const storage = new Storage(this.pool.acquire(bytes, what), persistent);
     if (!persistent) this.#scopes.at(-1)?.push(storage);
+    this.#capture?.allocated.add(storage);
     const t = new Tensor(this, storage, shape, dtype);
     t.name = name;
     return t;
@@ -122,18 +130,11 @@ export class Runtime {
     if (data.length !== t.size) {
       throw new Error(`write: ${data.length} values for ${t} of ${t.size} elements`);
     }
+    if (this.#capture) return this.#writeCaptured(t, data);
     // Recorded but unsubmitted commands may still read this (pooled) buffer: submit them so
     // the write lands after them in queue order.
     this.flush();
-    let bytes: ArrayBufferView;
-    if (t.dtype === "f16") {
-      const h = toF16Array(data);
-      bytes = h.length % 2 ? concatU16(h, new Uint16Array(1)) : h;
-    } else if (t.dtype === "i32") {
-      bytes = data instanceof Int32Array ? data : Int32Array.from(data);
-    } else {
-      bytes = data instanceof Float32Array ? data : Float32Array.from(data);
-    }
+    const bytes = hostBytes(t, data);
     this.device.queue.writeBuffer(
       t.buffer,
       t.offset * BYTES_PER_ELEMENT[t.dtype],
@@ -141,6 +142,40 @@ export class Runtime {
       bytes.byteOffset,
       bytes.byteLength,
     );
+  }
+
+  /** Inside capture(): the data becomes a constant of the graph, copied in command order. */
+  #writeCaptured(t: Tensor, data: ArrayLike<number>): void {
+    const cap = this.#capture!;
+    if (!cap.allocated.has(t.storage)) {
+      throw new Error(
+        `write(${t}) inside capture(): a replay would write the same data again; write ` +
+          `per-step inputs before replaying, into tensors made outside the captured function`,
+      );
+    }
+    const bytes = hostBytes(t, data);
+    const size = Math.ceil(bytes.byteLength / 4) * 4;
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label: `constant for ${t}`,
+    });
+    this.device.queue.writeBuffer(
+      staging,
+      0,
+      bytes.buffer as ArrayBuffer,
+      bytes.byteOffset,
+      bytes.byteLength,
+    );
+    cap.staging.push(staging);
+    this.#command({
+      kind: "copy",
+      src: staging,
+      srcOffset: 0,
+      dst: t.buffer,
+      dstOffset: t.offset * BYTES_PER_ELEMENT[t.dtype],
+      size,
+    }, [t.storage.buf]);
   }
 
   /**
@@ -252,12 +287,82 @@ export class Runtime {
     }
     const p = this.#pipeline(spec);
     const g = this.#bindGroup(p, spec);
-    this.#profile?.push({ name: spec.name, pipeline: p, bindGroup: g, grid: [x, y, z] });
-    const pass = this.#ensurePass();
-    pass.setPipeline(p);
-    pass.setBindGroup(0, g);
-    pass.dispatchWorkgroups(x, y, z);
-    this.stats.dispatches++;
+    this.#command(
+      { kind: "dispatch", name: spec.name, pipeline: p, bindGroup: g, grid: [x, y, z] },
+      spec.bindings.map((t) => t.storage.buf),
+    );
+  }
+
+  /** Encodes one command (and keeps it when capturing). */
+  #command(c: GraphCommand, buffers: PooledBuffer[]): void {
+    if (this.#capture) {
+      this.#capture.commands.push(c);
+      for (const b of buffers) this.#capture.buffers.add(b);
+    }
+    switch (c.kind) {
+      case "dispatch": {
+        this.#profile?.push({
+          name: c.name,
+          pipeline: c.pipeline,
+          bindGroup: c.bindGroup,
+          grid: c.grid,
+        });
+        const pass = this.#ensurePass();
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(0, c.bindGroup);
+        pass.dispatchWorkgroups(...c.grid);
+        this.stats.dispatches++;
+        break;
+      }
+      case "clear":
+        this.#endPass().clearBuffer(c.buffer, c.offset, c.size);
+        break;
+      case "copy":
+        this.#endPass().copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+        break;
+      case "host":
+        c.fn();
+    }
+  }
+
+  /**
+   * Runs host-side bookkeeping that belongs to a step (the optimiser's step count): now, and
+   * again on every replay of a graph captured around it.
+   */
+  host(fn: () => void): void {
+    this.#command({ kind: "host", fn }, []);
+  }
+
+  /**
+   * Runs fn once, recording (and executing) its commands as usual, and returns them as a
+   * Graph that replay() records again without running fn: see runtime/graph.ts for the
+   * rules. Tensors fn returns are rewritten by every replay.
+   */
+  capture<T>(fn: () => T): { graph: Graph; result: T } {
+    if (this.#capture) throw new Error("capture: graphs do not nest");
+    const cap = this.#capture = {
+      commands: [] as GraphCommand[],
+      buffers: new Set<PooledBuffer>(),
+      staging: [] as GPUBuffer[],
+      allocated: new Set<Storage>(),
+    };
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      for (const s of cap.staging) s.destroy();
+      throw e;
+    } finally {
+      this.#capture = null;
+    }
+    return { graph: new Graph(cap.commands, [...cap.buffers], cap.staging, this), result };
+  }
+
+  /** Records a captured graph's commands again (and runs its host effects). */
+  replay(g: Graph): void {
+    if (g.disposed) throw new Error("replay: the graph was disposed");
+    if (this.#capture) throw new Error("replay: not inside capture()");
+    for (const c of g.commands) this.#command(c, []);
   }
 
   /** Starts (or stops) collecting every dispatch for replayProfile(). */
@@ -272,7 +377,9 @@ export class Runtime {
    * timestamp queries read zero). Values computed by replays are garbage: profile, then
    * discard the state.
    */
-  async replayProfile(reps = 5): Promise<Map<string, { ms: number; count: number }>> {
+  async replayProfile(
+    reps = 5,
+  ): Promise<Map<string, { ms: number; count: number; workgroups: number }>> {
     const recs = this.#profile ?? [];
     this.#profile = null;
     await this.sync();
@@ -288,16 +395,17 @@ export class Runtime {
     };
     let base = Infinity;
     for (let i = 0; i < 5; i++) base = Math.min(base, await timeSubmit(() => {}));
-    const out = new Map<string, { ms: number; count: number }>();
+    const out = new Map<string, { ms: number; count: number; workgroups: number }>();
     for (const r of recs) {
       const ms = await timeSubmit((pass) => {
         pass.setPipeline(r.pipeline);
         pass.setBindGroup(0, r.bindGroup);
         for (let i = 0; i < reps; i++) pass.dispatchWorkgroups(...r.grid);
       });
-      const e = out.get(r.name) ?? { ms: 0, count: 0 };
+      const e = out.get(r.name) ?? { ms: 0, count: 0, workgroups: 0 };
       e.ms += Math.max(0, ms - base) / reps;
       e.count++;
+      e.workgroups = r.grid[0] * r.grid[1] * r.grid[2];
       out.set(r.name, e);
     }
     return out;
@@ -310,8 +418,7 @@ export class Runtime {
     if (!t.isContiguous || start % 4 || bytes % 4) {
       throw new Error(`clear: ${t} must be contiguous and 4-byte aligned`);
     }
-    const enc = this.#endPass();
-    enc.clearBuffer(t.buffer, start, bytes);
+    this.#command({ kind: "clear", buffer: t.buffer, offset: start, size: bytes }, [t.storage.buf]);
   }
 
   /** Records a buffer copy of a contiguous range. */
@@ -319,9 +426,15 @@ export class Runtime {
     if (src.bytes !== dst.bytes || !src.isContiguous || !dst.isContiguous) {
       throw new Error(`copy: ${src} -> ${dst} needs equal contiguous sizes`);
     }
-    const enc = this.#endPass();
     const e = BYTES_PER_ELEMENT[src.dtype];
-    enc.copyBufferToBuffer(src.buffer, src.offset * e, dst.buffer, dst.offset * e, src.bytes);
+    this.#command({
+      kind: "copy",
+      src: src.buffer,
+      srcOffset: src.offset * e,
+      dst: dst.buffer,
+      dstOffset: dst.offset * e,
+      size: src.bytes,
+    }, [src.storage.buf, dst.storage.buf]);
   }
 
   #endPass(): GPUCommandEncoder {
@@ -480,4 +593,14 @@ function writableBindings(code: string): Set<number> {
 
 function numbered(code: string): string {
   return code.split("\n").map((l, i) => `${String(i + 1).padStart(4)}| ${l}`).join("\n");
+}
+
+/** Host data as the bytes of t's dtype (f16 padded to 4 bytes). */
+function hostBytes(t: Tensor, data: ArrayLike<number>): ArrayBufferView {
+  if (t.dtype === "f16") {
+    const h = toF16Array(data);
+    return h.length % 2 ? concatU16(h, new Uint16Array(1)) : h;
+  }
+  if (t.dtype === "i32") return data instanceof Int32Array ? data : Int32Array.from(data);
+  return data instanceof Float32Array ? data : Float32Array.from(data);
 }

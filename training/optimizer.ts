@@ -151,7 +151,7 @@ export class Optimizer {
       }
     }
     for (const a of this.gradArenas) fill(rt, a, 0);
-    this.t++;
+    rt.host(() => this.t++); // also on every replay of a captured step
   }
 
   /**

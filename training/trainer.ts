@@ -7,7 +7,7 @@
 import { dirname, join } from "node:path";
 import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
-import { deviceBatch, type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
+import { type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { layoutByName } from "../data/layouts.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -18,7 +18,9 @@ import { map } from "../kernels/map.ts";
 import { accumulateCorrect } from "../kernels/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { buildModel, parameterCount, presetByName } from "../models/presets.ts";
+import { StepGraphs } from "../runtime/graph.ts";
 import type { Runtime } from "../runtime/runtime.ts";
+import type { Tensor } from "../runtime/tensor.ts";
 import { type RunConfig, splitNames } from "./config.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
 import { Optimizer } from "./optimizer.ts";
@@ -218,6 +220,8 @@ export async function train(
       config: JSON.stringify(mc),
       position: JSON.stringify({ epoch, batch, best, carry: carryNow }),
     });
+    const stepInputs = new Map<number, { labels: Tensor; kp: Tensor | null }>();
+    const steps = new StepGraphs(rt);
     const t0 = performance.now();
     let interrupted = false, seenTotal = 0;
     const epochs: EpochMetrics[] = [];
@@ -238,20 +242,36 @@ export async function train(
           lr = learningRate(schedule, step);
           opt.beginStep(lr);
         }
+        // Per-step inputs go into fixed tensors first; then the step itself (forward,
+        // backward, update) is a replay of the graph captured at its first occurrence.
         rt.write(seed, [(cfg.seed * 1000003 + epoch * 100003 + batch) | 0]);
-        rt.tidy(() => {
-          const shape = [hb.samples, spec.persons, spec.clipLen, layout.joints.length] as const;
-          const input = renderer
-            ? renderer.render(hb.xy!, hb.score!, shape)
-            : deviceBatch(rt, hb, file.meta, spec).input;
-          const labels = rt.tensor(hb.labels, [hb.samples], "i32");
-          const logits = ops.cast(model.forward(input), "f32");
-          const loss = ops.crossEntropy(logits, labels, cfg.labelSmoothing);
-          backward(cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss, opt.lossSeed());
-          map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: lossSum });
-          accumulateCorrect(rt, logits, labels, correctSum);
-        });
-        if ((batch + 1) % cfg.accumulate === 0) opt.step();
+        const fixed = stepInputs.get(hb.samples) ?? stepInputs.set(hb.samples, {
+          labels: rt.persistent([hb.samples], "i32", "labels"),
+          kp: renderer ? null : rt.persistent(
+            [hb.samples, spec.persons, spec.clipLen, layout.joints.length, 3],
+            "f32",
+            "keypoints",
+          ),
+        }).get(hb.samples)!;
+        rt.write(fixed.labels, hb.labels);
+        const shape = [hb.samples, spec.persons, spec.clipLen, layout.joints.length] as const;
+        const input = renderer ? renderer.render(hb.xy!, hb.score!, shape) : fixed.kp!;
+        if (!renderer) rt.write(input, hb.kp!);
+        const update = (batch + 1) % cfg.accumulate === 0;
+        const body = () => {
+          rt.tidy(() => {
+            const logits = ops.cast(model.forward(input), "f32");
+            const loss = ops.crossEntropy(logits, fixed.labels, cfg.labelSmoothing);
+            backward(
+              cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss,
+              opt.lossSeed(),
+            );
+            map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: lossSum });
+            accumulateCorrect(rt, logits, fixed.labels, correctSum);
+          });
+          if (update) opt.step();
+        };
+        steps.run(`${hb.samples}:${update}`, input, body);
         rt.flush();
         seen += hb.samples;
         seenTotal += hb.samples;
@@ -340,6 +360,8 @@ export async function train(
       );
     }
     renderer?.dispose();
+    steps.dispose();
+    for (const f of stepInputs.values()) [f.labels, f.kp].forEach((t) => t && rt.dispose(t));
     // Final evaluation of the best checkpoint with the configured test-time views.
     if (!interrupted && best.epoch > 0) {
       await loadCheckpoint(rt, join(out, "best.safetensors"), model);
