@@ -127,11 +127,15 @@ export function buildCli(): Command {
     .option("--json", "print one JSON object")
     .option("--f16", "mixed precision (train --f16) for heatformer's steps")
     .option("--no-peers", "skip the TensorFlow.js and jax-js peers")
+    .option("--profile", "time each kernel of the reference step (replayed alone)")
+    .option("--no-presets", "only the reference step (and its peers)")
     .action((o) =>
       runCommand(async () => {
         const rt = await Runtime.create();
         const report = await benchTrain(rt, {
           peers: o.peers,
+          profile: !!o.profile,
+          presets: o.presets,
           f16: !!o.f16,
           log: o.json ? undefined : (l) => console.log(l),
         });

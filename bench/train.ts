@@ -16,8 +16,11 @@ import { medianMs } from "./timing.ts";
 export interface StepResult {
   name: string;
   batch: number;
-  /** Pipelined: steps back to back, one sync (a training loop). */
+  /** Pipelined: steps back to back, one sync (a training loop), each step a replay of the
+   * captured step graph (what `heatformer train` runs). */
   msPerStep: number;
+  /** The same, with every step recorded afresh (autograd and all). */
+  eagerMsPerStep: number;
   /** Each step waited for (includes a ~12 ms host sync on llvmpipe). */
   syncedMsPerStep: number;
   samplesPerSec: number;
@@ -25,34 +28,66 @@ export interface StepResult {
   submitsPerStep: number;
 }
 
+interface StepTimes {
+  ms: number;
+  eagerMs: number;
+  syncedMs: number;
+  dispatches: number;
+  submits: number;
+}
+
 /**
- * Step time two ways: pipelined (`steps` steps recorded back to back, one host sync at the
- * end, divided: what a training loop sees) and synced (median of steps each waited for,
- * ~12 ms of host sync included: what a loop that reads the loss every step would see).
+ * Step time three ways: pipelined (`steps` steps back to back, one host sync at the end,
+ * divided: what a training loop sees), as replays of the captured step and eagerly, rounds of
+ * the two interleaved so that drift on the shared host hits both alike; and synced (median of
+ * replayed steps each waited for, ~12 ms of host sync included).
  */
 async function timeSteps(
   rt: Runtime,
-  step: () => void,
-  warmup = 3,
+  /** Writes the step's per-step inputs (learning rate). */
+  begin: () => void,
+  /** Records forward, backward and the optimiser update. */
+  body: () => void,
   steps = 7,
-): Promise<{ ms: number; syncedMs: number; dispatches: number; submits: number }> {
-  for (let i = 0; i < warmup; i++) step();
+  rounds = 3,
+): Promise<StepTimes> {
+  const { graph } = rt.capture(body);
+  rt.flush();
+  const replayed = () => {
+    begin();
+    rt.replay(graph);
+    rt.flush();
+  };
+  const eager = () => {
+    begin();
+    body();
+    rt.flush();
+  };
+  for (let i = 0; i < 2; i++) [replayed(), eager()];
   await rt.sync();
-  const s0 = { ...rt.stats };
-  // The shared host swings by +-20%: the median of three pipelined rounds.
-  const ms = await medianMs(async () => {
+  const round = async (step: () => void) => {
+    const t0 = performance.now();
     for (let i = 0; i < steps; i++) step();
     await rt.sync();
-  }, { warmup: 0, reps: 3 }) / steps;
+    return (performance.now() - t0) / steps;
+  };
+  const s0 = { ...rt.stats };
+  const times = { replayed: [] as number[], eager: [] as number[] };
+  for (let r = 0; r < rounds; r++) {
+    times.replayed.push(await round(replayed));
+    times.eager.push(await round(eager));
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
   const counts = {
-    dispatches: (rt.stats.dispatches - s0.dispatches) / (3 * steps),
-    submits: (rt.stats.submits - s0.submits) / (3 * steps),
+    dispatches: (rt.stats.dispatches - s0.dispatches) / (2 * rounds * steps),
+    submits: (rt.stats.submits - s0.submits) / (2 * rounds * steps),
   };
   const syncedMs = await medianMs(async () => {
-    step();
+    replayed();
     await rt.sync();
   }, { warmup: 0 });
-  return { ms, syncedMs, ...counts };
+  graph.dispose();
+  return { ms: median(times.replayed), eagerMs: median(times.eager), syncedMs, ...counts };
 }
 
 class ReferenceEncoder extends Module {
@@ -70,6 +105,15 @@ class ReferenceEncoder extends Module {
   }
 }
 
+export interface KernelTime {
+  kernel: string;
+  /** Summed over the step's dispatches of this kernel. */
+  ms: number;
+  count: number;
+  /** Workgroups per dispatch (of the last one recorded). */
+  workgroups: number;
+}
+
 export interface PeerStep {
   name: string;
   msPerStep: number;
@@ -79,22 +123,26 @@ export interface PeerStep {
 
 export async function benchTrain(
   rt: Runtime,
-  o: { log?: (l: string) => void; peers?: boolean; f16?: boolean } = {},
-): Promise<{ results: StepResult[]; peers: PeerStep[] }> {
+  o: {
+    log?: (l: string) => void;
+    peers?: boolean;
+    f16?: boolean;
+    profile?: boolean;
+    presets?: boolean;
+  } = {},
+): Promise<{ results: StepResult[]; peers: PeerStep[]; profile?: KernelTime[] }> {
   const log = o.log ?? (() => {});
   if (o.f16 && !rt.gpu.f16) throw new Error("--f16: the adapter has no shader-f16 feature");
   rt.computeDtype = o.f16 ? "f16" : "f32";
   const tag = o.f16 ? " f16" : "";
   const results: StepResult[] = [];
-  const report = (
-    name: string,
-    batch: number,
-    t: { ms: number; syncedMs: number; dispatches: number; submits: number },
-  ) => {
+  let profile: KernelTime[] | undefined;
+  const report = (name: string, batch: number, t: StepTimes) => {
     const r = {
       name,
       batch,
       msPerStep: t.ms,
+      eagerMsPerStep: t.eagerMs,
       syncedMsPerStep: t.syncedMs,
       samplesPerSec: (batch * 1000) / t.ms,
       dispatchesPerStep: t.dispatches,
@@ -102,7 +150,7 @@ export async function benchTrain(
     };
     results.push(r);
     log(
-      `${name.padEnd(28)} ${t.ms.toFixed(1).padStart(7)} ms/step (${
+      `${name.padEnd(28)} ${t.ms.toFixed(1).padStart(7)} ms/step (eager ${t.eagerMs.toFixed(1)}, ${
         t.syncedMs.toFixed(1)
       } with a sync)  ${r.samplesPerSec.toFixed(0).padStart(5)} samples/s  ${
         t.dispatches.toFixed(0)
@@ -122,18 +170,37 @@ export async function benchTrain(
     const y = rt.tensor(Array.from({ length: 8 * 64 }, (_, i) => i % 128), [8 * 64], "i32", {
       persistent: true,
     });
-    const t = await timeSteps(rt, () => {
-      opt.beginStep(1e-3);
+    const begin = () => opt.beginStep(1e-3);
+    const body = () => {
       rt.tidy(() =>
         backward(ops.crossEntropy(model.forward(x).view([8 * 64, 128]), y), opt.lossSeed())
       );
       opt.step();
-      rt.flush();
-    });
+    };
+    const t = await timeSteps(rt, begin, body);
     report(`reference (2x128, B8, L64)${tag}`, 8, t);
+    if (o.profile) {
+      // Where the reference step's time goes: each dispatch replayed alone.
+      rt.profiling(true);
+      begin();
+      body();
+      profile = [...(await rt.replayProfile(10))]
+        .map(([kernel, v]) => ({ kernel, ms: v.ms, count: v.count, workgroups: v.workgroups }))
+        .sort((a, b) => b.ms - a.ms);
+      const total = profile.reduce((a, k) => a + k.ms, 0);
+      log(`profile of one reference step (kernels replayed alone; sum ${total.toFixed(1)} ms):`);
+      for (const k of profile) {
+        log(
+          `  ${k.ms.toFixed(2).padStart(7)} ms ${String(k.count).padStart(4)}x ${
+            String(k.workgroups).padStart(6)
+          } wg  ${k.kernel}`,
+        );
+      }
+    }
   }
   // Each family's CPU-sized preset on its own input shape.
-  for (const name of ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbert-tiny"]) {
+  const presets = ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbert-tiny"];
+  for (const name of o.presets === false ? [] : presets) {
     const c: ModelConfig = { ...presetByName(name).config, classes: 16 };
     const model = buildModel(rt, c, 1);
     const opt = new Optimizer(rt, model.namedParams(), DEFAULT_OPTIMIZER);
@@ -148,11 +215,9 @@ export async function benchTrain(
     const y = rt.tensor(Array.from({ length: B }, (_, k) => k % 16), [B], "i32", {
       persistent: true,
     });
-    const t = await timeSteps(rt, () => {
-      opt.beginStep(1e-3);
+    const t = await timeSteps(rt, () => opt.beginStep(1e-3), () => {
       rt.tidy(() => backward(ops.crossEntropy(model.forward(x), y), opt.lossSeed()));
       opt.step();
-      rt.flush();
     });
     report(`${name} (B${B}, ${i.channels}x${i.frames}x${i.size}x${i.size})${tag}`, B, t);
   }
@@ -183,5 +248,5 @@ export async function benchTrain(
     }
   }
   rt.computeDtype = "f32";
-  return { results, peers };
+  return { results, peers, profile };
 }
