@@ -9,6 +9,20 @@ import { reduce } from "./reduce.ts";
 
 const WG = 64;
 
+/** Rows as vec4 (4x fewer loads, which is what costs on llvmpipe) when widths and offsets
+ * allow; the WGSL value type, element count per row, a horizontal sum and an offset helper. */
+function rowVec(c: number, ts: Tensor[]) {
+  const v = c % 4 === 0 && ts.every((t) => t.offset % 4 === 0);
+  return {
+    v,
+    w: v ? c / 4 : c,
+    V: v ? "vec4<f32>" : "f32",
+    T: (t: Tensor) => (v ? `vec4<${t.dtype}>` : t.dtype),
+    hsum: (e: string) => (v ? `dot(${e}, vec4<f32>(1.0))` : e),
+    off: (t: Tensor) => (v ? t.offset / 4 : t.offset),
+  };
+}
+
 function check(x: Tensor, gamma: Tensor, beta: Tensor): { rows: number; c: number } {
   requireContiguous("layerNorm", x);
   const c = x.shape.at(-1)!;
@@ -31,27 +45,28 @@ export function layerNormForward(
   const mean = rt.empty([rows], "f32", "layerNorm.mean");
   const rstd = rt.empty([rows], "f32", "layerNorm.rstd");
   const grid = grid1d(rows, WG);
+  const { v, w, V, T, hsum, off } = rowVec(c, [x, gamma, beta, y]);
   const code = `${header(x.dtype)}// layerNorm forward rows=${rows} c=${c}
-${binding(0, "X", x, "read")}
-${binding(1, "G", gamma, "read")}
-${binding(2, "B", beta, "read")}
-${binding(3, "Y", y, "read_write")}
+${binding(0, "X", x, "read", v)}
+${binding(1, "G", gamma, "read", v)}
+${binding(2, "B", beta, "read", v)}
+${binding(3, "Y", y, "read_write", v)}
 ${binding(4, "Mean", mean, "read_write")}
 ${binding(5, "Rstd", rstd, "read_write")}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = ${flatIndex(grid, WG)};
   if (r >= ${rows}u) { return; }
-  let base = ${x.offset}u + r * ${c}u;
-  var s = 0.0;
-  for (var j = 0u; j < ${c}u; j++) { s += f32(X[base + j]); }
-  let mu = s / ${c}.0;
-  var v = 0.0;
-  for (var j = 0u; j < ${c}u; j++) { let d = f32(X[base + j]) - mu; v = fma(d, d, v); }
-  let rs = inverseSqrt(v / ${c}.0 + ${f32lit(eps)});
-  for (var j = 0u; j < ${c}u; j++) {
-    let xh = (f32(X[base + j]) - mu) * rs;
-    Y[r * ${c}u + j] = ${y.dtype}(xh * f32(G[${gamma.offset}u + j]) + f32(B[${beta.offset}u + j]));
+  let base = ${off(x)}u + r * ${w}u;
+  var s = ${V}(0.0);
+  for (var j = 0u; j < ${w}u; j++) { s += ${V}(X[base + j]); }
+  let mu = ${hsum("s")} / ${c}.0;
+  var q = ${V}(0.0);
+  for (var j = 0u; j < ${w}u; j++) { let d = ${V}(X[base + j]) - mu; q = fma(d, d, q); }
+  let rs = inverseSqrt(${hsum("q")} / ${c}.0 + ${f32lit(eps)});
+  for (var j = 0u; j < ${w}u; j++) {
+    let xh = (${V}(X[base + j]) - mu) * rs;
+    Y[r * ${w}u + j] = ${T(y)}(xh * ${V}(G[${off(gamma)}u + j]) + ${V}(B[${off(beta)}u + j]));
   }
   Mean[r] = mu;
   Rstd[r] = rs;
@@ -74,34 +89,35 @@ export function layerNormBackward(
   requireContiguous("layerNorm backward", dy);
   const dx = rt.empty(x.shape, x.dtype, "layerNorm.dx");
   const grid = grid1d(rows, WG);
+  const { v, w, V, T, hsum, off } = rowVec(c, [dy, x, gamma, dx]);
   const code = `${header(x.dtype, dy.dtype)}// layerNorm backward dx rows=${rows} c=${c}
-${binding(0, "DY", dy, "read")}
-${binding(1, "X", x, "read")}
-${binding(2, "G", gamma, "read")}
+${binding(0, "DY", dy, "read", v)}
+${binding(1, "X", x, "read", v)}
+${binding(2, "G", gamma, "read", v)}
 ${binding(3, "Mean", mean, "read")}
 ${binding(4, "Rstd", rstd, "read")}
-${binding(5, "DX", dx, "read_write")}
+${binding(5, "DX", dx, "read_write", v)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = ${flatIndex(grid, WG)};
   if (r >= ${rows}u) { return; }
-  let xb = ${x.offset}u + r * ${c}u;
-  let db = ${dy.offset}u + r * ${c}u;
+  let xb = ${off(x)}u + r * ${w}u;
+  let db = ${off(dy)}u + r * ${w}u;
   let mu = Mean[r];
   let rs = Rstd[r];
-  var a = 0.0;
-  var b = 0.0;
-  for (var j = 0u; j < ${c}u; j++) {
-    let gdy = f32(G[${gamma.offset}u + j]) * f32(DY[db + j]);
-    a += gdy;
-    b = fma(gdy, (f32(X[xb + j]) - mu) * rs, b);
+  var sa = ${V}(0.0);
+  var sb = ${V}(0.0);
+  for (var j = 0u; j < ${w}u; j++) {
+    let gdy = ${V}(G[${off(gamma)}u + j]) * ${V}(DY[db + j]);
+    sa += gdy;
+    sb = fma(gdy, (${V}(X[xb + j]) - mu) * rs, sb);
   }
-  a = a / ${c}.0;
-  b = b / ${c}.0;
-  for (var j = 0u; j < ${c}u; j++) {
-    let gdy = f32(G[${gamma.offset}u + j]) * f32(DY[db + j]);
-    let xh = (f32(X[xb + j]) - mu) * rs;
-    DX[r * ${c}u + j] = ${dx.dtype}(rs * (gdy - a - xh * b));
+  let a = ${hsum("sa")} / ${c}.0;
+  let b = ${hsum("sb")} / ${c}.0;
+  for (var j = 0u; j < ${w}u; j++) {
+    let gdy = ${V}(G[${off(gamma)}u + j]) * ${V}(DY[db + j]);
+    let xh = (${V}(X[xb + j]) - mu) * rs;
+    DX[r * ${w}u + j] = ${T(dx)}(rs * (gdy - a - xh * b));
   }
 }
 `;
@@ -111,29 +127,31 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   const chunks = Math.max(1, Math.min(64, Math.ceil(rows / 256)));
   const per = Math.ceil(rows / chunks);
   const partial = rt.empty([chunks, 2, c], "f32", "layerNorm.partial");
-  const g2 = grid1d(chunks * c, WG);
+  // One invocation per (chunk, column), or per (chunk, 4 columns) as vec4.
+  const p = rowVec(c, [dy, x, partial]);
+  const g2 = grid1d(chunks * p.w, WG);
   const code2 = `${header(x.dtype, dy.dtype)}// layerNorm backward dgamma/dbeta rows=${rows} c=${c}
-${binding(0, "DY", dy, "read")}
-${binding(1, "X", x, "read")}
+${binding(0, "DY", dy, "read", p.v)}
+${binding(1, "X", x, "read", p.v)}
 ${binding(2, "Mean", mean, "read")}
 ${binding(3, "Rstd", rstd, "read")}
-${binding(4, "P", partial, "read_write")}
+${binding(4, "P", partial, "read_write", p.v)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = ${flatIndex(g2, WG)};
-  if (i >= ${chunks * c}u) { return; }
-  let chunk = i / ${c}u;
-  let j = i % ${c}u;
-  var sg = 0.0;
-  var sb = 0.0;
+  if (i >= ${chunks * p.w}u) { return; }
+  let chunk = i / ${p.w}u;
+  let j = i % ${p.w}u;
+  var sg = ${p.V}(0.0);
+  var sb = ${p.V}(0.0);
   let r1 = min((chunk + 1u) * ${per}u, ${rows}u);
   for (var r = chunk * ${per}u; r < r1; r++) {
-    let d = f32(DY[${dy.offset}u + r * ${c}u + j]);
-    sg = fma(d, (f32(X[${x.offset}u + r * ${c}u + j]) - Mean[r]) * Rstd[r], sg);
+    let d = ${p.V}(DY[${p.off(dy)}u + r * ${p.w}u + j]);
+    sg = fma(d, (${p.V}(X[${p.off(x)}u + r * ${p.w}u + j]) - Mean[r]) * Rstd[r], sg);
     sb += d;
   }
-  P[chunk * ${2 * c}u + j] = sg;
-  P[chunk * ${2 * c}u + ${c}u + j] = sb;
+  P[chunk * ${2 * p.w}u + j] = sg;
+  P[chunk * ${2 * p.w}u + ${p.w}u + j] = sb;
 }
 `;
   rt.run({

@@ -4,7 +4,8 @@ import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import { assertClose, fixture, gpuTest, readF32, type Tolerance } from "./helpers.ts";
+import { softmaxBackward, softmaxForward } from "../kernels/softmax.ts";
+import { assertClose, fixture, gpuTest, randn, readF32, type Tolerance } from "./helpers.ts";
 
 /** Tolerances (f32): absolute + relative to the float64 reference. */
 const TOL: Record<string, Tolerance> = {
@@ -229,3 +230,30 @@ gpuTest("pre-norm transformer block forward/backward vs PyTorch", (rt) => {
     return ops.add(x1, ops.linear(h, t.w2, t.b2));
   });
 });
+
+gpuTest(
+  "softmax on vec4 rows with a folded scale, and its backward, match the definition",
+  async (rt) => {
+    const rows = 6, c = 64, scale = 0.37;
+    const xv = randn(rows * c, 11), dyv = randn(rows * c, 12);
+    const held = rt.tidy(() => {
+      const y = softmaxForward(rt, rt.tensor(xv, [rows, c]), scale);
+      return { y, dx: softmaxBackward(rt, rt.tensor(dyv, [rows, c]), y, scale) };
+    });
+    const y = new Float64Array(rows * c), dx = new Float64Array(rows * c);
+    for (let r = 0; r < rows; r++) {
+      const row = [...xv.slice(r * c, (r + 1) * c)].map((v) => v * scale);
+      const m = Math.max(...row), e = row.map((v) => Math.exp(v - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      let dot = 0;
+      for (let j = 0; j < c; j++) {
+        y[r * c + j] = e[j] / z;
+        dot += dyv[r * c + j] * y[r * c + j];
+      }
+      for (let j = 0; j < c; j++) dx[r * c + j] = scale * y[r * c + j] * (dyv[r * c + j] - dot);
+    }
+    const tol = { atol: 1e-6, rtol: 1e-5 };
+    assertClose("softmax(scale x)", await readF32(rt, held.y), y, tol);
+    assertClose("its backward", await readF32(rt, held.dx), dx, tol);
+  },
+);
