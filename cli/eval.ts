@@ -69,7 +69,7 @@ export async function evalCommand(
       sigma: 0.6,
       joints: true,
       limbs: false,
-      persons: 2,
+      persons: mc.input.persons,
     };
     const idx = split.includes(",")
       ? split.split(",").flatMap((s) => file.split(s))

@@ -23,6 +23,7 @@ const FIELDS: [
   ["--input <kind>", "input", String, "heatmap | kp2d | kp3d"],
   ["--heatmap <kind>", "heatmap", String, "joint | limb | both"],
   ["--clip-len <n>", "clipLen", NUM, "frames per clip"],
+  ["--persons <n>", "persons", NUM, "persons per sample (default 2; NW-UCLA has 1)"],
   ["--size <n>", "size", NUM, "heatmap side"],
   ["--sigma <s>", "sigma", NUM, "heatmap Gaussian sigma"],
   ["--data <file.arrow>", "data", String, "dataset (default: the built-in synthetic one)"],

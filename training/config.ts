@@ -12,6 +12,8 @@ export interface RunConfig {
   input: "heatmap" | "kp2d" | "kp3d";
   heatmap: "joint" | "limb" | "both";
   clipLen: number;
+  /** Persons per sample (the study: 2, the larger motions first; NW-UCLA has 1). */
+  persons: number;
   size: number;
   sigma: number;
   /** Arrow dataset; null: the built-in synthetic dataset. */
@@ -59,6 +61,7 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   input: z.enum(["heatmap", "kp2d", "kp3d"]),
   heatmap: z.enum(["joint", "limb", "both"]),
   clipLen: z.number().int().positive(),
+  persons: z.number().int().min(1).max(4),
   size: z.number().int().min(8),
   sigma: z.number().positive(),
   /** Arrow dataset; null: the built-in synthetic dataset. */
@@ -98,6 +101,7 @@ export const DEFAULT_RUN: RunConfig = {
   input: "heatmap",
   heatmap: "joint",
   clipLen: 16,
+  persons: 2,
   size: 32,
   sigma: 0.6,
   data: null,

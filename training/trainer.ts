@@ -86,7 +86,7 @@ export function modelConfigFor(cfg: RunConfig, file: SkeletonFile): ModelConfig 
       channels: cfg.input === "heatmap" ? heatmapChannels(layout, spec) : layout.joints.length,
       frames: cfg.clipLen,
       size: cfg.size,
-      persons: 2,
+      persons: cfg.persons,
     },
   };
   if (cfg.width) c.width = cfg.width;
@@ -110,7 +110,7 @@ export function inputSpecOf(cfg: RunConfig): InputSpec {
     sigma: cfg.sigma,
     joints: cfg.heatmap !== "limb",
     limbs: cfg.heatmap !== "joint",
-    persons: 2,
+    persons: cfg.persons,
   };
 }
 
