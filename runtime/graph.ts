@@ -82,6 +82,7 @@ export class StepGraphs {
   constructor(readonly rt: Runtime) {}
 
   run(key: string, inputs: Tensor | Tensor[], body: () => void): void {
+    if (!this.rt.replaySteps) return body();
     const ids = [inputs].flat().map((t) => t.storage.buf.id).join(",");
     const e = this.#graphs.get(key);
     if (e && e.inputs === ids) return this.rt.replay(e.graph);

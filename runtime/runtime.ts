@@ -46,6 +46,9 @@ export class Runtime {
    * around a stored softmax, or "auto" (dense for short f32 sequences on a software
    * adapter, where it measured faster; fused elsewhere). */
   attention: "auto" | "fused" | "dense" = "auto";
+  /** Training steps are captured once and replayed (runtime/graph.ts StepGraphs); false
+   * records every step afresh (for debugging, and the tests that compare the two). */
+  replaySteps = true;
   #pipelines = new Map<string, GPUComputePipeline>();
   #pipelineIds = new Map<GPUComputePipeline, number>();
   #bindGroups = new Map<string, GPUBindGroup>();
