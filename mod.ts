@@ -20,9 +20,12 @@ export { Tensor } from "./runtime/tensor.ts";
 export type { Shape } from "./runtime/tensor.ts";
 export type { DType } from "./runtime/dtype.ts";
 export type { KernelSpec } from "./runtime/kernel.ts";
+export { Graph, StepGraphs } from "./runtime/graph.ts";
+export type { GraphCommand } from "./runtime/graph.ts";
 
 // autograd and ops
 export * as ops from "./autograd/ops.ts";
+export type { AttentionImpl, AttentionOptions } from "./autograd/ops.ts";
 export { backward, noGrad } from "./autograd/tape.ts";
 
 // layers and models
