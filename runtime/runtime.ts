@@ -353,7 +353,12 @@ export class Runtime {
     try {
       result = fn();
     } catch (e) {
-      for (const s of cap.staging) s.destroy();
+      // Commands recorded before the throw may read the constants: free them after the GPU.
+      if (cap.staging.length) {
+        this.#capture = null;
+        this.flush();
+        this.device.queue.onSubmittedWorkDone().then(() => cap.staging.forEach((s) => s.destroy()));
+      }
       throw e;
     } finally {
       this.#capture = null;

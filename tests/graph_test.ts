@@ -109,6 +109,21 @@ gpuTest(
       msg = (e as Error).message;
     }
     assert(/inside capture\(\).*per-step inputs/.test(msg), `write refused: "${msg}"`);
+    // A capture that throws after uploading a constant: the commands recorded so far still run,
+    // so the constant must outlive them (destroying it at once is a validation error at sync).
+    let boom = "";
+    try {
+      rt.capture(() =>
+        rt.tidy(() => {
+          ops.scale(rt.tensor([5, 6, 7, 8], [4]), 2);
+          throw new Error("boom");
+        })
+      );
+    } catch (e) {
+      boom = (e as Error).message;
+    }
+    assertEquals(boom, "boom");
+    await rt.sync();
     graph.dispose();
     let replayed = "";
     try {
