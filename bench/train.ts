@@ -63,7 +63,10 @@ async function timeSteps(
     body();
     rt.flush();
   };
-  for (let i = 0; i < 2; i++) [replayed(), eager()];
+  for (let i = 0; i < 2; i++) {
+    replayed();
+    eager();
+  }
   await rt.sync();
   const round = async (step: () => void) => {
     const t0 = performance.now();
