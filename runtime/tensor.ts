@@ -53,16 +53,39 @@ export class Tensor {
   /** Accumulated gradient (leaves), filled by backward(). */
   grad: Tensor | null = null;
   name = "";
+  #storage: Storage;
+  #offset: number;
 
   constructor(
     readonly rt: Runtime,
-    readonly storage: Storage,
+    storage: Storage,
     readonly shape: Shape,
     readonly dtype: DType,
-    readonly offset = 0,
+    offset = 0,
     strides?: readonly number[],
   ) {
+    this.#storage = storage;
+    this.#offset = offset;
     this.strides = strides ?? contiguousStrides(shape);
+  }
+
+  get storage(): Storage {
+    return this.#storage;
+  }
+  /** Elements from the start of the buffer. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /**
+   * Points this (contiguous) tensor at another place holding its data: the optimiser packs
+   * the parameters into arenas once, and the layers keep their Tensor objects. Views made
+   * before keep the old place.
+   */
+  relocate(storage: Storage, offset: number): void {
+    if (!this.isContiguous) throw new Error(`relocate: ${this} is not contiguous`);
+    this.#storage = storage;
+    this.#offset = offset;
   }
 
   get size(): number {

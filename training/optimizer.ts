@@ -42,7 +42,16 @@ export const DEFAULT_OPTIMIZER: OptimizerConfig = {
 interface Slot {
   name: string;
   p: Param;
+  /** Views into the arenas' state (AdamW: m, v; SGD: momentum), shaped as the parameter. */
   state: Tensor[];
+}
+
+/** Parameters of one weight-decay group, packed, with their gradients and state alike. */
+interface Arena {
+  params: Tensor;
+  grads: Tensor;
+  state: Tensor[];
+  decay: boolean;
 }
 
 export class Optimizer {
@@ -50,9 +59,8 @@ export class Optimizer {
   readonly hyper: Tensor; // f32[8], see kernels/optim.ts
   readonly gradScale: Tensor; // f32[8], see kernels/optim.ts: clip, norm, skip, loss scale
   readonly norms: Tensor; // f32[arenas]: sum of squares of each gradient arena
-  /** The gradients, packed: each parameter's .grad is a view into one of these, so zeroing
-   * and the global norm are one dispatch per arena instead of one per tensor. */
-  readonly gradArenas: Tensor[] = [];
+  /** Parameters, gradients and state, packed (see #pack). */
+  readonly arenas: Arena[] = [];
   /** Completed update steps (bias correction uses t + 1). */
   t = 0;
 
@@ -61,26 +69,14 @@ export class Optimizer {
 
   constructor(readonly rt: Runtime, params: Map<string, Param>, readonly cfg: OptimizerConfig) {
     this.dynamicScale = rt.computeDtype === "f16";
-    for (const [name, p] of params) {
-      const n = p.tensor.size;
-      const k = cfg.kind === "adamw" ? 2 : 1;
-      const state = Array.from(
-        { length: k },
-        (_, i) =>
-          rt.tensor(new Float32Array(n), p.tensor.shape, "f32", {
-            persistent: true,
-            name: `${name}.${cfg.kind === "adamw" ? ["m", "v"][i] : "momentum"}`,
-          }),
-      );
-      this.slots.push({ name, p, state });
-    }
+    for (const [name, p] of params) this.slots.push({ name, p, state: [] });
     this.hyper = rt.tensor(new Float32Array(8), [8], "f32", { persistent: true, name: "hyper" });
     this.gradScale = rt.tensor(initialGradScale(this.dynamicScale), [8], "f32", {
       persistent: true,
       name: "gradScale",
     });
-    this.#packGradients();
-    const k = Math.max(1, this.gradArenas.length);
+    this.#pack();
+    const k = Math.max(1, this.arenas.length);
     this.norms = rt.tensor(new Float32Array(k), [k], "f32", {
       persistent: true,
       name: "gradNorms",
@@ -88,37 +84,60 @@ export class Optimizer {
   }
 
   /**
-   * Moves every parameter's gradient into arenas of at most the adapter's binding size (a
-   * 94M-parameter model needs several on a 128 MiB limit), each view 4-aligned for the vec4
-   * kernels. The padding stays zero, so it adds nothing to the norm.
+   * Packs parameters, gradients and optimiser state into arenas of at most the adapter's
+   * binding size (a 94M-parameter model needs several on a 128 MiB limit), one set per
+   * weight-decay group, with the same layout in all four, each tensor 4-aligned for the vec4
+   * kernels. Then zeroing, the global norm and the update are one dispatch per arena
+   * instead of one per tensor. The parameters keep their Tensor objects (relocated); their
+   * .grad and the state become views. The padding stays zero: no norm, no update.
    */
-  #packGradients(): void {
+  #pack(): void {
     const rt = this.rt;
     const limit = Math.floor(
       (rt.device.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024) / 4,
     );
-    const groups: { slots: Slot[]; size: number }[] = [];
-    for (const s of this.slots) {
-      const n = Math.ceil(s.p.tensor.size / 4) * 4;
-      let g = groups.at(-1);
-      if (!g || g.size + n > limit) groups.push(g = { slots: [], size: 0 });
-      g.slots.push(s);
-      g.size += n;
+    const groups: { slots: Slot[]; size: number; decay: boolean }[] = [];
+    for (const decay of [true, false]) {
+      let g: (typeof groups)[number] | undefined;
+      for (const s of this.slots.filter((s) => this.#decays(s) === decay)) {
+        const n = Math.ceil(s.p.tensor.size / 4) * 4;
+        if (!g || g.size + n > limit) groups.push(g = { slots: [], size: 0, decay });
+        g.slots.push(s);
+        g.size += n;
+      }
     }
+    const k = this.cfg.kind === "adamw" ? 2 : 1;
+    const names = this.cfg.kind === "adamw" ? ["m", "v"] : ["momentum"];
     for (const [i, g] of groups.entries()) {
-      const arena = rt.tensor(new Float32Array(g.size), [g.size], "f32", {
-        persistent: true,
-        name: `grads.${i}`,
-      });
+      const arena = (what: string) =>
+        rt.tensor(new Float32Array(g.size), [g.size], "f32", {
+          persistent: true,
+          name: `${what}.${i}`,
+        });
+      const a: Arena = {
+        params: arena("params"),
+        grads: arena("grads"),
+        state: names.map((n) => arena(n)),
+        decay: g.decay,
+      };
       let at = 0;
       for (const s of g.slots) {
-        const p = s.p.tensor;
+        const p = s.p.tensor, n = p.size;
+        const place = (t: Tensor) => t.slice0(at, at + n).view(p.shape);
+        rt.copy(p, place(a.params));
+        rt.dispose(p); // the old storage (the copy above is recorded before any reuse)
+        p.relocate(a.params.storage, a.params.offset + at);
         if (p.grad) rt.dispose(p.grad);
-        p.grad = arena.slice0(at, at + p.size).view(p.shape);
-        at += Math.ceil(p.size / 4) * 4;
+        p.grad = place(a.grads);
+        s.state = a.state.slice(0, k).map(place);
+        at += Math.ceil(n / 4) * 4;
       }
-      this.gradArenas.push(arena);
+      this.arenas.push(a);
     }
+  }
+
+  #decays(s: Slot): boolean {
+    return !s.p.noDecay && this.cfg.weightDecay > 0;
   }
 
   /** Writes this step's hyper-parameters; call before recording the step. */
@@ -140,17 +159,17 @@ export class Optimizer {
   /** Records clipping, the update of every parameter, and zeroing of the gradients. */
   step(): void {
     const rt = this.rt;
-    this.gradArenas.forEach((a, i) => gradSumSquares(rt, a, this.norms, i));
+    this.arenas.forEach((a, i) => gradSumSquares(rt, a.grads, this.norms, i));
     clipCoefficient(rt, this.norms, this.gradScale, this.cfg.clipNorm, this.dynamicScale);
-    for (const s of this.slots) {
-      const p = s.p.tensor, g = p.grad!, decay = !s.p.noDecay && this.cfg.weightDecay > 0;
+    for (const a of this.arenas) {
+      const [p, g, st] = [a.params, a.grads, a.state];
       if (this.cfg.kind === "adamw") {
-        adamwStep(rt, p, g, s.state[0], s.state[1], this.hyper, this.gradScale, decay);
+        adamwStep(rt, p, g, st[0], st[1], this.hyper, this.gradScale, a.decay);
       } else {
-        sgdStep(rt, p, g, s.state[0], this.hyper, this.gradScale, decay, this.cfg.nesterov);
+        sgdStep(rt, p, g, st[0], this.hyper, this.gradScale, a.decay, this.cfg.nesterov);
       }
     }
-    for (const a of this.gradArenas) fill(rt, a, 0);
+    for (const a of this.arenas) fill(rt, a.grads, 0);
     rt.host(() => this.t++); // also on every replay of a captured step
   }
 
@@ -164,6 +183,6 @@ export class Optimizer {
 
   /** Zeroes every gradient (e.g. after an evaluation pass that accumulated some). */
   zeroGrad(): void {
-    for (const a of this.gradArenas) fill(this.rt, a, 0);
+    for (const a of this.arenas) fill(this.rt, a.grads, 0);
   }
 }
