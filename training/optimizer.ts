@@ -106,7 +106,6 @@ export class Optimizer {
         g.size += n;
       }
     }
-    const k = this.cfg.kind === "adamw" ? 2 : 1;
     const names = this.cfg.kind === "adamw" ? ["m", "v"] : ["momentum"];
     for (const [i, g] of groups.entries()) {
       const arena = (what: string) =>
@@ -129,7 +128,7 @@ export class Optimizer {
         p.relocate(a.params.storage, a.params.offset + at);
         if (p.grad) rt.dispose(p.grad);
         p.grad = place(a.grads);
-        s.state = a.state.slice(0, k).map(place);
+        s.state = a.state.map(place);
         at += Math.ceil(n / 4) * 4;
       }
       this.arenas.push(a);
