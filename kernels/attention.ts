@@ -64,7 +64,7 @@ export function dims(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor): Dims {
 /** WGSL: element offset of row `row` (in 0..L) of batch bb, head hh for a (B, L, H, D) view. */
 function rowOffset(t: Tensor, bb: string, row: string, hh: string): string {
   const [sb, sl, sh] = t.strides;
-  return `(${t.offset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u)`;
+  return `(${t.bindOffset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u)`;
 }
 
 export function attentionForward(
@@ -197,8 +197,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var dl = 0.0;
   for (var e = 0u; e < ${d}u; e++) {
     qv[e] = f32(Q[qo + e * ${sd(q)}u]) * ${f32lit(scale)};
-    dov[e] = f32(DO[${dout.offset}u + ro + e]);
-    dl = fma(dov[e], f32(O[${out.offset}u + ro + e]), dl);
+    dov[e] = f32(DO[${dout.bindOffset}u + ro + e]);
+    dl = fma(dov[e], f32(O[${out.bindOffset}u + ro + e]), dl);
     acc[e] = 0.0;
   }
   let li = (bb * ${h}u + hh) * ${lq}u + i;
@@ -260,7 +260,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   for (var i = 0u; i < ${lq}u; i++) {
     let qo = ${rowOffset(q, "bb", "i", "hh")};
-    let ro = ${dout.offset}u + ${rowC("bb", "i", "hh", lq)};
+    let ro = ${dout.bindOffset}u + ${rowC("bb", "i", "hh", lq)};
     let li = (bb * ${h}u + hh) * ${lq}u + i;
     var s = ${maskExpr(o.mask, dm, "i", "j")};
     var dp = 0.0;

@@ -24,21 +24,22 @@ export interface SgDims {
 export function subgroupAttentionFits(ts: Tensor[], d: number): boolean {
   return d % 4 === 0 && d <= 256 &&
     ts.every((t) =>
-      t.strides[3] === 1 && t.offset % 4 === 0 && t.strides.slice(0, 3).every((s) => s % 4 === 0)
+      t.strides[3] === 1 && t.bindOffset % 4 === 0 &&
+      t.strides.slice(0, 3).every((s) => s % 4 === 0)
     );
 }
 
 /** Vec4-indexed row offset (in vec4 units) of (bb, row, hh) for a (B, L, H, D) view. */
 function row4(t: Tensor, bb: string, row: string, hh: string): string {
   const [sb, sl, sh] = t.strides;
-  return `((${t.offset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u) / 4u)`;
+  return `((${t.bindOffset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u) / 4u)`;
 }
 
 /** WGSL for the additive mask at (query i, key j) of batch `bb` ("0.0" without a mask). */
 export function maskExpr(mask: Tensor | undefined, dm: SgDims, i: string, j: string): string {
   if (!mask) return "0.0";
   const batch = mask.rank === 3 ? `bb * ${dm.lq * dm.lk}u + ` : "";
-  return `f32(Mask[${mask.offset}u + ${batch}${i} * ${dm.lk}u + ${j}])`;
+  return `f32(Mask[${mask.bindOffset}u + ${batch}${i} * ${dm.lk}u + ${j}])`;
 }
 
 /** Common prologue: which (b, h) and which 8 rows this subgroup owns. */
@@ -161,8 +162,8 @@ export function dqKernel(
   L.push(`  var dl = 0.0;`);
   for (const c of range(D4)) {
     L.push(`  let q${c} = vec4<f32>(Q[${row4(q, "bb", "rc", "hh")} + ${c}u]) * ${f32lit(scale)};`);
-    L.push(`  let do${c} = vec4<f32>(DO[${dout.offset / 4}u + rb + ${c}u]);`);
-    L.push(`  dl += dot(do${c}, vec4<f32>(O[${out.offset / 4}u + rb + ${c}u]));`);
+    L.push(`  let do${c} = vec4<f32>(DO[${dout.bindOffset / 4}u + rb + ${c}u]);`);
+    L.push(`  dl += dot(do${c}, vec4<f32>(O[${out.bindOffset / 4}u + rb + ${c}u]));`);
     L.push(`  var acc${c} = vec4<f32>(0.0);`);
   }
   L.push(`  let lrow = (bb * ${dm.h}u + hh) * ${dm.lq}u + rc;`, `  let L = Lse[lrow];`);
@@ -251,7 +252,9 @@ export function dkdvKernel(
   L.push(`  for (var i0 = 0u; i0 < ${dm.lq}u; i0 += ${SG}u) {`);
   L.push(`    let ir = min(i0 + lane, ${dm.lq - 1}u);`);
   L.push(`    let qb = ${row4(q, "bb", "ir", "hh")};`);
-  L.push(`    let ob = ${dout.offset / 4}u + ((bb * ${dm.lq}u + ir) * ${dm.h}u + hh) * ${D4}u;`);
+  L.push(
+    `    let ob = ${dout.bindOffset / 4}u + ((bb * ${dm.lq}u + ir) * ${dm.h}u + hh) * ${D4}u;`,
+  );
   L.push(`    let lrow = (bb * ${dm.h}u + hh) * ${dm.lq}u + ir;`);
   L.push(`    let myL = Lse[lrow];`, `    let myDelta = Delta[lrow];`);
   for (const ii of range(SG)) L.push(`    var s${ii} = 0.0;`, `    var dp${ii} = 0.0;`);

@@ -37,14 +37,14 @@ ${binding(3, "Lse", lse, "read_write")}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = ${flatIndex(grid, WG)};
   if (r >= ${rows}u) { return; }
-  let b = ${logits.offset}u + r * ${k}u;
+  let b = ${logits.bindOffset}u + r * ${k}u;
   var m = -3.402823e38;
   for (var j = 0u; j < ${k}u; j++) { m = max(m, f32(X[b + j])); }
   var s = 0.0;
   var sumx = 0.0;
   for (var j = 0u; j < ${k}u; j++) { let v = f32(X[b + j]); s += exp(v - m); sumx += v; }
   let l = m + log(s);
-  let y = Lab[${labels.offset}u + r];
+  let y = Lab[${labels.bindOffset}u + r];
   if (y < 0 || y >= ${k}) { Loss[r] = bitcast<f32>(0x7fc00000u); Lse[r] = l; return; }
   let nll = l - f32(X[b + u32(y)]);
   let uniform_nll = l - sumx / ${k}.0;
@@ -80,9 +80,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (i >= ${n}u) { return; }
   let r = i / ${k}u;
   let j = i % ${k}u;
-  let p = exp(f32(X[${logits.offset}u + i]) - Lse[r]);
-  let hit = select(0.0, ${f32lit(1 - smoothing)}, Lab[${labels.offset}u + r] == i32(j));
-  DX[i] = ${dx.dtype}((p - hit - ${f32lit(smoothing / k)}) * f32(DL[${dloss.offset}u + r * ${
+  let p = exp(f32(X[${logits.bindOffset}u + i]) - Lse[r]);
+  let hit = select(0.0, ${f32lit(1 - smoothing)}, Lab[${labels.bindOffset}u + r] == i32(j));
+  DX[i] = ${dx.dtype}((p - hit - ${f32lit(smoothing / k)}) * f32(DL[${dloss.bindOffset}u + r * ${
     dloss.strides[0] ?? 1
   }u]));
 }

@@ -39,10 +39,10 @@ ${HASH_WGSL}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = ${flatIndex(grid, WG)};
   if (i >= ${n}u) { return; }
-  let key = pcg_(bitcast<u32>(Seed[${seed.offset}u]) ^ pcg_(${salt >>> 0}u));
+  let key = pcg_(bitcast<u32>(Seed[${seed.bindOffset}u]) ^ pcg_(${salt >>> 0}u));
   let r = pcg_(i ^ key) ^ pcg_(key + i * 2654435761u);
   let keep = r >= ${threshold >>> 0}u;
-  Y[i] = ${y.dtype}(select(0.0, f32(X[${x.offset}u + i]) * ${f32lit(1 / (1 - p))}, keep));
+  Y[i] = ${y.dtype}(select(0.0, f32(X[${x.bindOffset}u + i]) * ${f32lit(1 / (1 - p))}, keep));
 }
 `;
   rt.run({ name: "dropout", code, grid, bindings: [x, seed, y] });

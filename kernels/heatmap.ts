@@ -58,7 +58,7 @@ export function renderHeatmaps(
     rt.run(windowKernel(xy, score, o, spec, { n, m, t, v, C }));
     return o;
   }
-  const vec = S % 4 === 0 && o.offset % 4 === 0;
+  const vec = S % 4 === 0 && o.bindOffset % 4 === 0;
   const G = vec ? S / 4 : S; // pixel groups per row
   const rows = n * C * t * S;
   const grid = grid1d(rows, WG);
@@ -70,8 +70,8 @@ export function renderHeatmaps(
     : "";
   const T_ = o.dtype === "f16" ? "f16" : "f32";
   const store = vec
-    ? `Out[(${o.offset}u + rowBase) / 4u + g] = vec4<${T_}>(val);`
-    : `Out[${o.offset}u + rowBase + g] = ${T_}(val.x);`;
+    ? `Out[(${o.bindOffset}u + rowBase) / 4u + g] = vec4<${T_}>(val);`
+    : `Out[${o.bindOffset}u + rowBase + g] = ${T_}(val.x);`;
   const code = `${
     o.dtype === "f16" ? "enable f16;\n" : ""
   }// heatmap N=${n} M=${m} T=${t} V=${v} C=${C} S=${S} sigma=${sg}
@@ -103,8 +103,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     x0[p] = 0; x1[p] = 0; coef[p] = 0.0;
     let base = ((nn * ${m}u + p) * ${t}u + tt) * ${v}u;
     if (${spec.joints ? `c < ${v}u` : "false"}) {
-      let s = Score[${score.offset}u + base + c];
-      let mu = vec2<f32>(XY[${xy.offset}u + (base + c) * 2u], XY[${xy.offset}u + (base + c) * 2u + 1u]);
+      let s = Score[${score.bindOffset}u + base + c];
+      let mu = vec2<f32>(XY[${xy.bindOffset}u + (base + c) * 2u], XY[${xy.bindOffset}u + (base + c) * 2u + 1u]);
       let wy = win(mu.y);
       if (s >= 1e-3 && yi >= wy.x && yi < wy.y) {
         let wx = win(mu.x);
@@ -116,10 +116,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       ${
     spec.limbs.length
       ? `let l = LIMBS[c - ${spec.joints ? v : 0}u];
-      let sa = Score[${score.offset}u + base + l.x];
-      let sb = Score[${score.offset}u + base + l.y];
-      let a = vec2<f32>(XY[${xy.offset}u + (base + l.x) * 2u], XY[${xy.offset}u + (base + l.x) * 2u + 1u]);
-      let b = vec2<f32>(XY[${xy.offset}u + (base + l.y) * 2u], XY[${xy.offset}u + (base + l.y) * 2u + 1u]);
+      let sa = Score[${score.bindOffset}u + base + l.x];
+      let sb = Score[${score.bindOffset}u + base + l.y];
+      let a = vec2<f32>(XY[${xy.bindOffset}u + (base + l.x) * 2u], XY[${xy.bindOffset}u + (base + l.x) * 2u + 1u]);
+      let b = vec2<f32>(XY[${xy.bindOffset}u + (base + l.y) * 2u], XY[${xy.bindOffset}u + (base + l.y) * 2u + 1u]);
       let y0 = max(i32(min(a.y, b.y) - ${f32lit(3 * sg)}), 0);
       let y1 = min(i32(max(a.y, b.y) + ${f32lit(3 * sg)}) + 1, ${S});
       if (sa >= 1e-3 && sb >= 1e-3 && yi >= y0 && yi < y1) {
@@ -200,7 +200,7 @@ function windowKernel(
   // exactly the pixels a draw of the same keypoints touched.
   const pass = (P: string, draw: boolean) => {
     const pt = (j: string) =>
-      `vec2<f32>(${P}XY[${xy.offset}u + (base + ${j}) * 2u], ${P}XY[${xy.offset}u + (base + ${j}) * 2u + 1u])`;
+      `vec2<f32>(${P}XY[${xy.bindOffset}u + (base + ${j}) * 2u], ${P}XY[${xy.bindOffset}u + (base + ${j}) * 2u + 1u])`;
     const put = (k: string, h: string) =>
       draw ? `Out[${k}] = max(Out[${k}], ${h});` : `Out[${k}] = 0.0;`;
     // Joint planes. Erase zeroes each person's window. Draw evaluates every person's
@@ -212,7 +212,7 @@ function windowKernel(
       for (var q = 0u; q < ${m}u; q++) {
         let base = ((nn * ${m}u + q) * ${t}u + tt) * ${v}u;
         let mu = ${pt("c")};
-        let s = ${P}Score[${score.offset}u + base + c];
+        let s = ${P}Score[${score.bindOffset}u + base + c];
         jmu[q] = mu;
         js[q] = s;
         jw[q] = select(vec4<i32>(0), vec4<i32>(max(i32(mu.x - ${r3}), 0), min(i32(mu.x + ${r3}) + 1, ${S}),
@@ -241,7 +241,7 @@ function windowKernel(
       }`
       : `for (var p = 0u; p < ${m}u; p++) {
         let base = ((nn * ${m}u + p) * ${t}u + tt) * ${v}u;
-        let s = ${P}Score[${score.offset}u + base + c];
+        let s = ${P}Score[${score.bindOffset}u + base + c];
         if (s < 1e-3) { continue; }
         let mu = ${pt("c")};
         let x0 = max(i32(mu.x - ${r3}), 0);
@@ -266,8 +266,8 @@ function windowKernel(
     ${
       spec.limbs.length
         ? `let l = LIMBS[c - ${J}u];
-    let sa = ${P}Score[${score.offset}u + base + l.x];
-    let sb = ${P}Score[${score.offset}u + base + l.y];
+    let sa = ${P}Score[${score.bindOffset}u + base + l.x];
+    let sb = ${P}Score[${score.bindOffset}u + base + l.y];
     if (sa < 1e-3 || sb < 1e-3) { continue; }
     let a = ${pt("l.x")};
     let b = ${pt("l.y")};
@@ -310,7 +310,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let tt = i % ${t}u;
   let c = (i / ${t}u) % ${C}u;
   let nn = i / ${C * t}u;
-  let plane = ${o.offset}u + ((nn * ${C}u + c) * ${t}u + tt) * ${S * S}u;
+  let plane = ${o.bindOffset}u + ((nn * ${C}u + c) * ${t}u + tt) * ${S * S}u;
   ${prev ? pass("P", false) : ""}
   ${pass("", true)}
 }

@@ -12,14 +12,14 @@ const WG = 64;
 /** Rows as vec4 (4x fewer loads, which is what costs on llvmpipe) when widths and offsets
  * allow; the WGSL value type, element count per row, a horizontal sum and an offset helper. */
 function rowVec(c: number, ts: Tensor[]) {
-  const v = c % 4 === 0 && ts.every((t) => t.offset % 4 === 0);
+  const v = c % 4 === 0 && ts.every((t) => t.bindOffset % 4 === 0);
   return {
     v,
     w: v ? c / 4 : c,
     V: v ? "vec4<f32>" : "f32",
     T: (t: Tensor) => (v ? `vec4<${t.dtype}>` : t.dtype),
     hsum: (e: string) => (v ? `dot(${e}, vec4<f32>(1.0))` : e),
-    off: (t: Tensor) => (v ? t.offset / 4 : t.offset),
+    off: (t: Tensor) => (v ? t.bindOffset / 4 : t.bindOffset),
   };
 }
 

@@ -142,7 +142,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (g >= ${groups}u) { return; }
   let i = g * ${U}u;
   let i0 = i;
-${offsets(sh, strides, [...inputs.map((t) => t.offset), out.offset])}
+${offsets(sh, strides, [...inputs.map((t) => t.bindOffset), out.bindOffset])}
 ${lines.join("\n")}
 }
 `;

@@ -25,12 +25,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = ${flatIndex(grid, 64)};
   if (r >= ${b}u) { return; }
   var best = 0u;
-  var bv = f32(X[${logits.offset}u + r * ${k}u]);
+  var bv = f32(X[${logits.bindOffset}u + r * ${k}u]);
   for (var j = 1u; j < ${k}u; j++) {
-    let v = f32(X[${logits.offset}u + r * ${k}u + j]);
+    let v = f32(X[${logits.bindOffset}u + r * ${k}u + j]);
     if (v > bv) { bv = v; best = j; }
   }
-  H[r] = select(0.0, 1.0, i32(best) == Lab[${labels.offset}u + r]);
+  H[r] = select(0.0, 1.0, i32(best) == Lab[${labels.bindOffset}u + r]);
 }
 `;
   rt.run({ name: "accuracy", code, grid, bindings: [logits, labels, hits] });

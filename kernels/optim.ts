@@ -61,7 +61,7 @@ ${binding(1, "S", gradScale, "read_write")}
 @compute @workgroup_size(1)
 fn main() {
   var t = 0.0;
-  for (var i = 0u; i < ${n}u; i++) { t += Norms[${norms.offset}u + i]; }
+  for (var i = 0u; i < ${n}u; i++) { t += Norms[${norms.bindOffset}u + i]; }
   let scale = S[3];
   let norm = sqrt(t) / scale;
   // isfinite by the exponent bits: x != x comparisons may be folded away by fast math.
@@ -103,11 +103,11 @@ export function adamwStep(
 ): void {
   same("adamw", p, g, m, v);
   // Four elements per invocation as vec4 where sizes and offsets allow (4x fewer loads).
-  const V = [p, g, m, v].every((t) => t.offset % 4 === 0) && p.size % 4 === 0;
+  const V = [p, g, m, v].every((t) => t.bindOffset % 4 === 0) && p.size % 4 === 0;
   const W = V ? 4 : 1, T = V ? "vec4<f32>" : "f32";
   const n = p.size / W;
   const grid = grid1d(n, WG);
-  const off = (t: Tensor) => t.offset / W;
+  const off = (t: Tensor) => t.bindOffset / W;
   const code = `// adamw n=${p.size} decay=${decay} vec=${V}
 ${binding(0, "P", p, "read_write", V)}
 ${binding(1, "G", g, "read", V)}
@@ -161,9 +161,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = ${flatIndex(grid, WG)};
   if (i >= ${n}u || S[2] != 0.0) { return; } // out of range, or a skipped step
   let lr = H[0]; let mu = H[1]; let wd = H[4];
-  let pi = ${p.offset}u + i;
-  let bi = ${buf.offset}u + i;
-  var g = G[${g.offset}u + i] * S[0];
+  let pi = ${p.bindOffset}u + i;
+  let bi = ${buf.bindOffset}u + i;
+  var g = G[${g.bindOffset}u + i] * S[0];
   ${decay ? "g = g + wd * P[pi];" : ""}
   let b = mu * B[bi] + g;
   B[bi] = b;

@@ -69,7 +69,7 @@ function reduceKernel(
   const grid = grid1d(n, WG);
   const per = Math.ceil(nRed / chunks);
   // Offset of the kept coordinates, from output index q.
-  const keptCode: string[] = [`  var r = q;`, `  var base = ${x.offset}u;`];
+  const keptCode: string[] = [`  var r = q;`, `  var base = ${x.bindOffset}u;`];
   for (let j = kept.length - 1; j >= 0; j--) {
     const d = kept[j];
     keptCode.push(`  base += (r % ${x.shape[d]}u) * ${x.strides[d]}u; r = r / ${x.shape[d]}u;`);
@@ -106,7 +106,7 @@ ${redCode.join("\n")}
     ${update}
   }
   let y = ${fin};
-  Y[${out.offset}u + i] = ${T}(${o.accumulate ? `f32(Y[${out.offset}u + i]) + y` : "y"});
+  Y[${out.bindOffset}u + i] = ${T}(${o.accumulate ? `f32(Y[${out.bindOffset}u + i]) + y` : "y"});
 }
 `;
   rt.run({ name: `reduce.${op}`, code, grid, bindings: [x, out] });

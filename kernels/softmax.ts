@@ -11,7 +11,7 @@ const WG = 64;
 
 /** vec4 access fits when the row width and every offset are multiples of 4. */
 function vec4Rows(c: number, ts: Tensor[]): boolean {
-  return c % 4 === 0 && ts.every((t) => t.offset % 4 === 0);
+  return c % 4 === 0 && ts.every((t) => t.bindOffset % 4 === 0);
 }
 
 export function softmaxForward(rt: Runtime, x: Tensor, scale = 1): Tensor {
@@ -33,7 +33,7 @@ ${binding(1, "Y", y, "read_write", v)}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = ${flatIndex(grid, WG)};
   if (r >= ${rows}u) { return; }
-  let b = ${v ? x.offset / 4 : x.offset}u + r * ${w}u;
+  let b = ${v ? x.bindOffset / 4 : x.bindOffset}u + r * ${w}u;
   let o = r * ${w}u;
   var m = -3.402823e38;
   for (var j = 0u; j < ${w}u; j++) { let t = ${V}(X[b + j]); m = max(m, ${hmax}); }
@@ -60,7 +60,7 @@ export function softmaxBackward(rt: Runtime, dy: Tensor, y: Tensor, scale = 1): 
   const v = vec4Rows(c, [dy, y, dx]);
   const w = v ? c / 4 : c;
   const V = v ? "vec4<f32>" : "f32", T = v ? `vec4<${dx.dtype}>` : dx.dtype;
-  const off = (t: Tensor) => (v ? t.offset / 4 : t.offset);
+  const off = (t: Tensor) => (v ? t.bindOffset / 4 : t.bindOffset);
   const code = `${header(y.dtype, dy.dtype)}// softmax backward rows=${rows} c=${c} scale=${scale}
 ${binding(0, "DY", dy, "read", v)}
 ${binding(1, "Y", y, "read", v)}

@@ -242,7 +242,8 @@ export class Runtime {
       t.storage.buffer; // throws on a released tensor
       return t.storage.buf;
     });
-    const key = `${this.#pipelineIds.get(p)}:${bufs.map((b) => b.id).join(",")}`;
+    const at = spec.bindings.map((t) => t.bindByteOffset);
+    const key = `${this.#pipelineIds.get(p)}:${bufs.map((b, i) => `${b.id}@${at[i]}`).join(",")}`;
     let g = this.#bindGroups.get(key);
     if (g) return g;
     // Several read-only bindings of one buffer are fine; a writable one must be alone.
@@ -260,7 +261,7 @@ export class Runtime {
     if (this.#bindGroups.size > 20000) this.#bindGroups.clear();
     g = this.device.createBindGroup({
       layout: p.getBindGroupLayout(0),
-      entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: b.buffer } })),
+      entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: b.buffer, offset: at[i] } })),
     });
     this.#bindGroups.set(key, g);
     this.stats.bindGroups++;

@@ -44,6 +44,9 @@ export function shapeStr(shape: Shape): string {
   return `[${shape.join(", ")}]`;
 }
 
+/** WebGPU's default minStorageBufferOffsetAlignment: every adapter supports it. */
+export const BIND_ALIGN_BYTES = 256;
+
 export class Tensor {
   readonly strides: readonly number[];
   /** Set when this tensor takes part in autograd. */
@@ -75,6 +78,20 @@ export class Tensor {
   /** Elements from the start of the buffer. */
   get offset(): number {
     return this.#offset;
+  }
+
+  /**
+   * Elements from the start of this tensor's binding. Kernels bind a buffer from the last
+   * BIND_ALIGN_BYTES boundary before the tensor (`bindByteOffset`) and bake only this rest
+   * into their code, so tensors at different aligned places (the parameters in the
+   * optimiser's arenas, the layers of a model) share one compiled kernel.
+   */
+  get bindOffset(): number {
+    return this.#offset % (BIND_ALIGN_BYTES / BYTES_PER_ELEMENT[this.dtype]);
+  }
+  /** Where the binding of this tensor starts in its buffer, in bytes. */
+  get bindByteOffset(): number {
+    return (this.#offset - this.bindOffset) * BYTES_PER_ELEMENT[this.dtype];
   }
 
   /**

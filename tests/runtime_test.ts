@@ -181,3 +181,28 @@ gpuTest("read / readMany: contiguous, permuted, sliced and f16 views in one sync
   rt.dispose(t);
   rt.dispose(h);
 });
+
+gpuTest("kernels bind from the 256-byte boundary: aligned views share a pipeline", async (rt) => {
+  // One buffer holding three 5x7 matrices at offsets 0, 64 (one binding boundary on) and 70
+  // (6 elements past it): each product is right, and the two aligned ones reuse one kernel.
+  const [m, k, n] = [5, 7, 3];
+  const buf = rt.tensor(randn(200, 3), [200], "f32", { persistent: true });
+  const b = rt.tensor(randn(k * n, 4), [k, n], "f32", { persistent: true });
+  const host = await readF32(rt, buf);
+  const at = (o: number) => buf.slice0(o, o + m * k).view([m, k]);
+  const want = (o: number) =>
+    matmulReference(host.subarray(o, o + m * k), randn(k * n, 4), 1, m, n, k);
+  assertEquals([at(0).bindOffset, at(64).bindOffset, at(70).bindOffset], [0, 0, 6]);
+  assertEquals([at(64).bindByteOffset, at(70).bindByteOffset], [256, 256]);
+  const c0 = matmul(rt, at(0), b);
+  const before = rt.stats.pipelines;
+  const c64 = matmul(rt, at(64), b);
+  assertEquals(rt.stats.pipelines - before, 0, "offset 64 reuses the offset-0 kernel");
+  const c70 = matmul(rt, at(70), b);
+  assertEquals(rt.stats.pipelines - before, 1, "offset 70 needs its own kernel");
+  for (const [o, c] of [[0, c0], [64, c64], [70, c70]] as const) {
+    assertClose(`matmul at offset ${o}`, await readF32(rt, c), want(o), { atol: 1e-5, rtol: 1e-5 });
+  }
+  rt.dispose(buf);
+  rt.dispose(b);
+});

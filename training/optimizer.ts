@@ -12,7 +12,10 @@ import {
 } from "../kernels/optim.ts";
 import type { Param } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import type { Tensor } from "../runtime/tensor.ts";
+import { BIND_ALIGN_BYTES, type Tensor } from "../runtime/tensor.ts";
+
+/** Arena slots start at binding boundaries (f32 elements). */
+const ALIGN = BIND_ALIGN_BYTES / 4;
 
 export interface OptimizerConfig {
   kind: "adamw" | "sgd";
@@ -86,8 +89,9 @@ export class Optimizer {
   /**
    * Packs parameters, gradients and optimiser state into arenas of at most the adapter's
    * binding size (a 94M-parameter model needs several on a 128 MiB limit), one set per
-   * weight-decay group, with the same layout in all four, each tensor 4-aligned for the vec4
-   * kernels. Then zeroing, the global norm and the update are one dispatch per arena
+   * weight-decay group, with the same layout in all four. Each tensor starts at a binding
+   * boundary (BIND_ALIGN_BYTES), so the layers' kernels see it at offset 0 and layers of one
+   * shape share a compiled kernel. Then zeroing, the global norm and the update are one dispatch per arena
    * instead of one per tensor. The parameters keep their Tensor objects (relocated); their
    * .grad and the state become views. The padding stays zero: no norm, no update.
    */
@@ -100,7 +104,7 @@ export class Optimizer {
     for (const decay of [true, false]) {
       let g: (typeof groups)[number] | undefined;
       for (const s of this.slots.filter((s) => this.#decays(s) === decay)) {
-        const n = Math.ceil(s.p.tensor.size / 4) * 4;
+        const n = Math.ceil(s.p.tensor.size / ALIGN) * ALIGN;
         if (!g || g.size + n > limit) groups.push(g = { slots: [], size: 0, decay });
         g.slots.push(s);
         g.size += n;
@@ -129,7 +133,7 @@ export class Optimizer {
         if (p.grad) rt.dispose(p.grad);
         p.grad = place(a.grads);
         s.state = a.state.map(place);
-        at += Math.ceil(n / 4) * 4;
+        at += Math.ceil(n / ALIGN) * ALIGN;
       }
       this.arenas.push(a);
     }
