@@ -30,6 +30,8 @@ export interface InputSpec {
   limbs: boolean;
   /** Persons per sample (2: a zero second person when absent). */
   persons: number;
+  /** kp3d: turn each clip into the body's frame (data/pipeline.ts bodyFrame). */
+  viewAlign?: boolean;
 }
 
 export const DEFAULT_INPUT: InputSpec = {
@@ -152,6 +154,7 @@ export function hostBatch(
             mode.augment.noise || mode.augment.rotation || mode.augment.shift
               ? { a: mode.augment, rng }
               : undefined,
+            spec.viewAlign,
           );
           hb.kp!.set(kp, row * M * T * V * 3);
         }

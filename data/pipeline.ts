@@ -363,6 +363,7 @@ export function keypointInput(
   layout: JointLayout,
   maxPersons = 2,
   augment?: { a: Augment; rng: Rng },
+  viewAlign = false,
 ): Float32Array {
   const T = frames.length, M = maxPersons;
   const out = new Float32Array(M * T * v * 3);
@@ -409,8 +410,9 @@ export function keypointInput(
   }
   // Training augmentation in 3D (CTR-GCN's for NW-UCLA): one rotation per clip about the
   // three axes, each angle uniform in +-rotation, and Gaussian noise (std `noise`, in the
-  // normalised unit) on the present joints.
-  let R = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+  // normalised unit) on the present joints. With viewAlign, the clip is first turned into
+  // the body's own frame, so that the camera's viewpoint no longer shows in the input.
+  let R = viewAlign ? bodyFrame(r, frames, v, layout) : [1, 0, 0, 0, 1, 0, 0, 0, 1];
   const a = augment?.a, rng = augment?.rng;
   if (a && rng && a.rotation > 0) {
     const ang = () => (rng.uniform() * 2 - 1) * a.rotation * Math.PI / 180;
@@ -423,8 +425,8 @@ export function keypointInput(
       Math.cos(z),
       Math.sin(z),
     ];
-    // R = Rz Ry Rx
-    R = [
+    // R = Rz Ry Rx (after the body frame, if any)
+    R = mul3([
       cz * cy,
       cz * sy * sx - sz * cx,
       cz * sy * cx + sz * sx,
@@ -434,7 +436,7 @@ export function keypointInput(
       -sy,
       cy * sx,
       cy * cx,
-    ];
+    ], R);
   }
   const noise = a && rng ? a.noise : 0;
   for (let m = 0; m < Math.min(M, r.persons); m++) {
@@ -453,4 +455,52 @@ export function keypointInput(
     });
   }
   return out;
+}
+
+/** Row-major 3 x 3 product a b. */
+function mul3(a: number[], b: number[]): number[] {
+  return Array.from({ length: 9 }, (_, k) => {
+    const i = Math.floor(k / 3), j = k % 3;
+    return a[3 * i] * b[j] + a[3 * i + 1] * b[3 + j] + a[3 * i + 2] * b[6 + j];
+  });
+}
+
+/**
+ * The rotation into the first person's body frame over the clip (the view-invariant
+ * transform of VA-LSTM / SGN): y along the spine (mean of shoulders minus mean of hips), x
+ * along the body's left-to-right axis made orthogonal to it (right minus left shoulders and
+ * hips), z = x cross y. Rows are the new axes, so R p gives p's body-frame coordinates.
+ * The identity when the layout lacks those joints or the clip never shows them.
+ */
+export function bodyFrame(
+  r: SkeletonRecord,
+  frames: number[],
+  v: number,
+  layout: JointLayout,
+): number[] {
+  const id = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+  const j = (n: string) => layout.joints.indexOf(n);
+  const [ls, rs, lh, rh] = ["left_shoulder", "right_shoulder", "left_hip", "right_hip"].map(j);
+  if ([ls, rs, lh, rh].some((i) => i < 0)) return id;
+  const up = [0, 0, 0], side = [0, 0, 0];
+  for (const f of frames) {
+    const p = (i: number) => [0, 1, 2].map((c) => r.keypoint[(f * v + i) * 3 + c]);
+    const pts = [ls, rs, lh, rh].map(p);
+    if (pts.some((q) => q[0] === 0 && q[1] === 0 && q[2] === 0)) continue;
+    for (let c = 0; c < 3; c++) {
+      up[c] += pts[0][c] + pts[1][c] - pts[2][c] - pts[3][c];
+      side[c] += pts[1][c] + pts[3][c] - pts[0][c] - pts[2][c];
+    }
+  }
+  const norm = (q: number[]) => Math.hypot(q[0], q[1], q[2]);
+  const ny = norm(up);
+  if (ny < 1e-9) return id;
+  const y = up.map((c) => c / ny);
+  const d = side[0] * y[0] + side[1] * y[1] + side[2] * y[2];
+  const xr = side.map((c, k) => c - d * y[k]);
+  const nx = norm(xr);
+  if (nx < 1e-9) return id;
+  const x = xr.map((c) => c / nx);
+  const z = [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]];
+  return [...x, ...y, ...z];
 }

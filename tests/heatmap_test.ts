@@ -314,3 +314,39 @@ Deno.test("kp3d augmentation: a rotation keeps each joint's distance from the ro
   }
   assert(moved > 0.01, "the rotation moves the joints");
 });
+
+Deno.test("kp3d view alignment: a clip seen from any camera gives the same input", async () => {
+  const { keypointInput } = await import("../data/pipeline.ts");
+  const rec = [...(await import("../data/importers/synth.ts")).synthRecords({
+    seed: 2,
+    subjects: 1,
+    trainSubjects: 1,
+    repetitions: 1,
+  })][0];
+  const frames = [0, 3, 6, 9], V = NTU25.joints.length;
+  // The same clip turned by a rotation about a tilted axis (a camera elsewhere).
+  const [c, s] = [Math.cos(1.1), Math.sin(1.1)], [c2, s2] = [Math.cos(0.4), Math.sin(0.4)];
+  const R = [c, 0, s, s2 * s, c2, -s2 * c, -c2 * s, s2, c2 * c]; // Rx(0.4) Ry(1.1)
+  const kp = rec.keypoint.slice();
+  for (let i = 0; i < kp.length; i += 3) {
+    const [x, y, z] = [rec.keypoint[i], rec.keypoint[i + 1], rec.keypoint[i + 2]];
+    if (x === 0 && y === 0 && z === 0) continue;
+    for (let k = 0; k < 3; k++) kp[i + k] = R[3 * k] * x + R[3 * k + 1] * y + R[3 * k + 2] * z;
+  }
+  const turned = { ...rec, keypoint: kp };
+  const input = (r: typeof rec, align: boolean) =>
+    keypointInput(r, frames, V, 3, "kp3d", NTU25, 1, undefined, align);
+  const a = input(rec, true), b = input(turned, true);
+  const gap = (p: Float32Array, q: Float32Array) =>
+    p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i])), 0);
+  assert(gap(a, b) < 1e-4, `aligned inputs differ by ${gap(a, b)}`);
+  assert(gap(input(rec, false), input(turned, false)) > 0.1, "unaligned inputs show the camera");
+  // Spine up (+y): the shoulders sit above the hips, not beside them.
+  const j = (n: string) => NTU25.joints.indexOf(n);
+  const at = (k: number, ch: number) => a[k * 3 + ch];
+  const up = [0, 1, 2].map((ch) =>
+    at(j("left_shoulder"), ch) + at(j("right_shoulder"), ch) - at(j("left_hip"), ch) -
+    at(j("right_hip"), ch)
+  );
+  assert(up[1] > 10 * Math.max(Math.abs(up[0]), Math.abs(up[2])), `spine ${up}`);
+});

@@ -20,6 +20,8 @@ export interface RunConfig {
   data: string | null;
   /** A protocol (ntu60-xsub, ntu60-xview, nw-ucla, synth) or "TRAIN:VAL" split names. */
   split: string;
+  /** kp3d: turn each clip into the body's frame (spine up, hips and shoulders across). */
+  viewAlign: boolean;
   rotation: number;
   noise: number;
   shift: number;
@@ -68,6 +70,7 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   data: z.string().nullable(),
   /** A protocol (ntu60-xsub, ntu60-xview, nw-ucla, synth) or "TRAIN:VAL" split names. */
   split: z.string().min(1),
+  viewAlign: z.boolean(),
   rotation: z.number().min(0).max(180),
   noise: z.number().min(0).max(1),
   shift: z.number().int().min(0),
@@ -106,6 +109,7 @@ export const DEFAULT_RUN: RunConfig = {
   sigma: 0.6,
   data: null,
   split: "synth",
+  viewAlign: false,
   rotation: 0,
   noise: 0,
   shift: 0,

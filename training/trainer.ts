@@ -111,6 +111,7 @@ export function inputSpecOf(cfg: RunConfig): InputSpec {
     joints: cfg.heatmap !== "limb",
     limbs: cfg.heatmap !== "joint",
     persons: cfg.persons,
+    viewAlign: cfg.viewAlign,
   };
 }
 
