@@ -292,14 +292,15 @@ Deno.test("flip: a flipped clip of an asymmetric class takes its mirror class's 
   assertEquals(Array.from(kept.labels), [0, 6]);
 });
 
+/** The first record of a small synthetic dataset (3D joints, ntu25). */
+async function oneSynthRecord() {
+  const { synthRecords } = await import("../data/importers/synth.ts");
+  return [...synthRecords({ seed: 2, subjects: 1, trainSubjects: 1, repetitions: 1 })][0];
+}
+
 Deno.test("kp3d augmentation: a rotation keeps each joint's distance from the root", async () => {
   const { keypointInput } = await import("../data/pipeline.ts");
-  const rec = [...(await import("../data/importers/synth.ts")).synthRecords({
-    seed: 2,
-    subjects: 1,
-    trainSubjects: 1,
-    repetitions: 1,
-  })][0];
+  const rec = await oneSynthRecord();
   const frames = [0, 3, 6, 9];
   const V = NTU25.joints.length;
   const plain = keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1);
@@ -317,12 +318,7 @@ Deno.test("kp3d augmentation: a rotation keeps each joint's distance from the ro
 
 Deno.test("kp3d view alignment: a clip seen from any camera gives the same input", async () => {
   const { keypointInput } = await import("../data/pipeline.ts");
-  const rec = [...(await import("../data/importers/synth.ts")).synthRecords({
-    seed: 2,
-    subjects: 1,
-    trainSubjects: 1,
-    repetitions: 1,
-  })][0];
+  const rec = await oneSynthRecord();
   const frames = [0, 3, 6, 9], V = NTU25.joints.length;
   // The same clip turned by a rotation about a tilted axis (a camera elsewhere).
   const [c, s] = [Math.cos(1.1), Math.sin(1.1)], [c2, s2] = [Math.cos(0.4), Math.sin(0.4)];
