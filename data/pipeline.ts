@@ -412,7 +412,7 @@ export function keypointInput(
   // three axes, each angle uniform in +-rotation, and Gaussian noise (std `noise`, in the
   // normalised unit) on the present joints. With viewAlign, the clip is first turned into
   // the body's own frame, so that the camera's viewpoint no longer shows in the input.
-  let R = viewAlign ? bodyFrame(r, frames, v, layout) : [1, 0, 0, 0, 1, 0, 0, 0, 1];
+  let R = viewAlign ? bodyFrame(r, frames, v, layout) : IDENTITY3;
   const a = augment?.a, rng = augment?.rng;
   if (a && rng && a.rotation > 0) {
     const ang = () => (rng.uniform() * 2 - 1) * a.rotation * Math.PI / 180;
@@ -457,8 +457,11 @@ export function keypointInput(
   return out;
 }
 
+/** Row-major 3 x 3 identity (never mutated: rotations are built as new arrays). */
+const IDENTITY3: readonly number[] = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+
 /** Row-major 3 x 3 product a b. */
-function mul3(a: number[], b: number[]): number[] {
+function mul3(a: readonly number[], b: readonly number[]): number[] {
   return Array.from({ length: 9 }, (_, k) => {
     const i = Math.floor(k / 3), j = k % 3;
     return a[3 * i] * b[j] + a[3 * i + 1] * b[3 + j] + a[3 * i + 2] * b[6 + j];
@@ -477,11 +480,10 @@ export function bodyFrame(
   frames: number[],
   v: number,
   layout: JointLayout,
-): number[] {
-  const id = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+): readonly number[] {
   const j = (n: string) => layout.joints.indexOf(n);
   const [ls, rs, lh, rh] = ["left_shoulder", "right_shoulder", "left_hip", "right_hip"].map(j);
-  if ([ls, rs, lh, rh].some((i) => i < 0)) return id;
+  if ([ls, rs, lh, rh].some((i) => i < 0)) return IDENTITY3;
   const up = [0, 0, 0], side = [0, 0, 0];
   for (const f of frames) {
     const p = (i: number) => [0, 1, 2].map((c) => r.keypoint[(f * v + i) * 3 + c]);
@@ -494,12 +496,12 @@ export function bodyFrame(
   }
   const norm = (q: number[]) => Math.hypot(q[0], q[1], q[2]);
   const ny = norm(up);
-  if (ny < 1e-9) return id;
+  if (ny < 1e-9) return IDENTITY3;
   const y = up.map((c) => c / ny);
   const d = side[0] * y[0] + side[1] * y[1] + side[2] * y[2];
   const xr = side.map((c, k) => c - d * y[k]);
   const nx = norm(xr);
-  if (nx < 1e-9) return id;
+  if (nx < 1e-9) return IDENTITY3;
   const x = xr.map((c) => c / nx);
   const z = [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]];
   return [...x, ...y, ...z];

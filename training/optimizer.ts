@@ -16,6 +16,8 @@ import { BIND_ALIGN_BYTES, type Tensor } from "../runtime/tensor.ts";
 
 /** Arena slots start at binding boundaries (f32 elements). */
 const ALIGN = BIND_ALIGN_BYTES / 4;
+/** Elements a parameter of n elements takes in an arena, padding included. */
+const slotSize = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 export interface OptimizerConfig {
   kind: "adamw" | "sgd";
@@ -91,8 +93,8 @@ export class Optimizer {
    * binding size (a 94M-parameter model needs several on a 128 MiB limit), one set per
    * weight-decay group, with the same layout in all four. Each tensor starts at a binding
    * boundary (BIND_ALIGN_BYTES), so the layers' kernels see it at offset 0 and layers of one
-   * shape share a compiled kernel. Then zeroing, the global norm and the update are one dispatch per arena
-   * instead of one per tensor. The parameters keep their Tensor objects (relocated); their
+   * shape share a compiled kernel. Then zeroing, the global norm and the update are one
+   * dispatch per arena instead of one per tensor. The parameters keep their Tensor objects (relocated); their
    * .grad and the state become views. The padding stays zero: no norm, no update.
    */
   #pack(): void {
@@ -104,7 +106,7 @@ export class Optimizer {
     for (const decay of [true, false]) {
       let g: (typeof groups)[number] | undefined;
       for (const s of this.slots.filter((s) => this.#decays(s) === decay)) {
-        const n = Math.ceil(s.p.tensor.size / ALIGN) * ALIGN;
+        const n = slotSize(s.p.tensor.size);
         if (!g || g.size + n > limit) groups.push(g = { slots: [], size: 0, decay });
         g.slots.push(s);
         g.size += n;
@@ -133,7 +135,7 @@ export class Optimizer {
         if (p.grad) rt.dispose(p.grad);
         p.grad = place(a.grads);
         s.state = a.state.map(place);
-        at += Math.ceil(n / ALIGN) * ALIGN;
+        at += slotSize(n);
       }
       this.arenas.push(a);
     }
