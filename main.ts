@@ -129,6 +129,8 @@ export function buildCli(): Command {
     .option("--no-peers", "skip the TensorFlow.js and jax-js peers")
     .option("--profile", "time each kernel of the reference step (replayed alone)")
     .option("--no-presets", "only the reference step (and its peers)")
+    .option("--models <list>", "presets to time (default: the four *-tiny ones)")
+    .option("--batch <n>", "samples per preset step", "16")
     .action((o) =>
       runCommand(async () => {
         const rt = await Runtime.create();
@@ -136,6 +138,8 @@ export function buildCli(): Command {
           peers: o.peers,
           profile: !!o.profile,
           presets: o.presets,
+          models: o.models ? String(o.models).split(",").map((m) => m.trim()) : undefined,
+          batch: parseIntList("--batch", o.batch)[0],
           f16: !!o.f16,
           log: o.json ? undefined : (l) => console.log(l),
         });

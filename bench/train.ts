@@ -7,7 +7,7 @@ import { Block } from "../layers/basic.ts";
 import { Rng } from "../layers/init.ts";
 import { Module } from "../layers/module.ts";
 import type { ModelConfig } from "../models/config.ts";
-import { buildModel, presetByName } from "../models/presets.ts";
+import { buildModel, flopsPerSample, presetByName } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { DEFAULT_OPTIMIZER, Optimizer } from "../training/optimizer.ts";
@@ -26,6 +26,8 @@ export interface StepResult {
   samplesPerSec: number;
   dispatchesPerStep: number;
   submitsPerStep: number;
+  /** Presets: forward + backward FLOPs per second (3x the forward count of `heatformer models`). */
+  gflops?: number;
 }
 
 interface StepTimes {
@@ -132,6 +134,10 @@ export async function benchTrain(
     f16?: boolean;
     profile?: boolean;
     presets?: boolean;
+    /** Presets to time (default: each family's CPU-sized one). */
+    models?: string[];
+    /** Samples per preset step (default 16). */
+    batch?: number;
   } = {},
 ): Promise<{ results: StepResult[]; peers: PeerStep[]; profile?: KernelTime[] }> {
   const log = o.log ?? (() => {});
@@ -140,8 +146,8 @@ export async function benchTrain(
   const tag = o.f16 ? " f16" : "";
   const results: StepResult[] = [];
   let profile: KernelTime[] | undefined;
-  const report = (name: string, batch: number, t: StepTimes) => {
-    const r = {
+  const report = (name: string, batch: number, t: StepTimes, flops?: number) => {
+    const r: StepResult = {
       name,
       batch,
       msPerStep: t.ms,
@@ -150,6 +156,7 @@ export async function benchTrain(
       samplesPerSec: (batch * 1000) / t.ms,
       dispatchesPerStep: t.dispatches,
       submitsPerStep: t.submits,
+      ...(flops ? { gflops: (flops * batch) / (t.ms * 1e6) } : {}),
     };
     results.push(r);
     log(
@@ -157,7 +164,9 @@ export async function benchTrain(
         t.syncedMs.toFixed(1)
       } with a sync)  ${r.samplesPerSec.toFixed(0).padStart(5)} samples/s  ${
         t.dispatches.toFixed(0)
-      } dispatches, ${t.submits.toFixed(0)} submit(s)`,
+      } dispatches, ${t.submits.toFixed(0)} submit(s)${
+        r.gflops ? `  ${r.gflops.toFixed(0)} GFLOP/s` : ""
+      }`,
     );
   };
   // The reference step (loss: cross-entropy over the 64 x 8 tokens, 128 classes).
@@ -202,12 +211,13 @@ export async function benchTrain(
     }
   }
   // Each family's CPU-sized preset on its own input shape.
-  const presets = ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbert-tiny"];
+  const presets = o.models ??
+    ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbert-tiny"];
   for (const name of o.presets === false ? [] : presets) {
     const c: ModelConfig = { ...presetByName(name).config, classes: 16 };
     const model = buildModel(rt, c, 1);
     const opt = new Optimizer(rt, model.namedParams(), DEFAULT_OPTIMIZER);
-    const B = 16, i = c.input;
+    const B = o.batch ?? 16, i = c.input;
     const shape = [B, i.channels, i.frames, i.size, i.size];
     const x = rt.tensor(
       Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => (k % 97) / 97),
@@ -222,7 +232,12 @@ export async function benchTrain(
       rt.tidy(() => backward(ops.crossEntropy(model.forward(x), y), opt.lossSeed()));
       opt.step();
     });
-    report(`${name} (B${B}, ${i.channels}x${i.frames}x${i.size}x${i.size})${tag}`, B, t);
+    report(
+      `${name} (B${B}, ${i.channels}x${i.frames}x${i.size}x${i.size})${tag}`,
+      B,
+      t,
+      3 * flopsPerSample(c),
+    );
   }
   const peers: PeerStep[] = [];
   // The same reference step in the TypeScript peers, timed in this run: TensorFlow.js on
