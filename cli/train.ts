@@ -19,6 +19,8 @@ const FIELDS: [
   ["--width <n>", "width", NUM, "override the preset's width"],
   ["--depth <n>", "depth", NUM, "override the preset's depth"],
   ["--heads <n>", "heads", NUM, "override the preset's heads"],
+  ["--dropout <p>", "dropout", NUM, "override the preset's dropout"],
+  ["--drop-path <p>", "dropPath", NUM, "override the preset's stochastic depth"],
   ["--tubelet <t,h,w>", "tubelet", (v) => v.split(",").map(Number), "ViViT tubelet"],
   ["--input <kind>", "input", String, "heatmap | kp2d | kp3d"],
   ["--heatmap <kind>", "heatmap", String, "joint | limb | both"],

@@ -105,6 +105,10 @@ Deno.test({
       "1",
       "--batch-size",
       "8",
+      "--dropout",
+      "0.1",
+      "--drop-path",
+      "0.05",
       "--out",
       `${dir}/run`,
       "--json",
@@ -112,6 +116,8 @@ Deno.test({
     assertEquals(tr.code, 0, tr.stderr);
     const s = JSON.parse(tr.stdout); // only the summary object on stdout
     assertEquals([s.model, s.epochs], ["vanilla-tiny", 1]);
+    const saved = JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`));
+    assertEquals([saved.modelConfig.dropout, saved.modelConfig.dropPath], [0.1, 0.05]);
     const ev = await cli("eval", `${dir}/run`, "--clips", "2", "--flip", "--json");
     assertEquals(ev.code, 0, ev.stderr);
     const e = JSON.parse(ev.stdout);
@@ -124,6 +130,9 @@ Deno.test({
     const bad = await cli("train", "--lr", "-1", "--out", `${dir}/bad`);
     assertEquals(bad.code, 2);
     assert(bad.stderr.includes("--lr"), bad.stderr);
+    const badDrop = await cli("train", "--drop-path", "1.5", "--out", `${dir}/bad`);
+    assertEquals(badDrop.code, 2);
+    assert(badDrop.stderr.includes("--drop-path"), badDrop.stderr);
     const wrong = await cli("train", "--model", "nope", "--out", `${dir}/nope`);
     assert(wrong.code !== 0 && wrong.stderr.includes('unknown model "nope"'), wrong.stderr);
     await Deno.remove(dir, { recursive: true });

@@ -8,6 +8,9 @@ export interface RunConfig {
   width?: number;
   depth?: number;
   heads?: number;
+  /** Override the preset's dropout / stochastic-depth rate. */
+  dropout?: number;
+  dropPath?: number;
   tubelet?: [number, number, number];
   input: "heatmap" | "kp2d" | "kp3d";
   heatmap: "joint" | "limb" | "both";
@@ -55,6 +58,8 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   width: z.number().int().positive().optional(),
   depth: z.number().int().positive().optional(),
   heads: z.number().int().positive().optional(),
+  dropout: z.number().min(0).max(0.9).optional(),
+  dropPath: z.number().min(0).max(0.9).optional(),
   tubelet: z.tuple([
     z.number().int().positive(),
     z.number().int().positive(),

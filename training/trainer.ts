@@ -92,6 +92,8 @@ export function modelConfigFor(cfg: RunConfig, file: SkeletonFile): ModelConfig 
   if (cfg.width) c.width = cfg.width;
   if (cfg.depth) c.depth = c.spatialDepth = c.temporalDepth = cfg.depth;
   if (cfg.heads) c.heads = cfg.heads;
+  if (cfg.dropout !== undefined) c.dropout = cfg.dropout;
+  if (cfg.dropPath !== undefined) c.dropPath = cfg.dropPath;
   if (cfg.tubelet) c.tubelet = cfg.tubelet;
   if (c.family.startsWith("vivit") && cfg.input !== "heatmap") {
     throw new Error(`--input: ${cfg.model} takes heatmaps (tubelets), not ${cfg.input}`);
