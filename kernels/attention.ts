@@ -4,7 +4,10 @@
 // strides (so they can be slices of one packed qkv projection); O is contiguous (B, Lq, H, D).
 // The forward saves the log-sum-exp per row; the backward (FlashAttention-2's) recomputes
 // probabilities from it: one pass per query row for dQ, one per key row for dK and dV.
-import { flatIndex, grid1d } from "../runtime/kernel.ts";
+// Portable kernels (any adapter): one invocation owns one row; its workgroup of 64 rows of one
+// (batch, head) walks the other side's rows in tiles staged in workgroup memory, so each K/V
+// (or Q/dO) row is read from global memory once per 64 rows instead of once per row.
+import { grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { binding, f32lit, header, requireDtype, ShapeError } from "./wgsl.ts";
@@ -23,6 +26,56 @@ function useSubgroups(rt: Runtime, ts: Tensor[], d: number): boolean {
 }
 
 const WG = 64;
+
+/** Other-side rows per workgroup-memory tile: two f32 tiles of (rows x d) plus two scalars a
+ * row stay within WebGPU's default 16 KiB of workgroup storage. */
+function tileRows(d: number): number {
+  return Math.max(1, Math.min(WG, Math.floor(4096 / (2 * (d + 1)))));
+}
+
+/**
+ * WGSL prologue of the portable kernels: the workgroup owns rows r0 .. r0 + 63 of one
+ * (batch bb, head hh); `i` is this invocation's row (clamped, so that out-of-range rows still
+ * reach every barrier) and `live` whether it is real. Extra workgroups of a 2D grid return
+ * as a whole, which keeps the barriers in uniform control flow.
+ */
+function rowBlock(rows: number, dm: Dims, grid: [number, number, number], i: string): string {
+  const blocks = Math.ceil(rows / WG);
+  return `
+  let blk = wid.x + wid.y * ${grid[0]}u;
+  if (blk >= ${dm.b * dm.h * blocks}u) { return; }
+  let r0 = (blk % ${blocks}u) * ${WG}u;
+  let hh = (blk / ${blocks}u) % ${dm.h}u;
+  let bb = blk / ${blocks * dm.h}u;
+  let live = r0 + li < ${rows}u;
+  let ${i} = min(r0 + li, ${rows - 1}u);`;
+}
+
+/** Grid of the portable kernels: one workgroup per 64 rows of each (batch, head). */
+function rowGrid(rows: number, dm: Dims): [number, number, number] {
+  return grid1d(dm.b * dm.h * Math.ceil(rows / WG), 1);
+}
+
+/** WGSL: stage rows t0 .. t0 + TK - 1 (those below \`limit\`) of each (name, tensor, row
+ * offset expression) into workgroup array name + "s", f32, row-major (TK x d). */
+function stageTile(
+  tk: number,
+  d: number,
+  limit: number,
+  rows: [shared: string, load: (row: string, e: string) => string][],
+): string {
+  return `
+    workgroupBarrier(); // the previous tile is consumed
+    for (var t = li; t < ${tk * d}u; t += ${WG}u) {
+      let row = t0 + t / ${d}u;
+      let e = t % ${d}u;
+      if (row < ${limit}u) {
+${rows.map(([sh, load]) => `        ${sh}[t] = ${load("row", "e")};`).join("\n")}
+      }
+    }
+    workgroupBarrier();
+    let tn = min(${tk}u, ${limit}u - t0);`;
+}
 
 export interface Dims {
   b: number;
@@ -83,8 +136,8 @@ export function attentionForward(
     rt.run(forwardKernel(q, k, v, out, lse, dm, scale, o.mask));
     return { out, lse };
   }
-  const n = b * h * lq;
-  const grid = grid1d(n, WG);
+  const grid = rowGrid(lq, dm);
+  const tk = tileRows(d);
   const sd = (t: Tensor) => t.strides[3];
   const binds = [q, k, v, out, lse];
   const maskDecl = o.mask ? binding(5, "Mask", o.mask, "read") : "";
@@ -98,13 +151,11 @@ ${binding(2, "V", v, "read")}
 ${binding(3, "O", out, "read_write")}
 ${binding(4, "Lse", lse, "read_write")}
 ${maskDecl}
+var<workgroup> Ks: array<f32, ${tk * d}>;
+var<workgroup> Vs: array<f32, ${tk * d}>;
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let idx = ${flatIndex(grid, WG)};
-  if (idx >= ${n}u) { return; }
-  let i = idx % ${lq}u;
-  let hh = (idx / ${lq}u) % ${h}u;
-  let bb = idx / ${lq * h}u;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  ${rowBlock(lq, dm, grid, "i")}
   let qo = ${rowOffset(q, "bb", "i", "hh")};
   var qv: array<f32, ${d}>;
   var acc: array<f32, ${d}>;
@@ -113,18 +164,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }; acc[e] = 0.0; }
   var m = -3.402823e38;
   var l = 0.0;
-  for (var j = 0u; j < ${lk}u; j++) {
-    let ko = ${rowOffset(k, "bb", "j", "hh")};
-    var s = ${maskExpr(o.mask, dm, "i", "j")};
-    for (var e = 0u; e < ${d}u; e++) { s = fma(qv[e], f32(K[ko + e * ${sd(k)}u]), s); }
-    let mn = max(m, s);
-    let corr = exp(m - mn);
-    let p = exp(s - mn);
-    l = l * corr + p;
-    let vo = ${rowOffset(v, "bb", "j", "hh")};
-    for (var e = 0u; e < ${d}u; e++) { acc[e] = fma(p, f32(V[vo + e * ${sd(v)}u]), acc[e] * corr); }
-    m = mn;
+  for (var t0 = 0u; t0 < ${lk}u; t0 += ${tk}u) {${
+    stageTile(tk, d, lk, [
+      ["Ks", (r, e) => `f32(K[${rowOffset(k, "bb", r, "hh")} + ${e} * ${sd(k)}u])`],
+      ["Vs", (r, e) => `f32(V[${rowOffset(v, "bb", r, "hh")} + ${e} * ${sd(v)}u])`],
+    ])
   }
+    for (var r = 0u; r < tn; r++) {
+      let j = t0 + r;
+      var s = ${maskExpr(o.mask, dm, "i", "j")};
+      for (var e = 0u; e < ${d}u; e++) { s = fma(qv[e], Ks[r * ${d}u + e], s); }
+      let mn = max(m, s);
+      let corr = exp(m - mn);
+      let p = exp(s - mn);
+      l = l * corr + p;
+      for (var e = 0u; e < ${d}u; e++) { acc[e] = fma(p, Vs[r * ${d}u + e], acc[e] * corr); }
+      m = mn;
+    }
+  }
+  if (!live) { return; }
   let inv = 1.0 / l;
   let oo = ((bb * ${lq}u + i) * ${h}u + hh) * ${d}u;
   for (var e = 0u; e < ${d}u; e++) { O[oo + e] = ${out.dtype}(acc[e] * inv); }
@@ -170,8 +228,8 @@ export function attentionBackward(
     `(((${bb} * ${l}u + ${row}) * ${h}u + ${hh}) * ${d}u)`;
 
   // Pass 1, per query row: delta_i = dO_i . O_i; dQ_i = scale * sum_j P_ij (dP_ij - delta_i) K_j.
-  const n1 = b * h * lq;
-  const g1 = grid1d(n1, WG);
+  const g1 = rowGrid(lq, dm);
+  const tk = tileRows(d);
   const code1 = `${hdr}// attention backward dq ${JSON.stringify(dm)}
 ${binding(0, "DO", dout, "read")}
 ${binding(1, "Q", q, "read")}
@@ -182,13 +240,11 @@ ${binding(5, "Lse", lse, "read")}
 ${binding(6, "DQ", dq, "read_write")}
 ${binding(7, "Delta", delta, "read_write")}
 ${maskB(8)}
+var<workgroup> Ks: array<f32, ${tk * d}>;
+var<workgroup> Vs: array<f32, ${tk * d}>;
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let idx = ${flatIndex(g1, WG)};
-  if (idx >= ${n1}u) { return; }
-  let i = idx % ${lq}u;
-  let hh = (idx / ${lq}u) % ${h}u;
-  let bb = idx / ${lq * h}u;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  ${rowBlock(lq, dm, g1, "i")}
   let qo = ${rowOffset(q, "bb", "i", "hh")};
   let ro = ${rowC("bb", "i", "hh", lq)};
   var qv: array<f32, ${d}>;
@@ -201,22 +257,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     dl = fma(dov[e], f32(O[${out.bindOffset}u + ro + e]), dl);
     acc[e] = 0.0;
   }
-  let li = (bb * ${h}u + hh) * ${lq}u + i;
-  let L = Lse[li];
-  for (var j = 0u; j < ${lk}u; j++) {
-    let ko = ${rowOffset(k, "bb", "j", "hh")};
-    let vo = ${rowOffset(v, "bb", "j", "hh")};
-    var s = ${maskExpr(o.mask, dm, "i", "j")};
-    var dp = 0.0;
-    for (var e = 0u; e < ${d}u; e++) {
-      s = fma(qv[e], f32(K[ko + e * ${sd(k)}u]), s);
-      dp = fma(dov[e], f32(V[vo + e * ${sd(v)}u]), dp);
-    }
-    let ds = exp(s - L) * (dp - dl);
-    for (var e = 0u; e < ${d}u; e++) { acc[e] = fma(ds, f32(K[ko + e * ${sd(k)}u]), acc[e]); }
+  let lrow = (bb * ${h}u + hh) * ${lq}u + i;
+  let L = Lse[lrow];
+  for (var t0 = 0u; t0 < ${lk}u; t0 += ${tk}u) {${
+    stageTile(tk, d, lk, [
+      ["Ks", (r, e) => `f32(K[${rowOffset(k, "bb", r, "hh")} + ${e} * ${sd(k)}u])`],
+      ["Vs", (r, e) => `f32(V[${rowOffset(v, "bb", r, "hh")} + ${e} * ${sd(v)}u])`],
+    ])
   }
+    for (var r = 0u; r < tn; r++) {
+      let j = t0 + r;
+      var s = ${maskExpr(o.mask, dm, "i", "j")};
+      var dp = 0.0;
+      for (var e = 0u; e < ${d}u; e++) {
+        s = fma(qv[e], Ks[r * ${d}u + e], s);
+        dp = fma(dov[e], Vs[r * ${d}u + e], dp);
+      }
+      let ds = exp(s - L) * (dp - dl);
+      for (var e = 0u; e < ${d}u; e++) { acc[e] = fma(ds, Ks[r * ${d}u + e], acc[e]); }
+    }
+  }
+  if (!live) { return; }
   for (var e = 0u; e < ${d}u; e++) { DQ[ro + e] = ${dq.dtype}(acc[e] * ${f32lit(scale)}); }
-  Delta[li] = dl;
+  Delta[lrow] = dl;
 }
 `;
   rt.run({
@@ -227,8 +290,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   });
 
   // Pass 2, per key row: dV_j = sum_i P_ij dO_i; dK_j = scale * sum_i P_ij (dP_ij - delta_i) Q_i.
-  const n2 = b * h * lk;
-  const g2 = grid1d(n2, WG);
+  const g2 = rowGrid(lk, dm);
   const code2 = `${hdr}// attention backward dk dv ${JSON.stringify(dm)}
 ${binding(0, "DO", dout, "read")}
 ${binding(1, "Q", q, "read")}
@@ -239,13 +301,13 @@ ${binding(5, "Delta", delta, "read")}
 ${binding(6, "DK", dk, "read_write")}
 ${binding(7, "DV", dv, "read_write")}
 ${maskB(8)}
+var<workgroup> Qs: array<f32, ${tk * d}>;
+var<workgroup> Ds: array<f32, ${tk * d}>;
+var<workgroup> Ls: array<f32, ${tk}>;
+var<workgroup> Dls: array<f32, ${tk}>;
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let idx = ${flatIndex(g2, WG)};
-  if (idx >= ${n2}u) { return; }
-  let j = idx % ${lk}u;
-  let hh = (idx / ${lk}u) % ${h}u;
-  let bb = idx / ${lk * h}u;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  ${rowBlock(lk, dm, g2, "j")}
   let ko = ${rowOffset(k, "bb", "j", "hh")};
   let vo = ${rowOffset(v, "bb", "j", "hh")};
   var kv: array<f32, ${d}>;
@@ -258,23 +320,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     dka[e] = 0.0;
     dva[e] = 0.0;
   }
-  for (var i = 0u; i < ${lq}u; i++) {
-    let qo = ${rowOffset(q, "bb", "i", "hh")};
-    let ro = ${dout.bindOffset}u + ${rowC("bb", "i", "hh", lq)};
-    let li = (bb * ${h}u + hh) * ${lq}u + i;
-    var s = ${maskExpr(o.mask, dm, "i", "j")};
-    var dp = 0.0;
-    for (var e = 0u; e < ${d}u; e++) {
-      s = fma(kv[e], f32(Q[qo + e * ${sd(q)}u]), s);
-      dp = fma(f32(DO[ro + e]), vv[e], dp);
+  let lrow = (bb * ${h}u + hh) * ${lq}u;
+  for (var t0 = 0u; t0 < ${lq}u; t0 += ${tk}u) {${
+    stageTile(tk, d, lq, [
+      ["Qs", (r, e) => `f32(Q[${rowOffset(q, "bb", r, "hh")} + ${e} * ${sd(q)}u])`],
+      ["Ds", (r, e) => `f32(DO[${dout.bindOffset}u + ${rowC("bb", r, "hh", lq)} + ${e}])`],
+    ])
+  }
+    if (li < tn) {
+      Ls[li] = Lse[lrow + t0 + li];
+      Dls[li] = Delta[lrow + t0 + li];
     }
-    let p = exp(s - Lse[li]);
-    let ds = p * (dp - Delta[li]);
-    for (var e = 0u; e < ${d}u; e++) {
-      dva[e] = fma(p, f32(DO[ro + e]), dva[e]);
-      dka[e] = fma(ds, f32(Q[qo + e * ${sd(q)}u]), dka[e]);
+    workgroupBarrier();
+    for (var r = 0u; r < tn; r++) {
+      let i = t0 + r;
+      var s = ${maskExpr(o.mask, dm, "i", "j")};
+      var dp = 0.0;
+      for (var e = 0u; e < ${d}u; e++) {
+        s = fma(kv[e], Qs[r * ${d}u + e], s);
+        dp = fma(Ds[r * ${d}u + e], vv[e], dp);
+      }
+      let p = exp(s - Ls[r]);
+      let ds = p * (dp - Dls[r]);
+      for (var e = 0u; e < ${d}u; e++) {
+        dva[e] = fma(p, Ds[r * ${d}u + e], dva[e]);
+        dka[e] = fma(ds, Qs[r * ${d}u + e], dka[e]);
+      }
     }
   }
+  if (!live) { return; }
   let wo = ${rowC("bb", "j", "hh", lk)};
   for (var e = 0u; e < ${d}u; e++) {
     DK[wo + e] = ${dk.dtype}(dka[e] * ${f32lit(scale)});
