@@ -94,7 +94,7 @@ export async function benchData(
   // Warm up both kernels (the first batch draws, later ones erase and draw) before timing.
   for (let w = 0; w < 3; w++) render();
   await rt.sync();
-  const g = await timeGpu(rt, render, { minMs: 500, maxReps: 400 });
+  const g = await timeGpu(rt, render, { minMs: 500 });
   const gpuRate = B / (g.ms / 1000);
   // The reference allocates and fills a volume per clip, as a CPU pipeline would; its rate
   // swings with garbage collection, so report the median of 100 ms rounds.

@@ -67,7 +67,7 @@ export async function benchKernels(
   for (const n of o.matmulSizes ?? [256, 512, 1024, 2048]) {
     const a = randomTensor(rt, [n, n], dt), b = randomTensor(rt, [n, n], dt);
     const c = rt.persistent([n, n], dt, "bench.c");
-    const t = await timeGpu(rt, () => matmul(rt, a, b, { out: c }), { minMs, maxReps: 20 });
+    const t = await timeGpu(rt, () => matmul(rt, a, b, { out: c }), { minMs });
     const gflops = (2 * n ** 3) / t.ms / 1e6;
     results.push({
       kernel: "matmul",
@@ -91,7 +91,6 @@ export async function benchKernels(
     const v = randomTensor(rt, [bsz, l, h, d], dt);
     const t = await timeGpu(rt, () => rt.tidy(() => void attentionForward(rt, q, k, v)), {
       minMs,
-      maxReps: 20,
     });
     const flops = 4 * bsz * h * l * l * d;
     const gflops = flops / t.ms / 1e6;
@@ -117,7 +116,7 @@ export async function benchKernels(
       rt.tidy(() => {
         const patches = patchify(rt, x, tube);
         matmul(rt, patches.view([-1, p]), w, { transB: true });
-      }), { minMs, maxReps: 20 });
+      }), { minMs });
     const tokens = (s / tube[0]) * (s / tube[1]) * (s / tube[2]);
     const gflops = (2 * n * tokens * p * width) / t.ms / 1e6;
     results.push({

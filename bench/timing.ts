@@ -2,6 +2,8 @@
 // command buffer, wait once, and divide. The one host sync (~12 ms on llvmpipe) must be small
 // against the total, so the repetition count grows (x4) until the total reaches `minMs`:
 // sizing it from one synced run would let the sync dominate for sub-millisecond kernels.
+// No small cap on the count: on an H100 a 256^3 product takes microseconds, and 20 repetitions
+// (the old cap) measured the ~11 ms sync, not the kernel.
 import type { Runtime } from "../runtime/runtime.ts";
 
 /** Median wall time of `reps` awaited runs of `step`, after `warmup` untimed ones. */
@@ -25,7 +27,7 @@ export async function timeGpu(
   record: () => void,
   opts: { minMs?: number; maxReps?: number } = {},
 ): Promise<{ ms: number; reps: number }> {
-  const minMs = opts.minMs ?? 300, maxReps = opts.maxReps ?? 1000;
+  const minMs = opts.minMs ?? 300, maxReps = opts.maxReps ?? 100_000;
   record();
   await rt.sync();
   for (let reps = 1;; reps = Math.min(maxReps, reps * 4)) {

@@ -1,5 +1,7 @@
 // The peer a TypeScript user would pick: TensorFlow.js with its WebGPU backend, on the same
 // adapter, in the same process. Loaded lazily so heatformer itself never depends on it.
+import type { Tensor } from "@tensorflow/tfjs-core";
+
 export interface PeerResult {
   name: string;
   kernel: string;
@@ -16,23 +18,28 @@ export async function tfjsMatmul(sizes: number[], minMs = 300): Promise<PeerResu
   const out: PeerResult[] = [];
   for (const n of sizes) {
     const a = tf.randomNormal([n, n]), b = tf.randomNormal([n, n]);
-    let c = tf.matMul(a, b);
-    await c.data(); // compile + warm up
-    c.dispose();
-    let t0 = performance.now();
-    c = tf.matMul(a, b);
-    await c.data();
-    c.dispose();
-    const once = performance.now() - t0;
-    const reps = Math.max(1, Math.min(50, Math.ceil(minMs / once)));
-    t0 = performance.now();
-    for (let i = 0; i < reps; i++) {
-      c = tf.matMul(a, b);
-      if (i < reps - 1) c.dispose();
+    // Wait by reading back one element of the last product (as heatformer's sync does), not
+    // the whole matrix: a 4096^2 readback would be timed as if it were matmul.
+    const waitFor = async (c: Tensor) => {
+      const one = tf.slice(c, [0, 0], [1, 1]);
+      await one.data();
+      one.dispose();
+      c.dispose();
+    };
+    await waitFor(tf.matMul(a, b)); // compile + warm up
+    // As bench/timing.ts: repetitions grow x4 until one wait is small against the total.
+    let ms = 0;
+    for (let reps = 1;; reps *= 4) {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) {
+        const c = tf.matMul(a, b);
+        if (i < reps - 1) c.dispose();
+        else await waitFor(c);
+      }
+      const total = performance.now() - t0;
+      ms = total / reps;
+      if (total >= minMs || reps >= 100_000) break;
     }
-    await c.data();
-    c.dispose();
-    const ms = (performance.now() - t0) / reps;
     out.push({
       name: "tfjs-webgpu",
       kernel: "matmul",
