@@ -51,6 +51,17 @@ function rowBlock(rows: number, dm: Dims, grid: [number, number, number], i: str
   let ${i} = min(r0 + li, ${rows - 1}u);`;
 }
 
+/** The query-row passes' K and V tiles: workgroup declarations and the staging of rows t0... */
+function kvTiles(k: Tensor, v: Tensor, d: number, lk: number): { decls: string; stage: string } {
+  const tk = tileRows(d);
+  const load = (t: Tensor, name: string) => (r: string, e: string) =>
+    `f32(${name}[${rowOffset(t, "bb", r, "hh")} + ${e} * ${t.strides[3]}u])`;
+  return {
+    decls: `var<workgroup> Ks: array<f32, ${tk * d}>;\nvar<workgroup> Vs: array<f32, ${tk * d}>;`,
+    stage: stageTile(tk, d, lk, [["Ks", load(k, "K")], ["Vs", load(v, "V")]]),
+  };
+}
+
 /** Grid of the portable kernels: one workgroup per 64 rows of each (batch, head). */
 function rowGrid(rows: number, dm: Dims): [number, number, number] {
   return grid1d(dm.b * dm.h * Math.ceil(rows / WG), 1);
@@ -137,8 +148,9 @@ export function attentionForward(
     return { out, lse };
   }
   const grid = rowGrid(lq, dm);
-  const tk = tileRows(d);
   const sd = (t: Tensor) => t.strides[3];
+  const tk = tileRows(d);
+  const kv = kvTiles(k, v, d, lk);
   const binds = [q, k, v, out, lse];
   const maskDecl = o.mask ? binding(5, "Mask", o.mask, "read") : "";
   if (o.mask) binds.push(o.mask);
@@ -151,8 +163,7 @@ ${binding(2, "V", v, "read")}
 ${binding(3, "O", out, "read_write")}
 ${binding(4, "Lse", lse, "read_write")}
 ${maskDecl}
-var<workgroup> Ks: array<f32, ${tk * d}>;
-var<workgroup> Vs: array<f32, ${tk * d}>;
+${kv.decls}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   ${rowBlock(lq, dm, grid, "i")}
@@ -164,12 +175,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }; acc[e] = 0.0; }
   var m = -3.402823e38;
   var l = 0.0;
-  for (var t0 = 0u; t0 < ${lk}u; t0 += ${tk}u) {${
-    stageTile(tk, d, lk, [
-      ["Ks", (r, e) => `f32(K[${rowOffset(k, "bb", r, "hh")} + ${e} * ${sd(k)}u])`],
-      ["Vs", (r, e) => `f32(V[${rowOffset(v, "bb", r, "hh")} + ${e} * ${sd(v)}u])`],
-    ])
-  }
+  for (var t0 = 0u; t0 < ${lk}u; t0 += ${tk}u) {${kv.stage}
     for (var r = 0u; r < tn; r++) {
       let j = t0 + r;
       var s = ${maskExpr(o.mask, dm, "i", "j")};
@@ -230,6 +236,7 @@ export function attentionBackward(
   // Pass 1, per query row: delta_i = dO_i . O_i; dQ_i = scale * sum_j P_ij (dP_ij - delta_i) K_j.
   const g1 = rowGrid(lq, dm);
   const tk = tileRows(d);
+  const kv = kvTiles(k, v, d, lk);
   const code1 = `${hdr}// attention backward dq ${JSON.stringify(dm)}
 ${binding(0, "DO", dout, "read")}
 ${binding(1, "Q", q, "read")}
@@ -240,8 +247,7 @@ ${binding(5, "Lse", lse, "read")}
 ${binding(6, "DQ", dq, "read_write")}
 ${binding(7, "Delta", delta, "read_write")}
 ${maskB(8)}
-var<workgroup> Ks: array<f32, ${tk * d}>;
-var<workgroup> Vs: array<f32, ${tk * d}>;
+${kv.decls}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   ${rowBlock(lq, dm, g1, "i")}
@@ -259,12 +265,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let lrow = (bb * ${h}u + hh) * ${lq}u + i;
   let L = Lse[lrow];
-  for (var t0 = 0u; t0 < ${lk}u; t0 += ${tk}u) {${
-    stageTile(tk, d, lk, [
-      ["Ks", (r, e) => `f32(K[${rowOffset(k, "bb", r, "hh")} + ${e} * ${sd(k)}u])`],
-      ["Vs", (r, e) => `f32(V[${rowOffset(v, "bb", r, "hh")} + ${e} * ${sd(v)}u])`],
-    ])
-  }
+  for (var t0 = 0u; t0 < ${lk}u; t0 += ${tk}u) {${kv.stage}
     for (var r = 0u; r < tn; r++) {
       let j = t0 + r;
       var s = ${maskExpr(o.mask, dm, "i", "j")};
