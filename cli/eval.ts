@@ -3,18 +3,44 @@
 // PNGs of the confusion matrix and the training curves.
 import { dirname, join } from "node:path";
 import { SkeletonFile } from "../data/schema.ts";
+import { type JointLayout, layoutByName } from "../data/layouts.ts";
+import { heatmapChannels } from "../data/pipeline.ts";
 import { CheckpointError, loadCheckpoint } from "../io/checkpoint.ts";
 import { encodePng } from "../io/png.ts";
 import { readSafetensors } from "../io/safetensors.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
-import { TEST_MODE } from "../data/batches.ts";
+import { type InputSpec, TEST_MODE } from "../data/batches.ts";
 import { DEFAULT_RUN, type RunConfig, splitNames, validateConfig } from "../training/config.ts";
 import { evaluate } from "../training/evaluate.ts";
 import { inputSpecOf } from "../training/trainer.ts";
 import { printJson, UsageError } from "./output.ts";
 import { positiveInt } from "./data.ts";
+
+/** A checkpoint written before checkpoints recorded their input: the heatmap kind follows from
+ * the model's channel count; sigma and view alignment are taken to be the defaults. */
+export function legacySpec(mc: ModelConfig, layout: JointLayout, ckpt: string): InputSpec {
+  const base = {
+    kind: mc.input.kind,
+    clipLen: mc.input.frames,
+    size: mc.input.size,
+    sigma: 0.6,
+    persons: mc.input.persons,
+  };
+  if (mc.input.kind !== "heatmap") return { ...base, joints: true, limbs: false };
+  const kinds = [[true, false], [false, true], [true, true]] as const;
+  const fit = kinds.find(([joints, limbs]) =>
+    heatmapChannels(layout, { ...base, joints, limbs }) === mc.input.channels
+  );
+  if (!fit) {
+    throw new UsageError(
+      `${ckpt}: its model takes ${mc.input.channels} heatmap channels, which no heatmap kind of ` +
+        `the ${layout.name} layout gives; evaluate its run folder instead`,
+    );
+  }
+  return { ...base, joints: fit[0], limbs: fit[1] };
+}
 
 export async function evalCommand(
   target: string,
@@ -62,15 +88,13 @@ export async function evalCommand(
     }
     const model = buildModel(rt, mc, 0);
     await loadCheckpoint(rt, ckpt, model);
-    const spec = run ? inputSpecOf(run) : {
-      kind: mc.input.kind,
-      clipLen: mc.input.frames,
-      size: mc.input.size,
-      sigma: 0.6,
-      joints: true,
-      limbs: false,
-      persons: mc.input.persons,
-    };
+    // The run folder's config, else the checkpoint's own record of its input pipeline (written
+    // since 2026-11), else what the model config alone implies.
+    const spec: InputSpec = run
+      ? inputSpecOf(run)
+      : st.metadata.input
+      ? JSON.parse(st.metadata.input)
+      : legacySpec(mc, layoutByName(file.meta.layout), ckpt);
     const idx = split.includes(",")
       ? split.split(",").flatMap((s) => file.split(s))
       : file.split(split);

@@ -2,6 +2,9 @@
 // 2 usage), and error messages that name the file or the flag.
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "./assert.ts";
+import { legacySpec } from "../cli/eval.ts";
+import { layoutByName } from "../data/layouts.ts";
+import { presetByName } from "../models/presets.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
@@ -105,6 +108,10 @@ Deno.test({
       "1",
       "--batch-size",
       "8",
+      "--heatmap",
+      "both",
+      "--sigma",
+      "1.5",
       "--dropout",
       "0.1",
       "--drop-path",
@@ -127,6 +134,24 @@ Deno.test({
       const b = await Deno.readFile(png);
       assertEquals([b[1], b[2], b[3]], [0x50, 0x4e, 0x47]); // "PNG"
     }
+    // A checkpoint alone (no run folder beside it) evaluates the same: it records its input
+    // pipeline (here sigma 1.5, which the model config does not say).
+    await Deno.mkdir(`${dir}/bare`);
+    await Deno.copyFile(`${dir}/run/best.safetensors`, `${dir}/bare/model.safetensors`);
+    const bare = await cli(
+      "eval",
+      `${dir}/bare/model.safetensors`,
+      "--data",
+      arrow,
+      "--split",
+      "val",
+      "--clips",
+      "2",
+      "--flip",
+      "--json",
+    );
+    assertEquals(bare.code, 0, bare.stderr);
+    assertEquals(JSON.parse(bare.stdout).confusion, e.confusion);
     const bad = await cli("train", "--lr", "-1", "--out", `${dir}/bad`);
     assertEquals(bad.code, 2);
     assert(bad.stderr.includes("--lr"), bad.stderr);
@@ -137,4 +162,21 @@ Deno.test({
     assert(wrong.code !== 0 && wrong.stderr.includes('unknown model "nope"'), wrong.stderr);
     await Deno.remove(dir, { recursive: true });
   },
+});
+
+Deno.test("eval: a checkpoint that predates recorded inputs gets its heatmap kind from its channels", () => {
+  const ntu = layoutByName("ntu25");
+  const mc = (channels: number) => ({
+    ...presetByName("vanilla-tiny").config,
+    input: { kind: "heatmap" as const, channels, frames: 8, size: 16, persons: 2 },
+  });
+  const kinds = [25, 24, 49].map((c) => legacySpec(mc(c), ntu, "x.safetensors"));
+  assertEquals(kinds.map((k) => [k.joints, k.limbs]), [[true, false], [false, true], [true, true]]);
+  let msg = "";
+  try {
+    legacySpec(mc(7), ntu, "x.safetensors");
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(msg.includes("x.safetensors") && msg.includes("7 heatmap channels"), msg);
 });

@@ -221,6 +221,8 @@ export async function train(
     const meta = (epoch: number, batch: number, carryNow: typeof carry) => ({
       preset: cfg.model,
       config: JSON.stringify(mc),
+      // The input pipeline too, so that a checkpoint alone evaluates like its run folder.
+      input: JSON.stringify(inputSpecOf(cfg)),
       position: JSON.stringify({ epoch, batch, best, carry: carryNow }),
     });
     const stepInputs = new Map<number, { labels: Tensor; kp: Tensor | null }>();
