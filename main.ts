@@ -54,6 +54,10 @@ export function buildCli(): Command {
     .option("--flip", "add a flipped copy of every clip (PoseConv3D's test)")
     .option("--batch-size <n>", "samples per batch", "16")
     .option("--out <dir>", "where the PNGs go (default: the run folder)")
+    .option(
+      "--ensemble <runs>",
+      "more runs or checkpoints (comma separated) whose probabilities are averaged with it",
+    )
     .option("--json", "print one JSON object")
     .action((target, o) => runCommand(() => evalCommand(target, o)));
 

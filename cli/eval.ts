@@ -13,7 +13,7 @@ import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { type InputSpec, TEST_MODE } from "../data/batches.ts";
 import { DEFAULT_RUN, type RunConfig, splitNames, validateConfig } from "../training/config.ts";
-import { evaluate } from "../training/evaluate.ts";
+import { ensemble, type EvalScores, evaluateScores, summarize } from "../training/evaluate.ts";
 import { inputSpecOf } from "../training/trainer.ts";
 import { printJson, UsageError } from "./output.ts";
 import { positiveInt } from "./data.ts";
@@ -42,18 +42,8 @@ export function legacySpec(mc: ModelConfig, layout: JointLayout, ckpt: string): 
   return { ...base, joints: fit[0], limbs: fit[1] };
 }
 
-export async function evalCommand(
-  target: string,
-  o: {
-    data?: string;
-    split?: string;
-    clips: string;
-    flip?: boolean;
-    batchSize: string;
-    json?: boolean;
-    out?: string;
-  },
-): Promise<void> {
+/** A run folder (its best checkpoint) or a checkpoint file, with the run's config if any. */
+async function openTarget(target: string) {
   const isDir = (await Deno.stat(target).catch(() => null))?.isDirectory ?? false;
   const ckpt = isDir ? join(target, "best.safetensors") : target;
   const runDir = isDir ? target : dirname(target);
@@ -72,6 +62,26 @@ export async function evalCommand(
   } catch {
     run = null;
   }
+  return { ckpt, runDir, metadata: st.metadata, mc, run };
+}
+
+export async function evalCommand(
+  target: string,
+  o: {
+    data?: string;
+    split?: string;
+    clips: string;
+    flip?: boolean;
+    batchSize: string;
+    json?: boolean;
+    out?: string;
+    ensemble?: string;
+  },
+): Promise<void> {
+  const targets = [target, ...(o.ensemble ? o.ensemble.split(",").filter(Boolean) : [])];
+  const opened = [];
+  for (const t of targets) opened.push(await openTarget(t));
+  const { ckpt, runDir, run } = opened[0];
   const dataPath = o.data ?? run?.data;
   if (!dataPath) {
     throw new UsageError("--data: which Arrow file to evaluate on (the run folder does not say)");
@@ -81,28 +91,42 @@ export async function evalCommand(
   const rt = await Runtime.create();
   const file = await SkeletonFile.open(dataPath);
   try {
-    if (file.meta.classes.length !== mc.classes) {
-      throw new UsageError(
-        `${dataPath}: ${file.meta.classes.length} classes, the checkpoint's model has ${mc.classes}`,
-      );
-    }
-    const model = buildModel(rt, mc, 0);
-    await loadCheckpoint(rt, ckpt, model);
-    // The run folder's config, else the checkpoint's own record of its input pipeline (written
-    // since 2026-11), else what the model config alone implies.
-    const spec: InputSpec = run
-      ? inputSpecOf(run)
-      : st.metadata.input
-      ? JSON.parse(st.metadata.input)
-      : legacySpec(mc, layoutByName(file.meta.layout), ckpt);
     const idx = split.includes(",")
       ? split.split(",").flatMap((s) => file.split(s))
       : file.split(split);
-    const r = await evaluate(rt, model, file, idx, spec, {
+    const mode = {
       ...TEST_MODE,
       clips: positiveInt("--clips", o.clips),
       flipTest: !!o.flip,
-    }, positiveInt("--batch-size", o.batchSize));
+    };
+    const streams: { checkpoint: string; top1: number; scores: EvalScores }[] = [];
+    for (const t of opened) {
+      if (file.meta.classes.length !== t.mc.classes) {
+        throw new UsageError(
+          `${dataPath}: ${file.meta.classes.length} classes, ${t.ckpt}'s model has ${t.mc.classes}`,
+        );
+      }
+      const model = buildModel(rt, t.mc, 0);
+      await loadCheckpoint(rt, t.ckpt, model);
+      // The run folder's config, else the checkpoint's own record of its input pipeline
+      // (written since 2026-11), else what the model config alone implies.
+      const spec: InputSpec = t.run
+        ? inputSpecOf(t.run)
+        : t.metadata.input
+        ? JSON.parse(t.metadata.input)
+        : legacySpec(t.mc, layoutByName(file.meta.layout), t.ckpt);
+      const scores = await evaluateScores(
+        rt,
+        model,
+        file,
+        idx,
+        spec,
+        mode,
+        positiveInt("--batch-size", o.batchSize),
+      );
+      streams.push({ checkpoint: t.ckpt, top1: summarize(scores).top1, scores });
+    }
+    const r = summarize(ensemble(streams.map((s) => s.scores)));
     const out = o.out ?? runDir;
     await Deno.mkdir(out, { recursive: true });
     const cmPath = join(out, "confusion.png");
@@ -118,6 +142,9 @@ export async function evalCommand(
     } catch { /* no metrics beside the checkpoint */ }
     const result = {
       checkpoint: ckpt,
+      ...(streams.length > 1
+        ? { ensemble: streams.map(({ checkpoint, top1 }) => ({ checkpoint, top1 })) }
+        : {}),
       data: dataPath,
       split,
       classes: file.meta.classes,
@@ -127,6 +154,10 @@ export async function evalCommand(
     if (o.json) printJson(result);
     else {
       console.log(`${ckpt} on ${dataPath} [${split}], ${r.samples} samples x ${r.views} views`);
+      if (streams.length > 1) {
+        for (const s of streams) console.log(`  ${s.checkpoint}: top-1 ${(s.top1 * 100).toFixed(2)}%`);
+        console.log(`ensemble of ${streams.length} (probabilities averaged):`);
+      }
       console.log(
         `top-1 ${(r.top1 * 100).toFixed(2)}%  top-5 ${(r.top5 * 100).toFixed(2)}%  mean class ${
           (r.meanClassAccuracy * 100).toFixed(2)

@@ -64,6 +64,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option("--no-nesterov", "SGD: plain momentum")
     .option("--flip-test", "final evaluation: add flipped views")
     .option("--view-align", "kp3d: turn each clip into the body's frame (view-invariant input)")
+    .option("--bones", "keypoint inputs: the bone stream (each joint minus its parent)")
     .option("--f16", "mixed precision: f16 activations, f32 weights (needs shader-f16)")
     .option("--config <file.json>", "a JSON configuration (flags override it)")
     .option("--resume <run-dir>", "continue an interrupted run exactly")
@@ -101,6 +102,7 @@ async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolea
   if (o.nesterov !== undefined) base.nesterov = o.nesterov;
   if (o.flipTest) base.flipTest = true;
   if (o.viewAlign) base.viewAlign = true;
+  if (o.bones) base.bones = true;
   if (o.f16) base.f16 = true;
   if (base.out === DEFAULT_RUN.out) {
     base.out = `runs/${base.model}-${new Date().toISOString().replace(/[:.]/g, "-")}`;

@@ -32,6 +32,8 @@ export interface InputSpec {
   persons: number;
   /** kp3d: turn each clip into the body's frame (data/pipeline.ts bodyFrame). */
   viewAlign?: boolean;
+  /** Keypoints: the bone stream (joint minus parent) instead of the joints. */
+  bones?: boolean;
 }
 
 export const DEFAULT_INPUT: InputSpec = {
@@ -155,6 +157,7 @@ export function hostBatch(
               ? { a: mode.augment, rng }
               : undefined,
             spec.viewAlign,
+            spec.bones,
           );
           hb.kp!.set(kp, row * M * T * V * 3);
         }

@@ -180,6 +180,32 @@ export const LAYOUTS: Record<LayoutName, JointLayout> = {
   kinect20: KINECT20,
 };
 
+/**
+ * Each joint's parent in the skeleton tree (the root is its own parent), found by walking the
+ * limbs outwards from the root: the limb tables list their pairs in either order.
+ */
+export function boneParents(layout: JointLayout): number[] {
+  const V = layout.joints.length;
+  const parent = new Array<number>(V).fill(-1);
+  parent[layout.root] = layout.root;
+  const queue = [layout.root];
+  while (queue.length) {
+    const j = queue.shift()!;
+    for (const [a, b] of layout.limbs) {
+      const k = a === j ? b : b === j ? a : -1;
+      if (k >= 0 && parent[k] < 0) {
+        parent[k] = j;
+        queue.push(k);
+      }
+    }
+  }
+  const loose = parent.findIndex((p) => p < 0);
+  if (loose >= 0) {
+    throw new Error(`layout ${layout.name}: joint ${layout.joints[loose]} has no limb to the root`);
+  }
+  return parent;
+}
+
 export function layoutByName(name: string): JointLayout {
   const l = LAYOUTS[name as LayoutName];
   if (!l) {

@@ -4,7 +4,7 @@
 // themselves are rendered on the GPU (kernels/heatmap.ts); heatmapReference() here is the
 // plain TypeScript version the tests compare against.
 import { Rng } from "../layers/init.ts";
-import { flipPermutation, type JointLayout } from "./layouts.ts";
+import { boneParents, flipPermutation, type JointLayout } from "./layouts.ts";
 import type { SkeletonRecord } from "./schema.ts";
 
 /** pyskl's UniformSampleFrames for one clip (train) or clip i of a fixed-seed test set. */
@@ -364,6 +364,64 @@ export function keypointInput(
   maxPersons = 2,
   augment?: { a: Augment; rng: Rng },
   viewAlign = false,
+  bones = false,
+): Float32Array {
+  const out = jointInput(r, frames, v, channels, kind, layout, maxPersons, augment, viewAlign);
+  if (!bones) return out;
+  // Which joints exist, from the record (a centred joint can sit at the origin).
+  const T = frames.length;
+  const present = new Uint8Array(maxPersons * T * v);
+  for (let m = 0; m < Math.min(maxPersons, r.persons); m++) {
+    frames.forEach((f, t) => {
+      for (let j = 0; j < v; j++) {
+        const k = ((m * r.frames + f) * v + j) * channels;
+        let any = false;
+        for (let c = 0; c < channels; c++) any ||= r.keypoint[k + c] !== 0;
+        present[(m * T + t) * v + j] = any ? 1 : 0;
+      }
+    });
+  }
+  return boneInput(out, present, v, layout, kind);
+}
+
+/**
+ * The bone stream of 2s-AGCN and CTR-GCN: each joint's coordinates minus its parent's (the
+ * root's bone is zero), from the joint stream. kp2d keeps a score channel: the smaller of the
+ * two joints' scores. A bone with a missing end is zero.
+ */
+export function boneInput(
+  joints: Float32Array,
+  present: Uint8Array,
+  v: number,
+  layout: JointLayout,
+  kind: "kp2d" | "kp3d",
+): Float32Array {
+  const parent = boneParents(layout);
+  const out = new Float32Array(joints.length);
+  for (let f = 0; f < joints.length / (3 * v); f++) {
+    for (let j = 0; j < v; j++) {
+      const i = f * v + j, p = f * v + parent[j];
+      if (parent[j] === j || !present[i] || !present[p]) continue;
+      out[i * 3] = joints[i * 3] - joints[p * 3];
+      out[i * 3 + 1] = joints[i * 3 + 1] - joints[p * 3 + 1];
+      out[i * 3 + 2] = kind === "kp2d"
+        ? Math.min(joints[i * 3 + 2], joints[p * 3 + 2])
+        : joints[i * 3 + 2] - joints[p * 3 + 2];
+    }
+  }
+  return out;
+}
+
+function jointInput(
+  r: SkeletonRecord,
+  frames: number[],
+  v: number,
+  channels: number,
+  kind: "kp2d" | "kp3d",
+  layout: JointLayout,
+  maxPersons: number,
+  augment: { a: Augment; rng: Rng } | undefined,
+  viewAlign: boolean,
 ): Float32Array {
   const T = frames.length, M = maxPersons;
   const out = new Float32Array(M * T * v * 3);

@@ -152,12 +152,29 @@ Deno.test({
     );
     assertEquals(bare.code, 0, bare.stderr);
     assertEquals(JSON.parse(bare.stdout).confusion, e.confusion);
+    // An ensemble of a run with itself is the run.
+    const twice = await cli(
+      "eval",
+      `${dir}/run`,
+      "--ensemble",
+      `${dir}/run`,
+      "--clips",
+      "2",
+      "--flip",
+      "--json",
+    );
+    assertEquals(twice.code, 0, twice.stderr);
+    const t2 = JSON.parse(twice.stdout);
+    assertEquals([t2.ensemble.length, t2.ensemble[1].top1, t2.top1], [2, e.top1, e.top1]);
     const bad = await cli("train", "--lr", "-1", "--out", `${dir}/bad`);
     assertEquals(bad.code, 2);
     assert(bad.stderr.includes("--lr"), bad.stderr);
     const badDrop = await cli("train", "--drop-path", "1.5", "--out", `${dir}/bad`);
     assertEquals(badDrop.code, 2);
     assert(badDrop.stderr.includes("--drop-path"), badDrop.stderr);
+    const heatBones = await cli("train", "--bones", "--out", `${dir}/bad`); // heatmap input
+    assertEquals(heatBones.code, 2);
+    assert(heatBones.stderr.includes("--bones"), heatBones.stderr);
     const wrong = await cli("train", "--model", "nope", "--out", `${dir}/nope`);
     assert(wrong.code !== 0 && wrong.stderr.includes('unknown model "nope"'), wrong.stderr);
     await Deno.remove(dir, { recursive: true });

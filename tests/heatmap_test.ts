@@ -346,3 +346,53 @@ Deno.test("kp3d view alignment: a clip seen from any camera gives the same input
   );
   assert(up[1] > 10 * Math.max(Math.abs(up[0]), Math.abs(up[2])), `spine ${up}`);
 });
+
+Deno.test("bone stream: each joint minus its parent, the root zero; the tree reaches every joint", async () => {
+  const { keypointInput } = await import("../data/pipeline.ts");
+  const { boneParents } = await import("../data/layouts.ts");
+  // Walking the limbs from the root: the limb tables list pairs in either order.
+  const j = (n: string) => KINECT20.joints.indexOf(n);
+  const kp = boneParents(KINECT20);
+  assertEquals([kp[j("left_wrist")], kp[j("spine")], kp[j("hip_center")]], [
+    j("left_elbow"),
+    j("hip_center"),
+    j("hip_center"),
+  ]);
+  const ntu = boneParents(NTU25);
+  const n = (s: string) => NTU25.joints.indexOf(s);
+  assertEquals(ntu[n("spine_mid")], n("spine_base"));
+  for (const p of [ntu, boneParents(COCO17)]) assert(p.every((x) => x >= 0));
+  const rec = await oneSynthRecord();
+  const frames = [0, 5, 9], V = NTU25.joints.length;
+  const a = { rotation: 20, noise: 0, shift: 0 };
+  const joints = keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1, { a, rng: new Rng(3) });
+  const bones = keypointInput(
+    rec,
+    frames,
+    V,
+    3,
+    "kp3d",
+    NTU25,
+    1,
+    { a, rng: new Rng(3) },
+    false,
+    true,
+  );
+  let big = 0;
+  for (let f = 0; f < frames.length; f++) {
+    for (let v = 0; v < V; v++) {
+      for (let c = 0; c < 3; c++) {
+        const want = v === NTU25.root
+          ? 0
+          : joints[(f * V + v) * 3 + c] - joints[(f * V + ntu[v]) * 3 + c];
+        const got = bones[(f * V + v) * 3 + c];
+        assert(
+          Math.abs(got - want) < 1e-6,
+          `frame ${f} joint ${v} channel ${c}: ${got} vs ${want}`,
+        );
+        big = Math.max(big, Math.abs(got));
+      }
+    }
+  }
+  assert(big > 0.05, "bones are not all zero");
+});

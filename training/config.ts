@@ -25,6 +25,8 @@ export interface RunConfig {
   split: string;
   /** kp3d: turn each clip into the body's frame (spine up, hips and shoulders across). */
   viewAlign: boolean;
+  /** Keypoint inputs: the bone stream (each joint minus its parent). */
+  bones: boolean;
   rotation: number;
   noise: number;
   shift: number;
@@ -76,6 +78,7 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   /** A protocol (ntu60-xsub, ntu60-xview, nw-ucla, synth) or "TRAIN:VAL" split names. */
   split: z.string().min(1),
   viewAlign: z.boolean(),
+  bones: z.boolean(),
   rotation: z.number().min(0).max(180),
   noise: z.number().min(0).max(1),
   shift: z.number().int().min(0),
@@ -101,7 +104,15 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   flipTest: z.boolean(),
   f16: z.boolean(),
   out: z.string().min(1),
-}).strict();
+}).strict().superRefine((c, ctx) => {
+  if (c.bones && c.input === "heatmap") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["bones"],
+      message: "the bone stream is a keypoint input: use it with --input kp2d or kp3d",
+    });
+  }
+});
 
 /** The CPU-sized default: trains on the built-in dataset in a few minutes. */
 export const DEFAULT_RUN: RunConfig = {
@@ -115,6 +126,7 @@ export const DEFAULT_RUN: RunConfig = {
   data: null,
   split: "synth",
   viewAlign: false,
+  bones: false,
   rotation: 0,
   noise: 0,
   shift: 0,

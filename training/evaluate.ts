@@ -19,6 +19,15 @@ export interface EvalResult {
   views: number;
 }
 
+/** Class probabilities per sample (averaged over its views), in `indices` order. */
+export interface EvalScores {
+  /** samples x classes, row-major. */
+  probs: Float64Array;
+  labels: number[];
+  classes: number;
+  views: number;
+}
+
 export async function evaluate(
   rt: Runtime,
   model: ActionModel,
@@ -28,9 +37,64 @@ export async function evaluate(
   mode: BatchMode,
   batchSize: number,
 ): Promise<EvalResult> {
-  const K = file.meta.classes.length;
+  return summarize(await evaluateScores(rt, model, file, indices, spec, mode, batchSize));
+}
+
+/** The models' probabilities averaged: the multi-stream ensembles of 2s-AGCN / CTR-GCN
+ * (joint + bone ...), each stream scored on the same samples with its own input. */
+export function ensemble(all: EvalScores[]): EvalScores {
+  const [first] = all;
+  for (const s of all) {
+    if (s.classes !== first.classes || s.labels.join() !== first.labels.join()) {
+      throw new Error("ensemble: the models were scored on different samples or classes");
+    }
+  }
+  const probs = new Float64Array(first.probs.length);
+  for (const s of all) s.probs.forEach((p, i) => probs[i] += p / all.length);
+  return { probs, labels: first.labels, classes: first.classes, views: first.views };
+}
+
+export function summarize(s: EvalScores): EvalResult {
+  const K = s.classes;
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
-  let hit1 = 0, hit5 = 0, n = 0, views = 1;
+  let hit1 = 0, hit5 = 0;
+  const n = s.labels.length;
+  for (let i = 0; i < n; i++) {
+    const row = s.probs.subarray(i * K, (i + 1) * K);
+    const order = [...row.keys()].sort((a, b) => row[b] - row[a]);
+    const y = s.labels[i];
+    confusion[y][order[0]]++;
+    if (order[0] === y) hit1++;
+    if (order.slice(0, 5).includes(y)) hit5++;
+  }
+  const perClass = confusion.map((row, k) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return total ? row[k] / total : NaN;
+  });
+  const present = perClass.filter((v) => !Number.isNaN(v));
+  return {
+    samples: n,
+    top1: n ? hit1 / n : 0,
+    top5: n ? hit5 / n : 0,
+    meanClassAccuracy: present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0,
+    perClass,
+    confusion,
+    views: s.views,
+  };
+}
+
+export async function evaluateScores(
+  rt: Runtime,
+  model: ActionModel,
+  file: SkeletonFile,
+  indices: number[],
+  spec: InputSpec,
+  mode: BatchMode,
+  batchSize: number,
+): Promise<EvalScores> {
+  const K = file.meta.classes.length;
+  const scores: number[] = [], labels: number[] = [];
+  let views = 1;
   model.train(false);
   const loader = new BatchLoader(file, indices, spec, mode, {
     batchSize,
@@ -74,30 +138,13 @@ export async function evaluate(
             avg[mirror ? mirror[k] : k] += Math.exp(row[k] - m) / z / hb.views;
           }
         }
-        const order = [...avg.keys()].sort((a, b) => avg[b] - avg[a]);
-        const y = hb.labels[s];
-        confusion[y][order[0]]++;
-        if (order[0] === y) hit1++;
-        if (order.slice(0, 5).includes(y)) hit5++;
-        n++;
+        scores.push(...avg);
+        labels.push(hb.labels[s]);
       }
     }
   } finally {
     renderer?.dispose();
     model.train(true);
   }
-  const perClass = confusion.map((row, k) => {
-    const total = row.reduce((a, b) => a + b, 0);
-    return total ? row[k] / total : NaN;
-  });
-  const present = perClass.filter((v) => !Number.isNaN(v));
-  return {
-    samples: n,
-    top1: n ? hit1 / n : 0,
-    top5: n ? hit5 / n : 0,
-    meanClassAccuracy: present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0,
-    perClass,
-    confusion,
-    views,
-  };
+  return { probs: Float64Array.from(scores), labels, classes: K, views };
 }

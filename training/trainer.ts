@@ -114,6 +114,7 @@ export function inputSpecOf(cfg: RunConfig): InputSpec {
     limbs: cfg.heatmap !== "joint",
     persons: cfg.persons,
     viewAlign: cfg.viewAlign,
+    bones: cfg.bones,
   };
 }
 
