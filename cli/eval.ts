@@ -155,7 +155,9 @@ export async function evalCommand(
     else {
       console.log(`${ckpt} on ${dataPath} [${split}], ${r.samples} samples x ${r.views} views`);
       if (streams.length > 1) {
-        for (const s of streams) console.log(`  ${s.checkpoint}: top-1 ${(s.top1 * 100).toFixed(2)}%`);
+        for (const s of streams) {
+          console.log(`  ${s.checkpoint}: top-1 ${(s.top1 * 100).toFixed(2)}%`);
+        }
         console.log(`ensemble of ${streams.length} (probabilities averaged):`);
       }
       console.log(
