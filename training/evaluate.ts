@@ -28,16 +28,9 @@ export interface EvalScores {
   views: number;
 }
 
-export async function evaluate(
-  rt: Runtime,
-  model: ActionModel,
-  file: SkeletonFile,
-  indices: number[],
-  spec: InputSpec,
-  mode: BatchMode,
-  batchSize: number,
-): Promise<EvalResult> {
-  return summarize(await evaluateScores(rt, model, file, indices, spec, mode, batchSize));
+/** Multi-view evaluation of one model: evaluateScores, summarised. */
+export async function evaluate(...args: Parameters<typeof evaluateScores>): Promise<EvalResult> {
+  return summarize(await evaluateScores(...args));
 }
 
 /** The models' probabilities averaged: the multi-stream ensembles of 2s-AGCN / CTR-GCN
