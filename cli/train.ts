@@ -65,6 +65,10 @@ export function addTrainOptions(cmd: Command): Command {
     .option("--flip-test", "final evaluation: add flipped views")
     .option("--view-align", "kp3d: turn each clip into the body's frame (view-invariant input)")
     .option("--bones", "keypoint inputs: the bone stream (each joint minus its parent)")
+    .option(
+      "--motion",
+      "keypoint inputs: the motion stream (step to the next frame; with --bones, of the bones)",
+    )
     .option("--f16", "mixed precision: f16 activations, f32 weights (needs shader-f16)")
     .option("--config <file.json>", "a JSON configuration (flags override it)")
     .option("--resume <run-dir>", "continue an interrupted run exactly")
@@ -103,6 +107,7 @@ async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolea
   if (o.flipTest) base.flipTest = true;
   if (o.viewAlign) base.viewAlign = true;
   if (o.bones) base.bones = true;
+  if (o.motion) base.motion = true;
   if (o.f16) base.f16 = true;
   if (base.out === DEFAULT_RUN.out) {
     base.out = `runs/${base.model}-${new Date().toISOString().replace(/[:.]/g, "-")}`;

@@ -34,6 +34,8 @@ export interface InputSpec {
   viewAlign?: boolean;
   /** Keypoints: the bone stream (joint minus parent) instead of the joints. */
   bones?: boolean;
+  /** Keypoints: the motion stream (displacement to the next frame) of the joints or bones. */
+  motion?: boolean;
 }
 
 export const DEFAULT_INPUT: InputSpec = {
@@ -158,6 +160,7 @@ export function hostBatch(
               : undefined,
             spec.viewAlign,
             spec.bones,
+            spec.motion,
           );
           hb.kp!.set(kp, row * M * T * V * 3);
         }

@@ -365,12 +365,13 @@ export function keypointInput(
   augment?: { a: Augment; rng: Rng },
   viewAlign = false,
   bones = false,
+  motion = false,
 ): Float32Array {
-  const out = jointInput(r, frames, v, channels, kind, layout, maxPersons, augment, viewAlign);
-  if (!bones) return out;
+  let out = jointInput(r, frames, v, channels, kind, layout, maxPersons, augment, viewAlign);
+  if (!bones && !motion) return out;
   // Which joints exist, from the record (a centred joint can sit at the origin).
   const T = frames.length;
-  const present = new Uint8Array(maxPersons * T * v);
+  let present: Uint8Array = new Uint8Array(maxPersons * T * v);
   for (let m = 0; m < Math.min(maxPersons, r.persons); m++) {
     frames.forEach((f, t) => {
       for (let j = 0; j < v; j++) {
@@ -381,7 +382,37 @@ export function keypointInput(
       }
     });
   }
-  return boneInput(out, present, v, layout, kind);
+  if (bones) ({ out, present } = boneInput(out, present, v, layout, kind));
+  return motion ? motionInput(out, present, T, v, kind) : out;
+}
+
+/**
+ * The motion streams of 2s-AGCN and CTR-GCN: each joint's (or bone's) displacement to the
+ * next sampled frame; the last frame, and any step with a missing end, is zero. kp2d keeps
+ * the smaller score.
+ */
+export function motionInput(
+  x: Float32Array,
+  present: Uint8Array,
+  T: number,
+  v: number,
+  kind: "kp2d" | "kp3d",
+): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let m = 0; m < x.length / (3 * T * v); m++) {
+    for (let t = 0; t + 1 < T; t++) {
+      for (let j = 0; j < v; j++) {
+        const i = (m * T + t) * v + j, n = i + v;
+        if (!present[i] || !present[n]) continue;
+        out[i * 3] = x[n * 3] - x[i * 3];
+        out[i * 3 + 1] = x[n * 3 + 1] - x[i * 3 + 1];
+        out[i * 3 + 2] = kind === "kp2d"
+          ? Math.min(x[i * 3 + 2], x[n * 3 + 2])
+          : x[n * 3 + 2] - x[i * 3 + 2];
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -395,9 +426,11 @@ export function boneInput(
   v: number,
   layout: JointLayout,
   kind: "kp2d" | "kp3d",
-): Float32Array {
+): { out: Float32Array; present: Uint8Array } {
   const parent = boneParents(layout);
   const out = new Float32Array(joints.length);
+  // A bone exists where both of its ends do (the root's zero bone where the root does).
+  const has = present.map((_, i) => present[i] & present[i - (i % v) + parent[i % v]]);
   for (let f = 0; f < joints.length / (3 * v); f++) {
     for (let j = 0; j < v; j++) {
       const i = f * v + j, p = f * v + parent[j];
@@ -409,7 +442,7 @@ export function boneInput(
         : joints[i * 3 + 2] - joints[p * 3 + 2];
     }
   }
-  return out;
+  return { out, present: has };
 }
 
 function jointInput(

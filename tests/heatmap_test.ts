@@ -396,3 +396,27 @@ Deno.test("bone stream: each joint minus its parent, the root zero; the tree rea
   }
   assert(big > 0.05, "bones are not all zero");
 });
+
+Deno.test("motion stream: each joint's (or bone's) step to the next frame, the last frame zero", async () => {
+  const { keypointInput } = await import("../data/pipeline.ts");
+  const rec = await oneSynthRecord();
+  const frames = [0, 4, 8, 12], V = NTU25.joints.length, T = frames.length;
+  const input = (bones: boolean, motion: boolean) =>
+    keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1, undefined, false, bones, motion);
+  for (const bones of [false, true]) {
+    const x = input(bones, false), dx = input(bones, true);
+    let big = 0;
+    for (let t = 0; t < T; t++) {
+      for (let i = 0; i < V * 3; i++) {
+        const want = t + 1 < T ? x[(t + 1) * V * 3 + i] - x[t * V * 3 + i] : 0;
+        const got = dx[t * V * 3 + i];
+        assert(
+          Math.abs(got - want) < 1e-6,
+          `bones ${bones}, frame ${t}, value ${i}: ${got} vs ${want}`,
+        );
+        big = Math.max(big, Math.abs(got));
+      }
+    }
+    assert(big > 1e-3, "the clip moves");
+  }
+});

@@ -27,6 +27,8 @@ export interface RunConfig {
   viewAlign: boolean;
   /** Keypoint inputs: the bone stream (each joint minus its parent). */
   bones: boolean;
+  /** Keypoint inputs: the motion stream (each joint's or bone's step to the next frame). */
+  motion: boolean;
   rotation: number;
   noise: number;
   shift: number;
@@ -79,6 +81,7 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   split: z.string().min(1),
   viewAlign: z.boolean(),
   bones: z.boolean(),
+  motion: z.boolean(),
   rotation: z.number().min(0).max(180),
   noise: z.number().min(0).max(1),
   shift: z.number().int().min(0),
@@ -105,12 +108,15 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   f16: z.boolean(),
   out: z.string().min(1),
 }).strict().superRefine((c, ctx) => {
-  if (c.bones && c.input === "heatmap") {
-    ctx.addIssue({
-      code: "custom",
-      path: ["bones"],
-      message: "the bone stream is a keypoint input: use it with --input kp2d or kp3d",
-    });
+  for (const k of ["bones", "motion"] as const) {
+    if (c[k] && c.input === "heatmap") {
+      ctx.addIssue({
+        code: "custom",
+        path: [k],
+        message: `the ${k === "bones" ? "bone" : "motion"} stream is a keypoint input: use it ` +
+          "with --input kp2d or kp3d",
+      });
+    }
   }
 });
 
@@ -127,6 +133,7 @@ export const DEFAULT_RUN: RunConfig = {
   split: "synth",
   viewAlign: false,
   bones: false,
+  motion: false,
   rotation: 0,
   noise: 0,
   shift: 0,

@@ -115,6 +115,7 @@ export function inputSpecOf(cfg: RunConfig): InputSpec {
     persons: cfg.persons,
     viewAlign: cfg.viewAlign,
     bones: cfg.bones,
+    motion: cfg.motion,
   };
 }
 
