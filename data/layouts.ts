@@ -184,7 +184,9 @@ export const LAYOUTS: Record<LayoutName, JointLayout> = {
  * Each joint's parent in the skeleton tree (the root is its own parent), found by walking the
  * limbs outwards from the root: the limb tables list their pairs in either order.
  */
-export function boneParents(layout: JointLayout): number[] {
+export function boneParents(layout: JointLayout): readonly number[] {
+  const known = PARENTS.get(layout);
+  if (known) return known;
   const V = layout.joints.length;
   const parent = new Array<number>(V).fill(-1);
   parent[layout.root] = layout.root;
@@ -203,8 +205,12 @@ export function boneParents(layout: JointLayout): number[] {
   if (loose >= 0) {
     throw new Error(`layout ${layout.name}: joint ${layout.joints[loose]} has no limb to the root`);
   }
+  PARENTS.set(layout, parent);
   return parent;
 }
+
+/** boneParents per layout: it runs for every keypoint sample of a bone-stream batch. */
+const PARENTS = new WeakMap<JointLayout, readonly number[]>();
 
 export function layoutByName(name: string): JointLayout {
   const l = LAYOUTS[name as LayoutName];

@@ -403,12 +403,7 @@ export function motionInput(
     for (let t = 0; t + 1 < T; t++) {
       for (let j = 0; j < v; j++) {
         const i = (m * T + t) * v + j, n = i + v;
-        if (!present[i] || !present[n]) continue;
-        out[i * 3] = x[n * 3] - x[i * 3];
-        out[i * 3 + 1] = x[n * 3 + 1] - x[i * 3 + 1];
-        out[i * 3 + 2] = kind === "kp2d"
-          ? Math.min(x[i * 3 + 2], x[n * 3 + 2])
-          : x[n * 3 + 2] - x[i * 3 + 2];
+        if (present[i] && present[n]) difference(out, i, x, n, i, kind);
       }
     }
   }
@@ -433,16 +428,27 @@ export function boneInput(
   const has = present.map((_, i) => present[i] & present[i - (i % v) + parent[i % v]]);
   for (let f = 0; f < joints.length / (3 * v); f++) {
     for (let j = 0; j < v; j++) {
-      const i = f * v + j, p = f * v + parent[j];
-      if (parent[j] === j || !present[i] || !present[p]) continue;
-      out[i * 3] = joints[i * 3] - joints[p * 3];
-      out[i * 3 + 1] = joints[i * 3 + 1] - joints[p * 3 + 1];
-      out[i * 3 + 2] = kind === "kp2d"
-        ? Math.min(joints[i * 3 + 2], joints[p * 3 + 2])
-        : joints[i * 3 + 2] - joints[p * 3 + 2];
+      const i = f * v + j;
+      if (parent[j] !== j && has[i]) difference(out, i, joints, i, f * v + parent[j], kind);
     }
   }
   return { out, present: has };
+}
+
+/** out[at] = x[a] - x[b] for one (x, y, z) or (x, y, score) row; kp2d keeps the smaller score. */
+function difference(
+  out: Float32Array,
+  at: number,
+  x: Float32Array,
+  a: number,
+  b: number,
+  kind: "kp2d" | "kp3d",
+): void {
+  out[at * 3] = x[a * 3] - x[b * 3];
+  out[at * 3 + 1] = x[a * 3 + 1] - x[b * 3 + 1];
+  out[at * 3 + 2] = kind === "kp2d"
+    ? Math.min(x[a * 3 + 2], x[b * 3 + 2])
+    : x[a * 3 + 2] - x[b * 3 + 2];
 }
 
 function jointInput(
