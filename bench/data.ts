@@ -17,6 +17,8 @@ export interface DataBenchReport {
   pipelineSamplesPerSec: number;
   gpuVolumesPerSec: number;
   cpuVolumesPerSec: number;
+  /** Slowest and fastest of the CPU reference's four timed rounds. */
+  cpuRange: [number, number];
   speedup: number;
   shape: number[];
   batch: number;
@@ -96,26 +98,30 @@ export async function benchData(
   await rt.sync();
   const g = await timeGpu(rt, render, { minMs: 500 });
   const gpuRate = B / (g.ms / 1000);
-  // The reference allocates and fills a volume per clip, as a CPU pipeline would; its rate
-  // swings with garbage collection, so report the median of 100 ms rounds.
-  const rounds: number[] = [];
-  for (let r = 0; r < 9; r++) {
+  // The reference allocates and fills a volume per clip, as a CPU pipeline would. V8 takes
+  // about a second to settle on its code and its collection of those 10 MB arrays: rounds of
+  // 100 ms taken at once read 300 volumes/s where the settled rate is 1,200. So warm it for a
+  // second, then report the median of four 500 ms rounds (their spread in cpuRange).
+  const cpuRound = (ms: number) => {
     const r0 = performance.now();
     let done = 0;
-    while (performance.now() - r0 < 100) {
+    while (performance.now() - r0 < ms) {
       for (const c of clips) {
         heatmapReference(c, COCO17, { size: 56, sigma: 0.6, joints: true, limbs: false });
       }
       done += B;
     }
-    rounds.push(done / ((performance.now() - r0) / 1000));
-  }
-  rounds.sort((a, b) => a - b);
-  const cpuRate = rounds[4];
+    return done / ((performance.now() - r0) / 1000);
+  };
+  cpuRound(1000);
+  const rounds = [0, 1, 2, 3].map(() => cpuRound(500)).sort((a, b) => a - b);
+  const cpuRate = (rounds[1] + rounds[2]) / 2;
   log(
     `heatmaps 17x48x56x56: GPU ${gpuRate.toFixed(0)} volumes/s, CPU reference ${
       cpuRate.toFixed(0)
-    } volumes/s (${(gpuRate / cpuRate).toFixed(1)}x)`,
+    } volumes/s (${rounds[0].toFixed(0)}-${rounds[3].toFixed(0)}; ${
+      (gpuRate / cpuRate).toFixed(1)
+    }x)`,
   );
   renderer.dispose();
   return {
@@ -123,6 +129,7 @@ export async function benchData(
     pipelineSamplesPerSec: pipeRate,
     gpuVolumesPerSec: gpuRate,
     cpuVolumesPerSec: cpuRate,
+    cpuRange: [rounds[0], rounds[3]],
     speedup: gpuRate / cpuRate,
     shape: [17, 48, 56, 56],
     batch: B,
