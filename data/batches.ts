@@ -147,21 +147,19 @@ export function hostBatch(
           hb.xy!.set(c.xy.subarray(0, mm * T * V * 2), row * M * T * V * 2);
           hb.score!.set(c.score.subarray(0, mm * T * V), row * M * T * V);
         } else {
-          const kp = keypointInput(
-            r,
-            frames,
-            V,
-            meta.channels,
-            spec.kind,
+          const kp = keypointInput(r, frames, {
+            joints: V,
+            channels: meta.channels,
+            kind: spec.kind,
             layout,
-            M,
-            mode.augment.noise || mode.augment.rotation || mode.augment.shift
+            persons: M,
+            augment: mode.augment.noise || mode.augment.rotation || mode.augment.shift
               ? { a: mode.augment, rng }
               : undefined,
-            spec.viewAlign,
-            spec.bones,
-            spec.motion,
-          );
+            viewAlign: spec.viewAlign,
+            bones: spec.bones,
+            motion: spec.motion,
+          });
           hb.kp!.set(kp, row * M * T * V * 3);
         }
         row++;

@@ -353,22 +353,34 @@ export function heatmapReference(c: Clip2D, layout: JointLayout, spec: HeatmapSp
   return out;
 }
 
+/** How a record becomes keypoint input (see keypointInput). */
+export interface KeypointOptions {
+  /** Joints and channels per keypoint in the file (its layout's joint count; 2 or 3). */
+  joints: number;
+  channels: number;
+  kind: "kp2d" | "kp3d";
+  layout: JointLayout;
+  /** Persons in the output (missing ones are zero); 2 unless given. */
+  persons?: number;
+  /** Training augmentation and its random stream; none at test time. */
+  augment?: { a: Augment; rng: Rng };
+  /** kp3d: turn each clip into its body's frame first. */
+  viewAlign?: boolean;
+  /** Each joint minus its parent (2s-AGCN's bone stream). */
+  bones?: boolean;
+  /** Each joint's (or bone's) step to the next frame. */
+  motion?: boolean;
+}
+
 /** Keypoint inputs for the baselines: (M, T, V, 3) as (x, y, score) in [-1, 1] or (x, y, z). */
 export function keypointInput(
   r: SkeletonRecord,
   frames: number[],
-  v: number,
-  channels: number,
-  kind: "kp2d" | "kp3d",
-  layout: JointLayout,
-  maxPersons = 2,
-  augment?: { a: Augment; rng: Rng },
-  viewAlign = false,
-  bones = false,
-  motion = false,
+  o: KeypointOptions,
 ): Float32Array {
-  let out = jointInput(r, frames, v, channels, kind, layout, maxPersons, augment, viewAlign);
-  if (!bones && !motion) return out;
+  const v = o.joints, channels = o.channels, maxPersons = o.persons ?? 2;
+  let out = jointInput(r, frames, o);
+  if (!o.bones && !o.motion) return out;
   // Which joints exist, from the record (a centred joint can sit at the origin).
   const T = frames.length;
   let present: Uint8Array = new Uint8Array(maxPersons * T * v);
@@ -382,8 +394,8 @@ export function keypointInput(
       }
     });
   }
-  if (bones) ({ out, present } = boneInput(out, present, v, layout, kind));
-  return motion ? motionInput(out, present, T, v, kind) : out;
+  if (o.bones) ({ out, present } = boneInput(out, present, v, o.layout, o.kind));
+  return o.motion ? motionInput(out, present, T, v, o.kind) : out;
 }
 
 /**
@@ -451,18 +463,9 @@ function difference(
     : x[a * 3 + 2] - x[b * 3 + 2];
 }
 
-function jointInput(
-  r: SkeletonRecord,
-  frames: number[],
-  v: number,
-  channels: number,
-  kind: "kp2d" | "kp3d",
-  layout: JointLayout,
-  maxPersons: number,
-  augment: { a: Augment; rng: Rng } | undefined,
-  viewAlign: boolean,
-): Float32Array {
-  const T = frames.length, M = maxPersons;
+function jointInput(r: SkeletonRecord, frames: number[], o: KeypointOptions): Float32Array {
+  const { joints: v, channels, kind, layout, augment, viewAlign } = o;
+  const T = frames.length, M = o.persons ?? 2;
   const out = new Float32Array(M * T * v * 3);
   if (kind === "kp2d") {
     const c = gatherClip2D(r, v, channels, frames);

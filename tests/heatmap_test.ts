@@ -7,6 +7,7 @@ import {
   flipClip,
   gatherClip2D,
   heatmapReference,
+  type KeypointOptions,
   NO_AUGMENT,
   sampleClip,
   sampleFrames,
@@ -298,14 +299,22 @@ async function oneSynthRecord() {
   return [...synthRecords({ seed: 2, subjects: 1, trainSubjects: 1, repetitions: 1 })][0];
 }
 
+/** NTU's 3D joints of one person, the keypoint tests' input. */
+const kp3d: KeypointOptions = {
+  joints: NTU25.joints.length,
+  channels: 3,
+  kind: "kp3d",
+  layout: NTU25,
+  persons: 1,
+};
+
 Deno.test("kp3d augmentation: a rotation keeps each joint's distance from the root", async () => {
   const { keypointInput } = await import("../data/pipeline.ts");
   const rec = await oneSynthRecord();
   const frames = [0, 3, 6, 9];
-  const V = NTU25.joints.length;
-  const plain = keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1);
+  const plain = keypointInput(rec, frames, kp3d);
   const a = { rotation: 30, noise: 0, shift: 0 };
-  const rot = keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1, { a, rng: new Rng(5) });
+  const rot = keypointInput(rec, frames, { ...kp3d, augment: { a, rng: new Rng(5) } });
   let moved = 0;
   for (let i = 0; i < plain.length; i += 3) {
     const n0 = Math.hypot(plain[i], plain[i + 1], plain[i + 2]);
@@ -319,7 +328,7 @@ Deno.test("kp3d augmentation: a rotation keeps each joint's distance from the ro
 Deno.test("kp3d view alignment: a clip seen from any camera gives the same input", async () => {
   const { keypointInput } = await import("../data/pipeline.ts");
   const rec = await oneSynthRecord();
-  const frames = [0, 3, 6, 9], V = NTU25.joints.length;
+  const frames = [0, 3, 6, 9];
   // The same clip turned by a rotation about a tilted axis (a camera elsewhere).
   const [c, s] = [Math.cos(1.1), Math.sin(1.1)], [c2, s2] = [Math.cos(0.4), Math.sin(0.4)];
   const R = [c, 0, s, s2 * s, c2, -s2 * c, -c2 * s, s2, c2 * c]; // Rx(0.4) Ry(1.1)
@@ -331,7 +340,7 @@ Deno.test("kp3d view alignment: a clip seen from any camera gives the same input
   }
   const turned = { ...rec, keypoint: kp };
   const input = (r: typeof rec, align: boolean) =>
-    keypointInput(r, frames, V, 3, "kp3d", NTU25, 1, undefined, align);
+    keypointInput(r, frames, { ...kp3d, viewAlign: align });
   const a = input(rec, true), b = input(turned, true);
   const gap = (p: Float32Array, q: Float32Array) =>
     p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i])), 0);
@@ -365,19 +374,12 @@ Deno.test("bone stream: each joint minus its parent, the root zero; the tree rea
   const rec = await oneSynthRecord();
   const frames = [0, 5, 9], V = NTU25.joints.length;
   const a = { rotation: 20, noise: 0, shift: 0 };
-  const joints = keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1, { a, rng: new Rng(3) });
-  const bones = keypointInput(
-    rec,
-    frames,
-    V,
-    3,
-    "kp3d",
-    NTU25,
-    1,
-    { a, rng: new Rng(3) },
-    false,
-    true,
-  );
+  const joints = keypointInput(rec, frames, { ...kp3d, augment: { a, rng: new Rng(3) } });
+  const bones = keypointInput(rec, frames, {
+    ...kp3d,
+    augment: { a, rng: new Rng(3) },
+    bones: true,
+  });
   let big = 0;
   for (let f = 0; f < frames.length; f++) {
     for (let v = 0; v < V; v++) {
@@ -402,7 +404,7 @@ Deno.test("motion stream: each joint's (or bone's) step to the next frame, the l
   const rec = await oneSynthRecord();
   const frames = [0, 4, 8, 12], V = NTU25.joints.length, T = frames.length;
   const input = (bones: boolean, motion: boolean) =>
-    keypointInput(rec, frames, V, 3, "kp3d", NTU25, 1, undefined, false, bones, motion);
+    keypointInput(rec, frames, { ...kp3d, bones, motion });
   for (const bones of [false, true]) {
     const x = input(bones, false), dx = input(bones, true);
     let big = 0;
