@@ -98,16 +98,17 @@ export async function benchData(
   await rt.sync();
   const g = await timeGpu(rt, render, { minMs: 500 });
   const gpuRate = B / (g.ms / 1000);
-  // The reference allocates and fills a volume per clip, as a CPU pipeline would. V8 takes
-  // about a second to settle on its code and its collection of those 10 MB arrays: rounds of
-  // 100 ms taken at once read 300 volumes/s where the settled rate is 1,200. So warm it for a
-  // second, then report the median of four 500 ms rounds (their spread in cpuRange).
+  // The reference draws into one reused volume, zeroing it first, as a CPU loader with its
+  // own batch buffer would. Given a fresh 10 MB array per clip instead, its rate swung
+  // between 250 and 1,200 volumes/s from run to run with V8's collection of those arrays.
+  // Warm it for a second, then report the mean of the middle two of four 500 ms rounds.
+  const volume = new Float32Array(17 * T * 56 * 56);
   const cpuRound = (ms: number) => {
     const r0 = performance.now();
     let done = 0;
     while (performance.now() - r0 < ms) {
       for (const c of clips) {
-        heatmapReference(c, COCO17, { size: 56, sigma: 0.6, joints: true, limbs: false });
+        heatmapReference(c, COCO17, { size: 56, sigma: 0.6, joints: true, limbs: false }, volume);
       }
       done += B;
     }

@@ -293,12 +293,21 @@ const EPS = 1e-3;
 
 /**
  * The reference renderer (tests and benchmarks only): C x T x H x W for one clip, exactly
- * pyskl's generate_a_heatmap / generate_a_limb_heatmap, persons merged by max.
+ * pyskl's generate_a_heatmap / generate_a_limb_heatmap, persons merged by max. Into `into`
+ * (zeroed first) when given, else into a new array.
  */
-export function heatmapReference(c: Clip2D, layout: JointLayout, spec: HeatmapSpec): Float32Array {
+export function heatmapReference(
+  c: Clip2D,
+  layout: JointLayout,
+  spec: HeatmapSpec,
+  into?: Float32Array,
+): Float32Array {
   const S = spec.size, T = c.frames, V = c.joints, sg = spec.sigma;
   const C = heatmapChannels(layout, spec);
-  const out = new Float32Array(C * T * S * S);
+  if (into && into.length !== C * T * S * S) {
+    throw new RangeError(`heatmapReference: ${into.length} elements for ${C} x ${T} x ${S} x ${S}`);
+  }
+  const out = into ? into.fill(0) : new Float32Array(C * T * S * S);
   const win = (
     mu: number,
   ) => [Math.max(Math.trunc(mu - 3 * sg), 0), Math.min(Math.trunc(mu + 3 * sg) + 1, S)];

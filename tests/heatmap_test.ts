@@ -17,7 +17,7 @@ import { ntuRecord } from "../data/importers/ntu.ts";
 import { HeatmapRenderer, renderHeatmaps } from "../kernels/heatmap.ts";
 import { Rng } from "../layers/init.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { dataTest } from "./datasets.ts";
 import { assertClose, gpuTest, readF32 } from "./helpers.ts";
 
@@ -167,6 +167,19 @@ dataTest(
     }
   },
 );
+
+Deno.test("heatmap reference: drawing into a used volume equals a fresh one", () => {
+  const rng = new Rng(11);
+  const spec = { size: 28, sigma: 0.6, joints: true, limbs: true };
+  const [a, b] = [randomClip(rng, 2, 3, 17, 28), randomClip(rng, 2, 3, 17, 28)];
+  const fresh = heatmapReference(b, COCO17, spec);
+  const volume = heatmapReference(a, COCO17, spec);
+  assert(volume.some((v, i) => v !== fresh[i]), "the two clips draw differently");
+  const reused = heatmapReference(b, COCO17, spec, volume);
+  assert(reused === volume, "draws into the given volume");
+  assertEquals([...reused], [...fresh]);
+  assertThrows(() => heatmapReference(b, COCO17, spec, new Float32Array(5)), RangeError);
+});
 
 Deno.test("flip: left/right joints and limbs swap, x mirrors", () => {
   for (const layout of [NTU25, COCO17, KINECT20]) {
