@@ -4,7 +4,7 @@
 import { flatIndex, grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import { binding, f32lit, header, requireContiguous, ShapeError } from "./wgsl.ts";
+import { binding, f32lit, header, requireContiguous, rolled, ShapeError } from "./wgsl.ts";
 import { reduce } from "./reduce.ts";
 
 const WG = 64;
@@ -58,13 +58,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = ${flatIndex(grid, WG)};
   if (r >= ${rows}u) { return; }
   let base = ${off(x)}u + r * ${w}u;
+  let n = ${rolled(w, "Mean")};
   var s = ${V}(0.0);
-  for (var j = 0u; j < ${w}u; j++) { s += ${V}(X[base + j]); }
+  for (var j = 0u; j < n; j++) { s += ${V}(X[base + j]); }
   let mu = ${hsum("s")} / ${c}.0;
   var q = ${V}(0.0);
-  for (var j = 0u; j < ${w}u; j++) { let d = ${V}(X[base + j]) - mu; q = fma(d, d, q); }
+  for (var j = 0u; j < n; j++) { let d = ${V}(X[base + j]) - mu; q = fma(d, d, q); }
   let rs = inverseSqrt(${hsum("q")} / ${c}.0 + ${f32lit(eps)});
-  for (var j = 0u; j < ${w}u; j++) {
+  for (var j = 0u; j < n; j++) {
     let xh = (${V}(X[base + j]) - mu) * rs;
     Y[r * ${w}u + j] = ${T(y)}(xh * ${V}(G[${off(gamma)}u + j]) + ${V}(B[${off(beta)}u + j]));
   }
@@ -105,16 +106,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let db = ${off(dy)}u + r * ${w}u;
   let mu = Mean[r];
   let rs = Rstd[r];
+  let n = ${rolled(w, "Mean")};
   var sa = ${V}(0.0);
   var sb = ${V}(0.0);
-  for (var j = 0u; j < ${w}u; j++) {
+  for (var j = 0u; j < n; j++) {
     let gdy = ${V}(G[${off(gamma)}u + j]) * ${V}(DY[db + j]);
     sa += gdy;
     sb = fma(gdy, (${V}(X[xb + j]) - mu) * rs, sb);
   }
   let a = ${hsum("sa")} / ${c}.0;
   let b = ${hsum("sb")} / ${c}.0;
-  for (var j = 0u; j < ${w}u; j++) {
+  for (var j = 0u; j < n; j++) {
     let gdy = ${V}(G[${off(gamma)}u + j]) * ${V}(DY[db + j]);
     let xh = (${V}(X[xb + j]) - mu) * rs;
     DX[r * ${w}u + j] = ${T(dx)}(rs * (gdy - a - xh * b));

@@ -5,7 +5,7 @@
 import { flatIndex, grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import { binding, f32lit, header, requireContiguous } from "./wgsl.ts";
+import { binding, f32lit, header, requireContiguous, rolled } from "./wgsl.ts";
 
 const WG = 64;
 
@@ -35,16 +35,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (r >= ${rows}u) { return; }
   let b = ${v ? x.bindOffset / 4 : x.bindOffset}u + r * ${w}u;
   let o = r * ${w}u;
+  let n = ${rolled(w, "Y")};
   var m = -3.402823e38;
-  for (var j = 0u; j < ${w}u; j++) { let t = ${V}(X[b + j]); m = max(m, ${hmax}); }
+  for (var j = 0u; j < n; j++) { let t = ${V}(X[b + j]); m = max(m, ${hmax}); }
   var s = 0.0;
-  for (var j = 0u; j < ${w}u; j++) {
+  for (var j = 0u; j < n; j++) {
     let t = exp((${V}(X[b + j]) - m) * ${sc});
     s += ${hsum};
     Y[o + j] = ${T}(t);
   }
   let inv = 1.0 / s;
-  for (var j = 0u; j < ${w}u; j++) { Y[o + j] = ${T}(${V}(Y[o + j]) * inv); }
+  for (var j = 0u; j < n; j++) { Y[o + j] = ${T}(${V}(Y[o + j]) * inv); }
 }
 `;
   rt.run({ name: "softmax", code, grid, bindings: [x, y] });
@@ -70,12 +71,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = ${flatIndex(grid, WG)};
   if (r >= ${rows}u) { return; }
   let b = r * ${w}u;
+  let n = ${rolled(w, "DX")};
   var acc = ${V}(0.0);
-  for (var j = 0u; j < ${w}u; j++) {
+  for (var j = 0u; j < n; j++) {
     acc = fma(${V}(DY[${off(dy)}u + b + j]), ${V}(Y[${off(y)}u + b + j]), acc);
   }
   let s = ${v ? "acc.x + acc.y + acc.z + acc.w" : "acc"};
-  for (var j = 0u; j < ${w}u; j++) {
+  for (var j = 0u; j < n; j++) {
     let yy = ${V}(Y[${off(y)}u + b + j]);
     DX[b + j] = ${T}(yy * (${V}(DY[${off(dy)}u + b + j]) - s) * ${f32lit(scale)});
   }
