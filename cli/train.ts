@@ -5,7 +5,7 @@ import { train, TrainingStopped } from "../training/trainer.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { printJson, UsageError } from "./output.ts";
 
-type Flags = Record<string, string | boolean | undefined>;
+export type Flags = Record<string, string | boolean | undefined>;
 
 /** Flag -> config field, with how to parse it. */
 const NUM = (v: string) => Number(v);
@@ -33,7 +33,7 @@ const FIELDS: [
   ["--rotation <deg>", "rotation", NUM, "augmentation: max rotation"],
   ["--noise <frac>", "noise", NUM, "augmentation: Gaussian noise (fraction of image size)"],
   ["--shift <frames>", "shift", NUM, "augmentation: max temporal shift"],
-  ["--flip <p>", "flip", NUM, "horizontal flip probability"],
+  ["--flip <p>", "flip", NUM, "horizontal flip probability (default 0.5; 0 for keypoints)"],
   ["--optimizer <kind>", "optimizer", String, "adamw | sgd"],
   ["--lr <x>", "lr", NUM, "peak learning rate"],
   ["--weight-decay <x>", "weightDecay", NUM, "weight decay"],
@@ -75,7 +75,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option("--json", "print only the final summary object on stdout");
 }
 
-async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolean }> {
+export async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolean }> {
   if (typeof o.resume === "string") {
     let saved: Record<string, unknown>;
     try {
@@ -89,9 +89,12 @@ async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolea
     return { cfg: validateConfig({ ...DEFAULT_RUN, ...saved, out: o.resume }), resume: true };
   }
   let base: Record<string, unknown> = { ...DEFAULT_RUN };
+  let fromFile: Record<string, unknown> = {};
   if (typeof o.config === "string") {
     try {
-      base = { ...base, ...JSON.parse(await Deno.readTextFile(o.config)) };
+      const parsed = JSON.parse(await Deno.readTextFile(o.config));
+      if (parsed && typeof parsed === "object") fromFile = parsed;
+      base = { ...base, ...parsed };
     } catch (e) {
       throw new UsageError(
         `--config: ${o.config} is not a readable JSON file (${(e as Error).message})`,
@@ -103,6 +106,8 @@ async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolea
     const v = o[key];
     if (typeof v === "string") base[field] = parse(v);
   }
+  // PoseConv3D flips heatmaps; MotionBERT's keypoint recipe does not flip.
+  if (o.flip === undefined && !("flip" in fromFile) && base.input !== "heatmap") base.flip = 0;
   if (o.nesterov !== undefined) base.nesterov = o.nesterov;
   if (o.flipTest) base.flipTest = true;
   if (o.viewAlign) base.viewAlign = true;

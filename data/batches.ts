@@ -130,7 +130,7 @@ export function hostBatch(
           : [false]
       ) {
         // A flipped training clip of an asymmetric class is a sample of its mirror class.
-        if (mode.train && flip && meta.flipLabels && spec.kind === "heatmap") {
+        if (mode.train && flip && meta.flipLabels) {
           hb.labels[row] = meta.flipLabels[r.label];
         }
         if (spec.kind === "heatmap") {
@@ -159,6 +159,7 @@ export function hostBatch(
             viewAlign: spec.viewAlign,
             bones: spec.bones,
             motion: spec.motion,
+            flip,
           });
           hb.kp!.set(kp, row * M * T * V * 3);
         }

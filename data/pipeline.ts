@@ -379,6 +379,25 @@ export interface KeypointOptions {
   bones?: boolean;
   /** Each joint's (or bone's) step to the next frame. */
   motion?: boolean;
+  /** The mirror image: x negated, left and right joints swapped (as flipClip for heatmaps). */
+  flip?: boolean;
+}
+
+/**
+ * Mirror image of keypoint input rows (..., V, 3): joint j takes joint perm[j]'s values with x
+ * negated. Inputs are centred (on the image centre or the root), so negating x mirrors them.
+ */
+function mirrorJoints(x: Float32Array, perm: readonly number[]): Float32Array {
+  const v = perm.length, out = new Float32Array(x.length);
+  for (let row = 0; row < x.length / (3 * v); row++) {
+    for (let j = 0; j < v; j++) {
+      const src = (row * v + perm[j]) * 3, dst = (row * v + j) * 3;
+      out[dst] = -x[src];
+      out[dst + 1] = x[src + 1];
+      out[dst + 2] = x[src + 2];
+    }
+  }
+  return out;
 }
 
 /** Keypoint inputs for the baselines: (M, T, V, 3) as (x, y, score) in [-1, 1] or (x, y, z). */
@@ -389,6 +408,8 @@ export function keypointInput(
 ): Float32Array {
   const v = o.joints, channels = o.channels, maxPersons = o.persons ?? 2;
   let out = jointInput(r, frames, o);
+  const perm = o.flip ? flipPermutation(o.layout) : null;
+  if (perm) out = mirrorJoints(out, perm);
   if (!o.bones && !o.motion) return out;
   // Which joints exist, from the record (a centred joint can sit at the origin).
   const T = frames.length;
@@ -402,6 +423,10 @@ export function keypointInput(
         present[(m * T + t) * v + j] = any ? 1 : 0;
       }
     });
+  }
+  if (perm) {
+    const p = present;
+    present = present.map((_, i) => p[i - (i % v) + perm[i % v]]);
   }
   if (o.bones) ({ out, present } = boneInput(out, present, v, o.layout, o.kind));
   return o.motion ? motionInput(out, present, T, v, o.kind) : out;

@@ -181,6 +181,20 @@ Deno.test({
   },
 });
 
+Deno.test("train: --flip defaults to 0.5 for heatmaps and 0 for keypoints; a flag or config wins", async () => {
+  const { resolveConfig } = await import("../cli/train.ts");
+  const flip = async (o: Record<string, string>) => (await resolveConfig(o)).cfg.flip;
+  assertEquals(await flip({}), 0.5);
+  assertEquals(await flip({ input: "kp3d" }), 0);
+  assertEquals(await flip({ input: "kp2d", flip: "0.5" }), 0.5);
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ input: "kp3d", flip: 0.3 }));
+  assertEquals(await flip({ config: `${dir}/c.json` }), 0.3);
+  await Deno.writeTextFile(`${dir}/d.json`, JSON.stringify({ input: "kp3d" }));
+  assertEquals(await flip({ config: `${dir}/d.json` }), 0);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("eval: a checkpoint that predates recorded inputs gets its heatmap kind from its channels", () => {
   const ntu = layoutByName("ntu25");
   const mc = (channels: number) => ({

@@ -304,7 +304,65 @@ Deno.test("flip: a flipped clip of an asymmetric class takes its mirror class's 
   );
   const kept = hostBatch([byLabel(0), byLabel(6)], meta, spec, mode(0), new Rng(1));
   assertEquals(Array.from(kept.labels), [0, 6]);
+  // Keypoint inputs flip too (they used to ignore it and keep the label).
+  const kp = { ...spec, kind: "kp3d" as const };
+  const kpFlipped = hostBatch([byLabel(0), byLabel(2)], meta, kp, mode(1), new Rng(1));
+  assertEquals(Array.from(kpFlipped.labels), [1, 2]);
+  const kpKept = hostBatch([byLabel(0), byLabel(2)], meta, kp, mode(0), new Rng(1));
+  assert(kpFlipped.kp!.some((v, i) => v !== kpKept.kp![i]), "flipped keypoints differ");
 });
+
+Deno.test("keypoint flip: the mirror image, left and right swapped; twice is the identity", async () => {
+  const { keypointInput } = await import("../data/pipeline.ts");
+  const { synthMeta } = await import("../data/importers/synth.ts");
+  const { hostBatch, DEFAULT_INPUT, TEST_MODE } = await import("../data/batches.ts");
+  const rec = await oneSynthRecord();
+  const frames = [0, 4, 8], T = frames.length, V = NTU25.joints.length;
+  const perm = flipPermutation(NTU25);
+  const j = (n: string) => NTU25.joints.indexOf(n);
+  for (const kind of ["kp2d", "kp3d"] as const) {
+    const o: KeypointOptions = { ...kp3d, kind }, r = rec;
+    const x = keypointInput(r, frames, o), f = keypointInput(r, frames, { ...o, flip: true });
+    for (let t = 0; t < T; t++) {
+      const [a, b] = [(t * V + j("left_wrist")) * 3, (t * V + j("right_wrist")) * 3];
+      assertEquals([f[a], f[a + 1], f[a + 2]], [-x[b], x[b + 1], x[b + 2]], `${kind} frame ${t}`);
+    }
+    const twice = mirrorAgain(f, perm);
+    assert(twice.every((v, i) => v === x[i]), `${kind}: flipping twice is the identity`);
+    // Bones and motion of the mirror image are the mirror image of the bones and motion.
+    for (const extra of [{ bones: true }, { motion: true }, { bones: true, motion: true }]) {
+      const plain = keypointInput(r, frames, { ...o, ...extra });
+      const flipped = keypointInput(r, frames, { ...o, ...extra, flip: true });
+      const gap = mirrorAgain(flipped, perm).reduce(
+        (m, v, i) => Math.max(m, Math.abs(v - plain[i])),
+        0,
+      );
+      assert(gap < 1e-6, `${kind} ${JSON.stringify(extra)}: mirrored stream differs by ${gap}`);
+    }
+  }
+  // A flipped test view is the flipped input, not a copy of the plain one.
+  const spec = { ...DEFAULT_INPUT, kind: "kp3d" as const, clipLen: 8, persons: 1 };
+  const hb = hostBatch([rec], synthMeta(), spec, { ...TEST_MODE, flipTest: true }, new Rng(1));
+  const n = hb.kp!.length / 2;
+  const plainView = hb.kp!.subarray(0, n), flipView = hb.kp!.subarray(n);
+  assert(
+    mirrorAgain(flipView, perm).every((v, i) => v === plainView[i]),
+    "view 2 is view 1 mirrored",
+  );
+  assert(flipView.some((v, i) => v !== plainView[i]), "the two views differ");
+});
+
+/** The test's own mirror of (..., V, 3) rows: x negated, joint j from perm[j]. */
+function mirrorAgain(x: Float32Array, perm: number[]): Float32Array {
+  const v = perm.length, out = new Float32Array(x.length);
+  for (let i = 0; i < x.length / 3; i++) {
+    const src = (i - (i % v) + perm[i % v]) * 3;
+    out[i * 3] = -x[src];
+    out[i * 3 + 1] = x[src + 1];
+    out[i * 3 + 2] = x[src + 2];
+  }
+  return out;
+}
 
 /** The first record of a small synthetic dataset (3D joints, ntu25). */
 async function oneSynthRecord() {
