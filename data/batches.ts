@@ -87,6 +87,16 @@ export interface HostBatch {
   kp?: Float32Array;
 }
 
+/** Rows a sample becomes: one in training, clips x (1 or 2 with flips) at test time. */
+export function viewsPerSample(mode: BatchMode): number {
+  return mode.train ? 1 : mode.clips * (mode.flipTest ? 2 : 1);
+}
+
+/** Samples per forward pass so that a pass has at most `rows` rows (at least one sample). */
+export function samplesPerPass(rows: number, mode: BatchMode): number {
+  return Math.max(1, Math.floor(rows / viewsPerSample(mode)));
+}
+
 export function inputShape(spec: InputSpec, layout: JointLayout, rows: number): number[] {
   const v = layout.joints.length;
   return spec.kind === "heatmap"
@@ -103,7 +113,7 @@ export function hostBatch(
 ): HostBatch {
   const layout = layoutByName(meta.layout);
   const V = layout.joints.length, M = spec.persons, T = spec.clipLen;
-  const views = mode.train ? 1 : mode.clips * (mode.flipTest ? 2 : 1);
+  const views = viewsPerSample(mode);
   const rows = records.length * views;
   const hb: HostBatch = {
     samples: records.length,

@@ -32,6 +32,42 @@ const tiny = (data: string, out: string, o: Partial<RunConfig> = {}): RunConfig 
     ...o,
   });
 
+gpuTest(
+  "train: many test views are evaluated in passes no larger than a training batch",
+  async (rt) => {
+    const { SkeletonFile } = await import("../data/schema.ts");
+    const { TEST_MODE } = await import("../data/batches.ts");
+    const { buildModel } = await import("../models/presets.ts");
+    const { loadCheckpoint } = await import("../io/checkpoint.ts");
+    const { evaluate } = await import("../training/evaluate.ts");
+    const { inputSpecOf, modelConfigFor } = await import("../training/trainer.ts");
+    const { samplesPerPass } = await import("../data/batches.ts");
+    const test = (clips: number, flipTest: boolean) => ({ ...TEST_MODE, clips, flipTest });
+    assertEquals(samplesPerPass(32, test(10, true)), 1); // 640 rows needed 160 MiB on lavapipe
+    assertEquals(samplesPerPass(32, test(2, true)), 8);
+    assertEquals(samplesPerPass(32, test(1, false)), 32);
+    assertEquals(samplesPerPass(8, test(3, true)), 1);
+    const dir = await Deno.makeTempDir();
+    const data = await tinyData(dir);
+    // 8 rows per training step; 3 clips x 2 flips = 6 views per sample: one sample per pass.
+    const cfg = tiny(data, `${dir}/run`, { epochs: 1, testClips: 3, flipTest: true });
+    const s = await train(rt, cfg, false);
+    assertEquals([s.final.samples, s.final.views], [16, 6]);
+    // The same checkpoint scored 16 samples (96 rows) at a time gives the same result.
+    const file = await SkeletonFile.open(data);
+    try {
+      const model = buildModel(rt, modelConfigFor(cfg, file), cfg.seed);
+      await loadCheckpoint(rt, `${dir}/run/best.safetensors`, model);
+      const mode = { ...TEST_MODE, clips: 3, flipTest: true };
+      const whole = await evaluate(rt, model, file, file.split("val"), inputSpecOf(cfg), mode, 16);
+      assertEquals([whole.top1, whole.confusion], [s.final.top1, s.final.confusion]);
+    } finally {
+      await file.close();
+    }
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
 gpuTest("train: a tiny run writes config, metrics, checkpoints and a summary", async (rt) => {
   const dir = await Deno.makeTempDir();
   const data = await tinyData(dir);

@@ -7,7 +7,7 @@
 import { dirname, join } from "node:path";
 import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
-import { type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
+import { type InputSpec, rendererFor, samplesPerPass, TEST_MODE } from "../data/batches.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { layoutByName } from "../data/layouts.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -374,7 +374,17 @@ export async function train(
       await loadCheckpoint(rt, join(out, "best.safetensors"), model);
     }
     const finalMode = { ...TEST_MODE, clips: cfg.testClips, flipTest: cfg.flipTest };
-    const final = await evaluate(rt, model, file, valIdx, spec, finalMode, micro);
+    // No more rows per pass than a training micro-batch, whose buffers are known to fit: 32
+    // samples x 10 clips x 2 flips once needed a 160 MiB buffer, above lavapipe's 128 MiB.
+    const final = await evaluate(
+      rt,
+      model,
+      file,
+      valIdx,
+      spec,
+      finalMode,
+      samplesPerPass(micro, finalMode),
+    );
     const seconds = (performance.now() - t0) / 1000;
     const summary: TrainSummary = {
       run: out,
