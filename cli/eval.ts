@@ -99,6 +99,7 @@ export async function evalCommand(
       clips: positiveInt("--clips", o.clips),
       flipTest: !!o.flip,
     };
+    const batchSize = positiveInt("--batch-size", o.batchSize);
     const streams: { checkpoint: string; top1: number; scores: EvalScores }[] = [];
     for (const t of opened) {
       if (file.meta.classes.length !== t.mc.classes) {
@@ -115,15 +116,7 @@ export async function evalCommand(
         : t.metadata.input
         ? JSON.parse(t.metadata.input)
         : legacySpec(t.mc, layoutByName(file.meta.layout), t.ckpt);
-      const scores = await evaluateScores(
-        rt,
-        model,
-        file,
-        idx,
-        spec,
-        mode,
-        positiveInt("--batch-size", o.batchSize),
-      );
+      const scores = await evaluateScores(rt, model, file, idx, spec, mode, batchSize);
       streams.push({ checkpoint: t.ckpt, top1: summarize(scores).top1, scores });
     }
     const r = summarize(ensemble(streams.map((s) => s.scores)));

@@ -411,22 +411,19 @@ export function keypointInput(
   const perm = o.flip ? flipPermutation(o.layout) : null;
   if (perm) out = mirrorJoints(out, perm);
   if (!o.bones && !o.motion) return out;
-  // Which joints exist, from the record (a centred joint can sit at the origin).
+  // Which joints exist, from the record (a centred joint can sit at the origin); in a mirror
+  // image, joint j is the record's joint perm[j].
   const T = frames.length;
   let present: Uint8Array = new Uint8Array(maxPersons * T * v);
   for (let m = 0; m < Math.min(maxPersons, r.persons); m++) {
     frames.forEach((f, t) => {
       for (let j = 0; j < v; j++) {
-        const k = ((m * r.frames + f) * v + j) * channels;
+        const k = ((m * r.frames + f) * v + (perm ? perm[j] : j)) * channels;
         let any = false;
         for (let c = 0; c < channels; c++) any ||= r.keypoint[k + c] !== 0;
         present[(m * T + t) * v + j] = any ? 1 : 0;
       }
     });
-  }
-  if (perm) {
-    const p = present;
-    present = present.map((_, i) => p[i - (i % v) + perm[i % v]]);
   }
   if (o.bones) ({ out, present } = boneInput(out, present, v, o.layout, o.kind));
   return o.motion ? motionInput(out, present, T, v, o.kind) : out;
