@@ -52,7 +52,11 @@ export function buildCli(): Command {
     )
     .option("--clips <n>", "test clips per sample (PoseConv3D: 10)", "1")
     .option("--flip", "add a flipped copy of every clip (PoseConv3D's test)")
-    .option("--batch-size <n>", "samples per batch", "16")
+    .option(
+      "--batch-size <n>",
+      "input rows (sample views) per forward pass, fewer where the adapter's binding is smaller",
+      "16",
+    )
     .option("--out <dir>", "where the PNGs go (default: the run folder)")
     .option(
       "--ensemble <runs>",
@@ -71,7 +75,11 @@ export function buildCli(): Command {
     .argument("<format>", "ntu | nw-ucla | synth | pyskl")
     .argument("[input]", "folder of .skeleton / .json files, or a pyskl .pkl (not for synth)")
     .requiredOption("-o, --out <file.arrow>", "output Arrow IPC file")
-    .option("--classes <n>", "ntu: 60 or 120", "60")
+    .option(
+      "--classes <list>",
+      "class names: ntu60 | ntu120 | a file with one name per line (ntu: 60 or 120)",
+    )
+    .option("--layout <name>", "pyskl: the joint layout where the shape does not tell it")
     .option("--missing <list>", "ntu: names to skip (samples_with_missing_skeletons.txt)")
     .option("--seed <n>", "synth: generator seed")
     .option("--subjects <n>", "synth: number of subjects (70% train)")

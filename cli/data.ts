@@ -1,5 +1,6 @@
 // `heatformer convert | inspect | render`: the data side of the CLI.
 import { DEFAULT_INPUT, type InputSpec } from "../data/batches.ts";
+import { readClassNames } from "../data/classes.ts";
 import { convertNtu, convertNwucla, readNameList } from "../data/convert.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { inspectFile } from "../data/inspect.ts";
@@ -13,6 +14,7 @@ export const CONVERT_FORMATS = ["ntu", "nw-ucla", "synth", "pyskl"] as const;
 export interface ConvertFlags {
   out: string;
   classes?: string;
+  layout?: string;
   missing?: string;
   seed?: string;
   subjects?: string;
@@ -37,7 +39,7 @@ export async function convertCommand(
   let report: WriteReport;
   switch (format) {
     case "ntu": {
-      const classes = Number(o.classes ?? 60);
+      const classes = Number((o.classes ?? "60").replace(/^ntu/, ""));
       if (classes !== 60 && classes !== 120) {
         throw new UsageError(`--classes: 60 or 120, got "${o.classes}"`);
       }
@@ -68,7 +70,10 @@ export async function convertCommand(
     }
     default: {
       const { convertPyskl } = await import("../data/convert_pyskl.ts");
-      report = await convertPyskl(input!, o.out);
+      report = await convertPyskl(input!, o.out, {
+        layout: o.layout,
+        classes: o.classes ? await readClassNames(o.classes) : undefined,
+      });
     }
   }
   const summary = {

@@ -4,8 +4,9 @@
 // (V = 25, C = 3, float16).
 import { type NdArray, type PyValue, readPickle } from "../io/pickle.ts";
 import { f16BitsToF32 } from "../runtime/dtype.ts";
-import { ntuClasses, parseNtuName } from "./importers/ntu.ts";
-import type { LayoutName } from "./layouts.ts";
+import { defaultClassNames } from "./classes.ts";
+import { parseNtuName } from "./importers/ntu.ts";
+import { type JointLayout, layoutByName, LAYOUTS } from "./layouts.ts";
 import {
   DataError,
   type DatasetMeta,
@@ -28,7 +29,50 @@ function toF32(a: NdArray): Float32Array {
   return Float32Array.from(a.data as ArrayLike<number>, Number);
 }
 
-export async function convertPyskl(path: string, out: string): Promise<WriteReport> {
+/** Options of `convert pyskl`: a layout where the shape is ambiguous, and class names. */
+export interface PysklOptions {
+  layout?: string;
+  classes?: string[];
+}
+
+/** Layouts a keypoint shape (V, C) implies; others need --layout. */
+const INFERRED: Record<string, string> = {
+  "17x2": "coco17",
+  "25x3": "ntu25",
+  "25x2": "ntu25",
+  "20x3": "kinect20",
+};
+
+function layoutFor(path: string, V: number, C: number, name?: string): JointLayout {
+  if (name) {
+    const l = layoutByName(name);
+    if (l.joints.length !== V) {
+      throw new DataError(
+        path,
+        null,
+        `--layout ${name} has ${l.joints.length} joints, the keypoints have ${V}`,
+      );
+    }
+    return l;
+  }
+  const inferred = INFERRED[`${V}x${C}`];
+  if (!inferred) {
+    throw new DataError(
+      path,
+      null,
+      `keypoints of ${V} joints x ${C} channels: name their layout with --layout (built-in: ${
+        Object.keys(LAYOUTS).join(", ")
+      })`,
+    );
+  }
+  return layoutByName(inferred);
+}
+
+export async function convertPyskl(
+  path: string,
+  out: string,
+  o: PysklOptions = {},
+): Promise<WriteReport> {
   const root = await readPickle(path);
   const anns = get(root, "annotations");
   const splitDict = get(root, "split");
@@ -52,26 +96,13 @@ export async function convertPyskl(path: string, out: string): Promise<WriteRepo
     throw new DataError(path, null, "annotations carry no (M, T, V, C) keypoint array");
   }
   const [, , V, C] = kp0.shape;
-  const layout: LayoutName | null = V === 17 && C === 2
-    ? "coco17"
-    : V === 25 && C === 3
-    ? "ntu25"
-    : V === 25 && C === 2
-    ? "ntu25"
-    : null;
-  if (!layout) {
-    throw new DataError(
-      path,
-      null,
-      `unsupported keypoint layout V=${V}, C=${C} (expected 17x2 HRNet or 25x3 NTU)`,
-    );
+  if (C !== 2 && C !== 3) {
+    throw new DataError(path, null, `keypoints have ${C} channels per joint (2 or 3 expected)`);
   }
+  const layout = layoutFor(path, V, C, o.layout).name;
   const maxLabel = Math.max(...anns.map((a) => Number(get(a, "label") ?? 0)));
-  const classes = maxLabel < 60
-    ? ntuClasses(60)
-    : maxLabel < 120
-    ? ntuClasses(120)
-    : Array.from({ length: maxLabel + 1 }, (_, i) => `class ${i}`);
+  const ntuNamed = anns.every((a) => parseNtuName(String(get(a, "frame_dir") ?? "")) !== null);
+  const classes = o.classes ?? defaultClassNames(maxLabel, ntuNamed);
   const meta: DatasetMeta = {
     dataset: `pyskl-${layout}`,
     layout,
@@ -110,11 +141,19 @@ export async function convertPyskl(path: string, out: string): Promise<WriteRepo
           } does not match ${M}x${T}x${V}`,
         );
       }
+      const label = Number(get(a, "label"));
+      if (!Number.isInteger(label) || label < 0 || label >= classes.length) {
+        throw new DataError(
+          path,
+          name,
+          `label ${get(a, "label")} is outside the ${classes.length} declared classes`,
+        );
+      }
       const img = get(a, "img_shape");
       const n = parseNtuName(name);
       yield {
         name,
-        label: Number(get(a, "label")),
+        label,
         subject: n?.performer ?? 0,
         camera: n?.camera ?? 0,
         setup: n?.setup ?? 0,

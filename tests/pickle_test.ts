@@ -1,11 +1,12 @@
 // The pickle reader: pyskl's exact layout written by numpy (protocols 2, 4, 5; float32
 // HRNet 2D with scores and float16 3D), the real NW-UCLA pickle, and refusals.
 import { fileURLToPath } from "node:url";
+import { readClassNames } from "../data/classes.ts";
 import { convertPyskl } from "../data/convert_pyskl.ts";
-import { SkeletonFile } from "../data/schema.ts";
+import { DataError, SkeletonFile } from "../data/schema.ts";
 import { asFloat32, readSafetensors } from "../io/safetensors.ts";
 import { type NdArray, parsePickle, PickleError, type PyValue, readPickle } from "../io/pickle.ts";
-import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { dataTest } from "./datasets.ts";
 
 const fx = (n: string) => fileURLToPath(new URL(`./fixtures/${n}`, import.meta.url));
@@ -96,3 +97,56 @@ Deno.test("pickle: unknown opcodes, disallowed classes and truncation are refuse
   );
   assert(e3.message.includes("truncated"), e3.message);
 });
+
+Deno.test("pyskl: class names are NTU's only for NTU samples; a class list names them", async () => {
+  const out = await Deno.makeTempFile({ suffix: ".arrow" });
+  await convertPyskl(fx("pyskl2d_p2.pickle"), out); // NTU sample names, labels up to 59
+  const f = await SkeletonFile.open(out);
+  assertEquals([f.meta.classes.length, f.meta.classes[0]], [60, "drink water"]);
+  await f.close();
+  const list = await Deno.makeTempFile({ suffix: ".txt" });
+  await Deno.writeTextFile(list, Array.from({ length: 59 }, (_, i) => `c${i}`).join("\n"));
+  const e = await assertRejects(
+    () =>
+      readClassNames(list).then((classes) =>
+        convertPyskl(fx("pyskl2d_p2.pickle"), out, { classes })
+      ),
+    DataError,
+  );
+  assert(
+    e.message.includes("S002C003P008R001A060") && e.message.includes("59 declared"),
+    e.message,
+  );
+  await Deno.writeTextFile(list, Array.from({ length: 60 }, (_, i) => `c${i}`).join("\n") + "\n");
+  await convertPyskl(fx("pyskl2d_p2.pickle"), out, { classes: await readClassNames(list) });
+  const g = await SkeletonFile.open(out);
+  assertEquals([g.meta.classes.length, g.meta.classes[59]], [60, "c59"]);
+  await g.close();
+  await Deno.remove(out);
+  await Deno.remove(list);
+});
+
+dataTest(
+  "pyskl: Penn Action converts with its 15 classes, not NTU's",
+  ["penn-action", "penn_action_coco17.pkl"],
+  async (path) => {
+    const out = await Deno.makeTempFile({ suffix: ".arrow" });
+    await convertPyskl(path, out);
+    const f = await SkeletonFile.open(out);
+    assertEquals([f.meta.classes.length, f.meta.classes[14], f.meta.layout], [
+      15,
+      "class 14",
+      "coco17",
+    ]);
+    assertEquals([f.split("train").length, f.split("test").length], [1258, 1068]);
+    await f.close();
+    const named = await readClassNames(
+      new URL("../examples/penn_action_classes.txt", import.meta.url).pathname,
+    );
+    await convertPyskl(path, out, { classes: named });
+    const g = await SkeletonFile.open(out);
+    assertEquals([g.meta.classes[0], g.meta.classes[14]], ["baseball_pitch", "tennis_serve"]);
+    await g.close();
+    await Deno.remove(out);
+  },
+);
