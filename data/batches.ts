@@ -7,7 +7,9 @@ import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { type JointLayout, layoutByName } from "./layouts.ts";
 import {
+  alignedClip2D,
   type Augment,
+  clipRotation,
   gatherClip2D,
   heatmapChannels,
   keypointInput,
@@ -144,13 +146,29 @@ export function hostBatch(
           hb.labels[row] = meta.flipLabels[r.label];
         }
         if (spec.kind === "heatmap") {
-          const c = gatherClip2D(r, V, meta.channels, frames);
+          // 3D skeletons with viewAlign: seen from the body's front, rotated in 3D (not 2D).
+          const aligned = spec.viewAlign && meta.channels === 3;
+          const c = aligned
+            ? alignedClip2D(
+              r,
+              V,
+              frames,
+              clipRotation(
+                r,
+                frames,
+                V,
+                layout,
+                true,
+                mode.train ? { a: mode.augment, rng } : undefined,
+              ),
+            )
+            : gatherClip2D(r, V, meta.channels, frames);
           transformClip(c, {
             size: spec.size,
             train: mode.train,
             flip,
             layout,
-            augment: mode.augment,
+            augment: aligned ? { ...mode.augment, rotation: 0 } : mode.augment,
             rng,
           });
           const mm = Math.min(M, c.persons);
@@ -170,6 +188,7 @@ export function hostBatch(
             bones: spec.bones,
             motion: spec.motion,
             flip,
+            cropScale: spec.kind === "kp2d" ? { train: mode.train, rng } : undefined,
           });
           hb.kp!.set(kp, row * M * T * V * 3);
         }

@@ -255,10 +255,25 @@ export interface HeatmapSpec {
   limbs: boolean;
 }
 
+/** A crop of the centre, w x h. */
+export function centreCrop(c: Clip2D, w: number, h: number): void {
+  const x0 = (c.width - w) / 2, y0 = (c.height - h) / 2;
+  for (let i = 0; i < c.xy.length; i += 2) {
+    if (c.xy[i] !== 0) c.xy[i] -= x0;
+    if (c.xy[i + 1] !== 0) c.xy[i + 1] -= y0;
+  }
+  c.width = w;
+  c.height = h;
+}
+
 /**
- * PoseConv3D's deterministic or random geometry for one clip: compact, resize short side to
- * 64 (the training crop's canvas, scaled to the requested size), crop (train) or not (test),
- * resize to size x size, optional flip, augment.
+ * PoseConv3D's deterministic or random geometry for one clip: compact, resize to the canvas
+ * (short side 64 for the study's 56), then a random resized crop (train) or the centre crop of
+ * the output size (test), resize to size x size, optional flip, augment. The centre crop keeps
+ * test views at the training scale: a median training crop (area 0.78 of the canvas) is
+ * resized by 56 / (0.88 x 64) = 0.99, the centre crop by 1. (Resizing the whole canvas to 56
+ * instead drew test skeletons at 0.875 of that.) pyskl renders its test views at 64 x 64, which
+ * a model with a fixed token grid cannot take.
  */
 export function transformClip(
   c: Clip2D,
@@ -278,6 +293,7 @@ export function transformClip(
     randomResizedCrop(c, o.rng);
   } else {
     resizeTo(c, canvas, canvas);
+    centreCrop(c, o.size, o.size);
   }
   resizeTo(c, o.size, o.size);
   if (o.flip) flipClip(c, o.layout);
@@ -381,6 +397,70 @@ export interface KeypointOptions {
   motion?: boolean;
   /** The mirror image: x negated, left and right joints swapped (as flipClip for heatmaps). */
   flip?: boolean;
+  /**
+   * kp2d: MotionBERT's per-clip normalisation (crop_scale): the box of the present joints,
+   * scaled by a ratio (uniform in [1, 3] in training, 2 at test), mapped to [-1, 1]; in
+   * training after its random_move jitter.
+   */
+  cropScale?: { train: boolean; rng: Rng };
+}
+
+/**
+ * MotionBERT's crop_scale on (x, y, score) rows: the square of side `ratio` x the larger side
+ * of the present joints' box (score != 0), centred on the box, mapped to [-1, 1] and clipped.
+ * Fewer than 4 present joints, or an empty box, give all zeros.
+ */
+export function cropScale(x: Float32Array, ratio: number): void {
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, n = 0;
+  for (let i = 0; i < x.length; i += 3) {
+    if (x[i + 2] === 0) continue;
+    n++;
+    (x0 = Math.min(x0, x[i])), (x1 = Math.max(x1, x[i]));
+    (y0 = Math.min(y0, x[i + 1])), (y1 = Math.max(y1, x[i + 1]));
+  }
+  const scale = Math.max(x1 - x0, y1 - y0) * ratio;
+  if (n < 4 || !(scale > 0)) return void x.fill(0);
+  const xs = (x0 + x1 - scale) / 2, ys = (y0 + y1 - scale) / 2;
+  const clip = (v: number) => Math.min(1, Math.max(-1, v));
+  for (let i = 0; i < x.length; i += 3) {
+    // absent joints too, as the reference does (they then sit at the box's corner, score 0)
+    x[i] = clip(((x[i] - xs) / scale - 0.5) * 2);
+    x[i + 1] = clip(((x[i + 1] - ys) / scale - 0.5) * 2);
+  }
+}
+
+/** random_move's draws: rotation (degrees), scale, x and y translation at the clip's two ends. */
+export interface Move {
+  angle: [number, number];
+  scale: [number, number];
+  tx: [number, number];
+  ty: [number, number];
+}
+
+/** MotionBERT's random_move ranges: +-10 degrees, 0.9-1.1, +-0.1. */
+export function drawMove(rng: Rng): Move {
+  const draw = (lo: number, hi: number): [number, number] => [
+    lo + (hi - lo) * rng.uniform(),
+    lo + (hi - lo) * rng.uniform(),
+  ];
+  return { angle: draw(-10, 10), scale: draw(0.9, 1.1), tx: draw(-0.1, 0.1), ty: draw(-0.1, 0.1) };
+}
+
+/**
+ * MotionBERT's random_move on (M, T, V, 3) rows: the move's values at the clip's start and end,
+ * interpolated linearly over the frames (numpy linspace over T), applied to x, y about the
+ * origin, to every row (absent joints too, as the reference does; crop_scale ignores them).
+ */
+export function randomMove(x: Float32Array, T: number, V: number, mv: Move): void {
+  for (let i = 0; i < x.length / 3; i++) {
+    const t = Math.floor(i / V) % T; // rows are (person, frame, joint)
+    const u = T > 1 ? t / (T - 1) : 0;
+    const lerp = (p: [number, number]) => p[0] + (p[1] - p[0]) * u;
+    const th = (lerp(mv.angle) * Math.PI) / 180, k = lerp(mv.scale);
+    const [px, py] = [x[i * 3], x[i * 3 + 1]];
+    x[i * 3] = k * (Math.cos(th) * px - Math.sin(th) * py) + lerp(mv.tx);
+    x[i * 3 + 1] = k * (Math.sin(th) * px + Math.cos(th) * py) + lerp(mv.ty);
+  }
 }
 
 /**
@@ -512,6 +592,11 @@ function jointInput(r: SkeletonRecord, frames: number[], o: KeypointOptions): Fl
         out[(m * T * v + i) * 3 + 2] = c.score[src];
       }
     }
+    if (o.cropScale) {
+      const { train, rng } = o.cropScale;
+      if (train) randomMove(out, T, v, drawMove(rng));
+      cropScale(out, train ? 1 + 2 * rng.uniform() : 2);
+    }
     return out;
   }
   if (channels !== 3) {
@@ -539,36 +624,8 @@ function jointInput(r: SkeletonRecord, frames: number[], o: KeypointOptions): Fl
       }
     }
   }
-  // Training augmentation in 3D (CTR-GCN's for NW-UCLA): one rotation per clip about the
-  // three axes, each angle uniform in +-rotation, and Gaussian noise (std `noise`, in the
-  // normalised unit) on the present joints. With viewAlign, the clip is first turned into
-  // the body's own frame, so that the camera's viewpoint no longer shows in the input.
-  let R = viewAlign ? bodyFrame(r, frames, v, layout) : IDENTITY3;
+  const R = clipRotation(r, frames, v, layout, viewAlign, augment);
   const a = augment?.a, rng = augment?.rng;
-  if (a && rng && a.rotation > 0) {
-    const ang = () => (rng.uniform() * 2 - 1) * a.rotation * Math.PI / 180;
-    const [x, y, z] = [ang(), ang(), ang()];
-    const [cx, sx, cy, sy, cz, sz] = [
-      Math.cos(x),
-      Math.sin(x),
-      Math.cos(y),
-      Math.sin(y),
-      Math.cos(z),
-      Math.sin(z),
-    ];
-    // R = Rz Ry Rx (after the body frame, if any)
-    R = mul3([
-      cz * cy,
-      cz * sy * sx - sz * cx,
-      cz * sy * cx + sz * sx,
-      sz * cy,
-      sz * sy * sx + cz * cx,
-      sz * sy * cx - cz * sx,
-      -sy,
-      cy * sx,
-      cy * cx,
-    ], R);
-  }
   const noise = a && rng ? a.noise : 0;
   for (let m = 0; m < Math.min(M, r.persons); m++) {
     frames.forEach((f, t) => {
@@ -586,6 +643,79 @@ function jointInput(r: SkeletonRecord, frames: number[], o: KeypointOptions): Fl
     });
   }
   return out;
+}
+
+/**
+ * The rotation a 3D clip goes through: into the body's own frame (viewAlign: the camera's
+ * viewpoint no longer shows), then CTR-GCN's training augmentation for NW-UCLA, one rotation
+ * per clip about the three axes, each angle uniform in +-rotation.
+ */
+export function clipRotation(
+  r: SkeletonRecord,
+  frames: number[],
+  v: number,
+  layout: JointLayout,
+  viewAlign: boolean | undefined,
+  augment: { a: Augment; rng: Rng } | undefined,
+): readonly number[] {
+  const R = viewAlign ? bodyFrame(r, frames, v, layout) : IDENTITY3;
+  if (!augment || augment.a.rotation <= 0) return R;
+  const { a, rng } = augment;
+  const ang = () => (rng.uniform() * 2 - 1) * a.rotation * Math.PI / 180;
+  const [x, y, z] = [ang(), ang(), ang()];
+  const [cx, sx, cy, sy, cz, sz] = [
+    Math.cos(x),
+    Math.sin(x),
+    Math.cos(y),
+    Math.sin(y),
+    Math.cos(z),
+    Math.sin(z),
+  ];
+  // Rz Ry Rx, after the body frame
+  return mul3([
+    cz * cy,
+    cz * sy * sx - sz * cx,
+    cz * sy * cx + sz * sx,
+    sz * cy,
+    sz * sy * sx + cz * cx,
+    sz * sy * cx - cz * sx,
+    -sy,
+    cy * sx,
+    cy * cx,
+  ], R);
+}
+
+/**
+ * A 3D clip as a 2D pseudo-image for heatmaps, seen along the body's own depth axis: each
+ * joint turned by `R` (clipRotation) and projected orthographically (x right, y down, 1 px per
+ * millimetre). PoseCompact then frames it as it frames image coordinates.
+ */
+export function alignedClip2D(
+  r: SkeletonRecord,
+  v: number,
+  frames: number[],
+  R: readonly number[],
+): Clip2D {
+  const M = r.persons, T = frames.length;
+  const xy = new Float32Array(M * T * v * 2), score = new Float32Array(M * T * v);
+  const k = (m: number, f: number, j: number) => ((m * r.frames + f) * v + j) * 3;
+  const o = k(0, frames[0], 0);
+  const [ox, oy, oz] = [r.keypoint[o], r.keypoint[o + 1], r.keypoint[o + 2]];
+  const CANVAS = 4000; // px: keeps every body of a few metres at positive coordinates
+  for (let m = 0; m < M; m++) {
+    frames.forEach((f, t) => {
+      for (let j = 0; j < v; j++) {
+        const s = k(m, f, j), X = r.keypoint[s], Y = r.keypoint[s + 1], Z = r.keypoint[s + 2];
+        if (X === 0 && Y === 0 && Z === 0) continue; // absent: stays 0 with score 0
+        const [px, py, pz] = [X - ox, Y - oy, Z - oz];
+        const dst = (m * T + t) * v + j;
+        xy[dst * 2] = CANVAS / 2 + 1000 * (R[0] * px + R[1] * py + R[2] * pz);
+        xy[dst * 2 + 1] = CANVAS / 2 - 1000 * (R[3] * px + R[4] * py + R[5] * pz);
+        score[dst] = r.score ? r.score[(m * r.frames + f) * v + j] : 1;
+      }
+    });
+  }
+  return { persons: M, frames: T, joints: v, xy, score, width: CANVAS, height: CANVAS };
 }
 
 /** Row-major 3 x 3 identity (never mutated: rotations are built as new arrays). */

@@ -1,14 +1,20 @@
 // GPU heatmaps against the reference renderer (<= 1e-5) and against PoseConv3D's formula;
 // flips swap the layout's left/right channels; sampling follows pyskl's rules.
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { asFloat32, readSafetensors } from "../io/safetensors.ts";
 import { COCO17, flipPermutation, KINECT20, limbFlipPermutation, NTU25 } from "../data/layouts.ts";
 import {
+  alignedClip2D,
   type Clip2D,
+  clipRotation,
+  cropScale,
   flipClip,
   gatherClip2D,
   heatmapReference,
   type KeypointOptions,
   NO_AUGMENT,
+  randomMove,
   sampleClip,
   sampleFrames,
   transformClip,
@@ -491,5 +497,108 @@ Deno.test("motion stream: each joint's (or bone's) step to the next frame, the l
       }
     }
     assert(big > 1e-3, "the clip moves");
+  }
+});
+
+Deno.test("pipeline: test views are drawn at the training crops' median scale", () => {
+  // A person 300 x 600 pixels in a 1920 x 1080 image, joints spread over the box.
+  const rng = new Rng(21);
+  const make = (): Clip2D => {
+    const c = randomClip(new Rng(5), 1, 4, 17, 1);
+    for (let i = 0; i < c.xy.length; i += 2) {
+      c.xy[i] = 800 + (c.xy[i] + 4) / 9 * 300;
+      c.xy[i + 1] = 200 + (c.xy[i + 1] + 4) / 9 * 600;
+      c.score[i / 2] = 1;
+    }
+    return { ...c, width: 1920, height: 1080 };
+  };
+  const span = (c: Clip2D) => {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 1; i < c.xy.length; i += 2) {
+      (lo = Math.min(lo, c.xy[i])), (hi = Math.max(hi, c.xy[i]));
+    }
+    return hi - lo;
+  };
+  for (const size of [56, 32]) {
+    const o = { size, flip: false, layout: COCO17, augment: NO_AUGMENT, rng };
+    const spans = Array.from({ length: 401 }, () => {
+      const c = make();
+      transformClip(c, { ...o, train: true });
+      return span(c);
+    }).sort((a, b) => a - b);
+    const test = make();
+    transformClip(test, { ...o, train: false });
+    const ratio = span(test) / spans[200];
+    assert(Math.abs(ratio - 1) < 0.04, `size ${size}: test span / median training span = ${ratio}`);
+    // the whole skeleton stays inside the test view
+    assert(test.xy.every((v) => v >= 0 && v <= size), `size ${size}: test view cuts the skeleton`);
+  }
+});
+
+Deno.test("pipeline: a view-aligned 3D clip is the same pseudo-image from any camera", () => {
+  const rng = new Rng(4);
+  const T = 3, V = KINECT20.joints.length;
+  const body = new Float32Array(T * V * 3).map((_, i) =>
+    (i % 3 === 2 ? 3 : 0) + rng.normal() * 0.3
+  );
+  const record = (kp: Float32Array) => ({
+    name: "a01_s01_e00_v01",
+    label: 0,
+    subject: 1,
+    camera: 1,
+    setup: 0,
+    replication: 0,
+    frames: T,
+    persons: 1,
+    keypoint: kp,
+    score: null,
+    keypoint2d: null,
+    imgShape: null,
+    splits: [],
+  });
+  // The same body seen from a camera turned 70 degrees about the vertical and tilted 15.
+  const [a, b] = [70 * Math.PI / 180, 15 * Math.PI / 180];
+  const turned = body.slice();
+  for (let i = 0; i < T * V; i++) {
+    const [x, y, z] = [body[i * 3], body[i * 3 + 1], body[i * 3 + 2]];
+    const x1 = Math.cos(a) * x + Math.sin(a) * z, z1 = -Math.sin(a) * x + Math.cos(a) * z;
+    turned[i * 3] = x1;
+    turned[i * 3 + 1] = Math.cos(b) * y - Math.sin(b) * z1;
+    turned[i * 3 + 2] = Math.sin(b) * y + Math.cos(b) * z1;
+  }
+  const frames = [0, 1, 2];
+  const view = (kp: Float32Array) => {
+    const r = record(kp);
+    return alignedClip2D(r, V, frames, clipRotation(r, frames, V, KINECT20, true, undefined));
+  };
+  const [p, q] = [view(body), view(turned)];
+  assertClose("aligned pseudo-images", q.xy, p.xy, { atol: 1e-2, rtol: 0 }); // pixels (mm)
+  assert(p.score.every((s) => s === 1), "every joint present");
+  // Without the alignment the two views differ.
+  const plain = (kp: Float32Array) => {
+    const r = record(kp);
+    return alignedClip2D(r, V, frames, clipRotation(r, frames, V, KINECT20, false, undefined)).xy;
+  };
+  const d = plain(body).reduce((m, v, i) => Math.max(m, Math.abs(v - plain(turned)[i])), 0);
+  assert(d > 50, `unaligned views differ by ${d} px`);
+});
+
+Deno.test("kp2d: MotionBERT's random_move and crop_scale match the reference's formulas", async () => {
+  const st = await readSafetensors(
+    fileURLToPath(new URL("./fixtures/motionbert_kp.safetensors", import.meta.url)),
+  );
+  for (const name of ["two_persons", "one_person_train", "wide_ratio_1"]) {
+    const input = st.tensors.get(`${name}/input`)!;
+    const [, T, V] = input.shape;
+    const x = Float32Array.from(asFloat32(input));
+    const m = asFloat32(st.tensors.get(`${name}/move`)!);
+    randomMove(x, T, V, {
+      angle: [m[0], m[1]],
+      scale: [m[2], m[3]],
+      tx: [m[4], m[5]],
+      ty: [m[6], m[7]],
+    });
+    cropScale(x, asFloat32(st.tensors.get(`${name}/ratio`)!)[0]);
+    assertClose(name, x, asFloat32(st.tensors.get(`${name}/output`)!), { atol: 2e-6, rtol: 0 });
   }
 });
