@@ -4,7 +4,7 @@ import * as ops from "../autograd/ops.ts";
 import type { Activation } from "../kernels/matmul.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import type { Rng } from "./init.ts";
+import type { Init, Rng } from "./init.ts";
 import { Module } from "./module.ts";
 import { DropPath } from "./extra.ts";
 
@@ -31,14 +31,15 @@ export class Linear extends Module {
     readonly inFeatures: number,
     readonly outFeatures: number,
     rng: Rng,
-    o: { bias?: boolean; std?: number; zero?: boolean; biasInit?: number } = {},
+    o: { bias?: boolean; std?: number; zero?: boolean; biasInit?: number; init?: Init } = {},
   ) {
     super(rt);
-    const init = o.zero
-      ? { kind: "zeros" as const }
-      : o.std !== undefined
-      ? { kind: "truncNormal" as const, std: o.std }
-      : { kind: "xavierUniform" as const, fanIn: inFeatures, fanOut: outFeatures };
+    const init: Init = o.init ??
+      (o.zero
+        ? { kind: "zeros" as const }
+        : o.std !== undefined
+        ? { kind: "truncNormal" as const, std: o.std }
+        : { kind: "xavierUniform" as const, fanIn: inFeatures, fanOut: outFeatures });
     this.weight = this.param("weight", [outFeatures, inFeatures], init, rng);
     this.bias = o.bias === false ? null : this.param(
       "bias",

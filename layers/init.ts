@@ -33,7 +33,44 @@ export type Init =
   | { kind: "constant"; value: number }
   | { kind: "truncNormal"; std: number }
   | { kind: "xavierUniform"; fanIn: number; fanOut: number }
-  | { kind: "kaimingUniform"; fanIn: number };
+  | { kind: "kaimingUniform"; fanIn: number }
+  /** Rows of smooth functions over a side x side grid (see fourierBasis2d). */
+  | { kind: "fourier2d"; side: number };
+
+/**
+ * n / side^2 rows, each a function of the pixel (x, y) in [-1, 1]^2: 1, x, y, then cos and sin
+ * of (pi / 2)(fx x + fy y) for integer frequencies in order of |f|. A heatmap blob at p with
+ * mass s maps to about s * basis(p): the joint's position, smoothly encoded, from the start.
+ */
+function fourierBasis2d(out: Float32Array, side: number): void {
+  const rows = out.length / (side * side);
+  const freqs: [number, number][] = [];
+  for (let r = 1; freqs.length < rows; r++) {
+    for (let fx = -r; fx <= r; fx++) {
+      for (let fy = -r; fy <= r; fy++) {
+        const ring = Math.max(Math.abs(fx), Math.abs(fy)) === r;
+        const canonical = fx > 0 || (fx === 0 && fy > 0); // f and -f give the same pair
+        if (ring && canonical) freqs.push([fx, fy]);
+      }
+    }
+  }
+  const at = (i: number) => (2 * i + 1) / side - 1;
+  for (let k = 0; k < rows; k++) {
+    const f = freqs[(k - 3) >> 1];
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) {
+        const px = at(x), py = at(y);
+        out[k * side * side + y * side + x] = k === 0
+          ? 1
+          : k === 1
+          ? px
+          : k === 2
+          ? py
+          : ((k - 3) & 1 ? Math.sin : Math.cos)((Math.PI / 2) * (f[0] * px + f[1] * py));
+      }
+    }
+  }
+}
 
 export function initValues(n: number, init: Init, rng: Rng): Float32Array {
   const out = new Float32Array(n);
@@ -65,6 +102,9 @@ export function initValues(n: number, init: Init, rng: Rng): Float32Array {
       for (let i = 0; i < n; i++) out[i] = (rng.uniform() * 2 - 1) * a;
       break;
     }
+    case "fourier2d":
+      fourierBasis2d(out, init.side);
+      break;
   }
   return out;
 }

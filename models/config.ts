@@ -30,6 +30,19 @@ export interface ModelConfig {
   mlpRatio: number;
   /** ViViT tubelet (t, h, w); vanilla heatmap tokens are whole frames. */
   tubelet: [number, number, number];
+  /**
+   * vanilla, heatmap input: how a frame becomes a token. "flat": one linear map of all C*H*W
+   * values; "joint": one spatial map shared by every channel (H*W -> stemDim), then a
+   * linear map of the C*stemDim channel features.
+   */
+  stem: "flat" | "joint";
+  stemDim: number;
+  /**
+   * How a map over a heatmap's pixels starts (the joint stem's spatial map, DSTformer's joint
+   * embedding): "normal" (truncated normal, std 0.02) or "fourier" (smooth functions of the
+   * pixel position: the joint's score and position from the first step).
+   */
+  spatialInit: "normal" | "fourier";
   /** vanilla: "cls" token or "mean" over tokens. */
   pool: "cls" | "mean";
   /** Dropout inside blocks, before the head, and the stochastic depth rate (max). */
@@ -52,6 +65,9 @@ export const DEFAULT_CONFIG: ModelConfig = {
   heads: 4,
   mlpRatio: 4,
   tubelet: [8, 8, 8],
+  stem: "flat",
+  stemDim: 32,
+  spatialInit: "normal",
   pool: "cls",
   dropout: 0,
   headDropout: 0.5,

@@ -23,6 +23,7 @@ import { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import type { ModelConfig } from "./config.ts";
+import { spatialInit } from "./vanilla.ts";
 
 /** One attention + MLP sub-block over the spatial (joints) or temporal (frames) axis. */
 class AxisBlock extends Module {
@@ -129,7 +130,13 @@ export class DSTformer extends Module {
     const dimIn = i.kind === "heatmap" ? i.size * i.size : 3;
     this.jointsEmbed = this.child(
       "joints_embed",
-      new Linear(rt, dimIn, c.width, rng.fork(1), { std: 0.02 }),
+      new Linear(
+        rt,
+        dimIn,
+        c.width,
+        rng.fork(1),
+        i.kind === "heatmap" ? spatialInit(c) : { std: 0.02 },
+      ),
     );
     this.spatialPos = this.child("pos_embed", new Embedding(rt, [joints, c.width], rng.fork(2)));
     this.temporalPos = this.child(

@@ -109,11 +109,13 @@ export const PRESETS: Preset[] = [
     63.5,
   ),
   // CPU-sized (the built-in dataset: 25 NTU joints, 16 frames of 32 x 32)
-  p("vanilla-tiny", "CPU-sized vanilla: d 64, 2 layers", {
+  p("vanilla-tiny", "CPU-sized vanilla: d 64, 2 layers, joint stem (Fourier-initialised)", {
     family: "vanilla",
     width: 64,
     depth: 2,
     heads: 4,
+    stem: "joint",
+    spatialInit: "fourier",
     headDropout: 0.2,
     dropPath: 0,
     input: CPU_HEATMAP,
@@ -181,13 +183,29 @@ const lin = (i: number, o: number) => i * o + o;
 const block = (d: number, h: number) =>
   2 * d + lin(d, 3 * d) + lin(d, d) + 2 * d + lin(d, h) + lin(h, d);
 
+const jointStem = (c: ModelConfig) => c.stem === "joint" && c.input.kind === "heatmap";
+
+/** Parameters of the vanilla frame embedding: flat (C*H*W -> d) or the joint stem. */
+function vanillaEmbedParams(c: ModelConfig): number {
+  const i = c.input, hw = i.size * i.size;
+  if (jointStem(c)) return lin(hw, c.stemDim) + lin(i.channels * c.stemDim, c.width);
+  return lin(i.kind === "heatmap" ? i.channels * hw : i.persons * i.channels * 3, c.width);
+}
+
+/** Multiply-adds of the vanilla frame embedding per frame. */
+function vanillaEmbedMacs(c: ModelConfig): number {
+  const i = c.input, hw = i.size * i.size;
+  if (jointStem(c)) return i.channels * hw * c.stemDim + i.channels * c.stemDim * c.width;
+  return (i.kind === "heatmap" ? i.channels * hw : i.persons * i.channels * 3) * c.width;
+}
+
 export function parameterCount(c: ModelConfig): number {
   const d = c.width, h = Math.round(d * c.mlpRatio), i = c.input, K = c.classes;
   switch (c.family) {
     case "vanilla": {
-      const D = i.kind === "heatmap" ? i.channels * i.size * i.size : i.persons * i.channels * 3;
       const cls = c.pool === "cls" ? 1 : 0;
-      return lin(D, d) + cls * d + (i.frames + cls) * d + c.depth * block(d, h) + 2 * d + lin(d, K);
+      return vanillaEmbedParams(c) + cls * d + (i.frames + cls) * d + c.depth * block(d, h) +
+        2 * d + lin(d, K);
     }
     case "vivit-m1":
     case "vivit-m2": {
@@ -217,9 +235,8 @@ export function flopsPerSample(c: ModelConfig): number {
     seqs * L * (2 * n * (4 * d * d + 2 * d * h) + 4 * n * n * d);
   switch (c.family) {
     case "vanilla": {
-      const D = i.kind === "heatmap" ? i.channels * i.size * i.size : i.persons * i.channels * 3;
       const n = i.frames + 1;
-      return 2 * i.frames * D * d + enc(c.depth, n) + 2 * d * c.classes;
+      return 2 * i.frames * vanillaEmbedMacs(c) + enc(c.depth, n) + 2 * d * c.classes;
     }
     case "vivit-m1":
     case "vivit-m2": {

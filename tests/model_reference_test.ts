@@ -20,6 +20,7 @@ for (
     "vivit_m2",
     "motionbert_heatmap",
     "motionbert_kp2d",
+    "vanilla_joint_stem",
   ]
 ) {
   gpuTest(`${name}: logits and all parameter gradients match PyTorch`, async (rt) => {
