@@ -5,16 +5,15 @@ import { dirname, join } from "node:path";
 import { SkeletonFile } from "../data/schema.ts";
 import { type JointLayout, layoutByName } from "../data/layouts.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
-import { CheckpointError, loadCheckpoint } from "../io/checkpoint.ts";
+import { CheckpointError, loadCheckpoint, readCheckpoint } from "../io/checkpoint.ts";
 import { encodePng } from "../io/png.ts";
-import { readSafetensors } from "../io/safetensors.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { type InputSpec, TEST_MODE } from "../data/batches.ts";
 import { DEFAULT_RUN, type RunConfig, splitNames, validateConfig } from "../training/config.ts";
 import { ensemble, type EvalScores, evaluateScores, summarize } from "../training/evaluate.ts";
-import { inputSpecOf } from "../training/trainer.ts";
+import { builtinDataset, inputSpecOf } from "../training/trainer.ts";
 import { printJson, UsageError } from "./output.ts";
 import { positiveInt } from "./data.ts";
 
@@ -47,7 +46,7 @@ async function openTarget(target: string) {
   const isDir = (await Deno.stat(target).catch(() => null))?.isDirectory ?? false;
   const ckpt = isDir ? join(target, "best.safetensors") : target;
   const runDir = isDir ? target : dirname(target);
-  const st = await readSafetensors(ckpt);
+  const st = await readCheckpoint(ckpt);
   if (!st.metadata.config) {
     throw new CheckpointError(
       `${ckpt}: no model configuration in its metadata (not a heatformer checkpoint)`,
@@ -57,8 +56,8 @@ async function openTarget(target: string) {
   let run: RunConfig | null = null;
   try {
     const raw = JSON.parse(await Deno.readTextFile(join(runDir, "config.json")));
-    delete raw.modelConfig;
-    run = validateConfig({ ...DEFAULT_RUN, ...raw });
+    const { modelConfig: _m, dataFile: _d, extended: _x, ...fields } = raw;
+    run = validateConfig({ ...DEFAULT_RUN, ...fields });
   } catch {
     run = null;
   }
@@ -81,12 +80,18 @@ export async function evalCommand(
   const targets = [target, ...(o.ensemble ? o.ensemble.split(",").filter(Boolean) : [])];
   const opened = [];
   for (const t of targets) opened.push(await openTarget(t));
-  const { ckpt, runDir, run } = opened[0];
-  const dataPath = o.data ?? run?.data;
+  const { ckpt, runDir, run, metadata } = opened[0];
+  // The data and split: flags, else the run folder's config (the built-in dataset regenerated
+  // when its cache is gone), else what the checkpoint itself records.
+  const recorded = metadata.data
+    ? JSON.parse(metadata.data) as { path: string; split: string }
+    : null;
+  const dataPath = o.data ?? (run ? run.data ?? await builtinDataset(runDir) : recorded?.path);
   if (!dataPath) {
-    throw new UsageError("--data: which Arrow file to evaluate on (the run folder does not say)");
+    throw new UsageError("--data: which Arrow file to evaluate on (the checkpoint does not say)");
   }
-  const split = o.split ?? (run ? splitNames(run.split)[1] : undefined);
+  const protocol = run?.split ?? recorded?.split;
+  const split = o.split ?? (protocol ? splitNames(protocol)[1] : undefined);
   if (!split) throw new UsageError("--split: which split to evaluate");
   const rt = await Runtime.create();
   const file = await SkeletonFile.open(dataPath);

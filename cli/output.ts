@@ -1,5 +1,7 @@
 // How every command reports: human lines on stderr/stdout, or exactly one JSON object on
 // stdout with --json; errors as one line naming the problem, with a non-zero exit code.
+import { ConfigError } from "../training/preflight.ts";
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -21,7 +23,7 @@ export async function runCommand(body: () => Promise<void>): Promise<void> {
     const err = e as Error;
     console.error(`heatformer: error: ${err.message}`);
     if (Deno.env.get("HEATFORMER_DEBUG")) console.error(err.stack);
-    Deno.exit(err instanceof UsageError ? EXIT.usage : EXIT.failure);
+    Deno.exit(err instanceof UsageError || err instanceof ConfigError ? EXIT.usage : EXIT.failure);
   }
 }
 

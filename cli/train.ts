@@ -1,7 +1,10 @@
 // `heatformer train` (and `deno run train.ts`): flags -> a validated RunConfig -> train().
 import type { Command } from "commander";
 import { DEFAULT_RUN, type RunConfig, validateConfig } from "../training/config.ts";
-import { train, TrainingStopped } from "../training/trainer.ts";
+import { checkFlags } from "../training/preflight.ts";
+import { train } from "../training/trainer.ts";
+import { checkpointMetadata } from "../io/checkpoint.ts";
+import { join } from "node:path";
 import { Runtime } from "../runtime/runtime.ts";
 import { printJson, UsageError } from "./output.ts";
 
@@ -21,6 +24,9 @@ const FIELDS: [
   ["--heads <n>", "heads", NUM, "override the preset's heads"],
   ["--dropout <p>", "dropout", NUM, "override the preset's dropout"],
   ["--drop-path <p>", "dropPath", NUM, "override the preset's stochastic depth"],
+  ["--stem <kind>", "stem", String, "vanilla on heatmaps: flat | joint frame embedding"],
+  ["--stem-dim <n>", "stemDim", NUM, "joint stem: features per channel"],
+  ["--spatial-init <kind>", "spatialInit", String, "heatmap pixel maps start as normal | fourier"],
   ["--tubelet <t,h,w>", "tubelet", (v) => v.split(",").map(Number), "ViViT tubelet"],
   ["--input <kind>", "input", String, "heatmap | kp2d | kp3d"],
   ["--heatmap <kind>", "heatmap", String, "joint | limb | both"],
@@ -71,23 +77,74 @@ export function addTrainOptions(cmd: Command): Command {
     )
     .option("--f16", "mixed precision: f16 activations, f32 weights (needs shader-f16)")
     .option("--config <file.json>", "a JSON configuration (flags override it)")
-    .option("--resume <run-dir>", "continue an interrupted run exactly")
+    .option("--resume <run-dir>", "continue an interrupted run exactly (--epochs N extends it)")
+    .option("--force", "replace a run already in the --out folder")
     .option("--json", "print only the final summary object on stdout");
 }
 
-export async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolean }> {
-  if (typeof o.resume === "string") {
-    let saved: Record<string, unknown>;
-    try {
-      saved = JSON.parse(await Deno.readTextFile(`${o.resume}/config.json`));
-    } catch (e) {
+/** The config field a flag sets (--clip-len -> clipLen). */
+function flagKey(flag: string): string {
+  return flag.split(" ")[0].slice(2).replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+}
+
+/** Boolean flags and the config field each sets. */
+const SWITCHES: [key: string, field: keyof RunConfig][] = [
+  ["nesterov", "nesterov"],
+  ["flipTest", "flipTest"],
+  ["viewAlign", "viewAlign"],
+  ["bones", "bones"],
+  ["motion", "motion"],
+  ["f16", "f16"],
+];
+
+/**
+ * `--resume RUN`: the run's own configuration. Only --epochs may change (a larger value
+ * extends the run); any other flag that disagrees with the run is refused, naming it.
+ */
+async function resumeConfig(o: Flags, dir: string): Promise<RunConfig> {
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  } catch (e) {
+    throw new UsageError(`--resume: ${dir}/config.json is not readable (${(e as Error).message})`);
+  }
+  const { modelConfig: _m, dataFile: _d, extended: _x, ...fields } = saved;
+  const cfg = validateConfig({ ...DEFAULT_RUN, ...fields, out: dir });
+  const given: [string, keyof RunConfig, unknown][] = [];
+  for (const [flag, field, parse] of FIELDS) {
+    const v = o[flagKey(flag)];
+    if (typeof v === "string") given.push([flag.split(" ")[0], field, parse(v)]);
+  }
+  for (const [key, field] of SWITCHES) {
+    if (o[key] !== undefined) given.push([`--${key}`, field, o[key]]);
+  }
+  if (typeof o.config === "string") {
+    throw new UsageError("--config: a resumed run keeps its own configuration");
+  }
+  for (const [flag, field, value] of given) {
+    if (field === "epochs" || field === "out") continue;
+    if (JSON.stringify(value) !== JSON.stringify(cfg[field])) {
       throw new UsageError(
-        `--resume: ${o.resume}/config.json is not readable (${(e as Error).message})`,
+        `${flag}: a resumed run keeps its configuration (${field} = ${
+          JSON.stringify(cfg[field])
+        }); only --epochs may change, to extend it`,
       );
     }
-    delete saved.modelConfig;
-    return { cfg: validateConfig({ ...DEFAULT_RUN, ...saved, out: o.resume }), resume: true };
   }
+  const epochs = given.find(([, f]) => f === "epochs")?.[2];
+  if (epochs !== undefined) {
+    if (!Number.isInteger(epochs) || (epochs as number) < cfg.epochs) {
+      throw new UsageError(
+        `--epochs: ${epochs} is below the run's ${cfg.epochs}; a resumed run can only be extended`,
+      );
+    }
+    cfg.epochs = epochs as number;
+  }
+  return cfg;
+}
+
+export async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolean }> {
+  if (typeof o.resume === "string") return { cfg: await resumeConfig(o, o.resume), resume: true };
   let base: Record<string, unknown> = { ...DEFAULT_RUN };
   let fromFile: Record<string, unknown> = {};
   if (typeof o.config === "string") {
@@ -102,8 +159,7 @@ export async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume:
     }
   }
   for (const [flag, field, parse] of FIELDS) {
-    const key = flag.split(" ")[0].slice(2).replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-    const v = o[key];
+    const v = o[flagKey(flag)];
     if (typeof v === "string") base[field] = parse(v);
   }
   // PoseConv3D flips heatmaps; MotionBERT's keypoint recipe does not flip.
@@ -124,36 +180,46 @@ export async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume:
   }
 }
 
+/** The epochs a run has completed, from its last checkpoint's header (0 when unreadable). */
+async function epochsDone(dir: string): Promise<number> {
+  for (const name of ["last.safetensors", "last-1.safetensors"]) {
+    try {
+      const meta = await checkpointMetadata(join(dir, name));
+      return JSON.parse(meta.position ?? "{}").epoch ?? 0;
+    } catch { /* damaged or missing: the trainer says which, and falls back */ }
+  }
+  return 0;
+}
+
 export async function trainCommand(o: Flags): Promise<void> {
   const { cfg, resume } = await resolveConfig(o);
+  checkFlags(cfg); // usage errors before any adapter is opened
+  if (resume && (await epochsDone(cfg.out)) >= cfg.epochs) {
+    const msg = `${cfg.out}: finished (${cfg.epochs} of ${cfg.epochs} epochs); nothing to do ` +
+      `(extend it with --epochs N)`;
+    if (o.json) printJson({ run: cfg.out, finished: true, epochs: cfg.epochs });
+    else console.log(msg);
+    return;
+  }
   const rt = await Runtime.create();
   const tty = Deno.stderr.isTerminal();
   let stop = false;
   const onInt = () => {
     if (stop) Deno.exit(130);
     stop = true;
-    console.error("\nstopping after this step (Ctrl-C again to quit at once)");
+    console.error("\nstopping after this step and saving (Ctrl-C again to quit at once)");
   };
   Deno.addSignalListener("SIGINT", onInt);
   const t0 = performance.now();
   try {
     const summary = await train(rt, cfg, resume, {
       log: (l) => console.error(tty ? `\r\x1b[K${l}` : l),
-      progress: tty
-        ? (epoch, done, total, sps) => {
-          const w = 24, f = Math.round((done / total) * w);
-          const eta = ((total - done) * (performance.now() - t0) / Math.max(1, done)) / 1000;
-          Deno.stderr.writeSync(new TextEncoder().encode(
-            `\r\x1b[Kepoch ${epoch + 1}/${cfg.epochs} [${"#".repeat(f)}${
-              ".".repeat(w - f)
-            }] ${done}/${total} ${sps.toFixed(0)} samples/s ETA ${eta.toFixed(0)}s`,
-          ));
-        }
-        : undefined,
+      progress: tty ? progressBar(cfg.epochs, t0) : undefined,
       shouldStop: () => stop,
+      force: !!o.force,
     });
     if (o.json) printJson(summary);
-    else {
+    else if (summary.final) {
       console.log(
         `${summary.run}: ${summary.model}, best val top-1 ${
           (summary.bestValAccuracy * 100).toFixed(1)
@@ -161,12 +227,27 @@ export async function trainCommand(o: Flags): Promise<void> {
           (summary.final.top1 * 100).toFixed(1)
         }%, top-5 ${(summary.final.top5 * 100).toFixed(1)}% in ${summary.seconds.toFixed(0)} s`,
       );
+    } else {
+      console.log(
+        `${summary.run}: interrupted after ${summary.epochs} of ${cfg.epochs} epochs; ` +
+          `continue with --resume ${summary.run}`,
+      );
     }
     if (summary.interrupted) Deno.exit(130);
-  } catch (e) {
-    if (e instanceof TrainingStopped) throw e;
-    throw e;
   } finally {
     Deno.removeSignalListener("SIGINT", onInt);
   }
+}
+
+/** One progress bar per epoch on a terminal, with samples/s and ETA. */
+function progressBar(epochs: number, t0: number) {
+  return (epoch: number, done: number, total: number, sps: number) => {
+    const w = 24, f = Math.round((done / total) * w);
+    const eta = ((total - done) * (performance.now() - t0) / Math.max(1, done)) / 1000;
+    Deno.stderr.writeSync(new TextEncoder().encode(
+      `\r\x1b[Kepoch ${epoch + 1}/${epochs} [${"#".repeat(f)}${
+        ".".repeat(w - f)
+      }] ${done}/${total} ${sps.toFixed(0)} samples/s ETA ${eta.toFixed(0)}s`,
+    ));
+  };
 }

@@ -1,11 +1,19 @@
 // Checkpoints: a model's parameters and buffers, the optimiser state and the run's
 // position, in one safetensors file (readable by PyTorch: `safetensors.torch.load_file`),
-// written atomically (temporary file, then rename).
+// written atomically (temporary file, then rename), with a checksum of the tensor data in the
+// metadata so that a damaged file is told apart from a checkpoint of another model.
 import type { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
+import { failpoint } from "../runtime/failpoints.ts";
 import type { Optimizer } from "../training/optimizer.ts";
-import { asFloat32, readSafetensors, serializeSafetensors } from "./safetensors.ts";
+import {
+  asFloat32,
+  readSafetensors,
+  type SafeTensors,
+  SafetensorsError,
+  serializeSafetensors,
+} from "./safetensors.ts";
 
 export class CheckpointError extends Error {
   constructor(message: string) {
@@ -29,12 +37,30 @@ function tensorsOf(model: Module, opt?: Optimizer): Map<string, Tensor> {
   return out;
 }
 
+/** A 32-bit FNV-1a-style hash over the tensors' 4-byte words, in name order. */
+function checksum(tensors: Iterable<[string, { data: ArrayBufferView }]>): string {
+  let h = 0x811c9dc5;
+  for (const [, t] of [...tensors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const { buffer, byteOffset, byteLength } = t.data;
+    const w = byteOffset % 4 === 0
+      ? new Uint32Array(buffer, byteOffset, byteLength >> 2)
+      : new Uint32Array(new Uint8Array(buffer, byteOffset, byteLength & ~3).slice().buffer);
+    for (let i = 0; i < w.length; i++) h = Math.imul(h ^ w[i], 16777619);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+/**
+ * Writes a checkpoint atomically (a temporary file, then a rename). With `previous`, the file
+ * it replaces is first renamed to `previous` (a crash between the two renames leaves that one).
+ */
 export async function saveCheckpoint(
   rt: Runtime,
   path: string,
   model: Module,
   opt: Optimizer | undefined,
   metadata: Record<string, string>,
+  previous?: string,
 ): Promise<void> {
   const entries = new Map<string, { dtype: "F32"; shape: number[]; data: Float32Array }>();
   const named = [...tensorsOf(model, opt)];
@@ -42,10 +68,41 @@ export async function saveCheckpoint(
   named.forEach(([name, t], i) => {
     entries.set(name, { dtype: "F32", shape: [...t.shape], data: Float32Array.from(values[i]) });
   });
-  const meta = { ...metadata, format: "heatformer/1", optimizer_step: String(opt?.t ?? 0) };
+  const meta = {
+    ...metadata,
+    format: "heatformer/1",
+    optimizer_step: String(opt?.t ?? 0),
+    checksum: checksum(entries),
+  };
   const tmp = `${path}.tmp`;
   await Deno.writeFile(tmp, serializeSafetensors(entries, meta));
+  failpoint("checkpoint-written");
+  if (previous) {
+    await Deno.rename(path, previous).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+    failpoint("checkpoint-rotated");
+  }
   await Deno.rename(tmp, path);
+}
+
+/** Reads a checkpoint and verifies it; a damaged file is a CheckpointError that says so. */
+export async function readCheckpoint(path: string): Promise<SafeTensors> {
+  let st: SafeTensors;
+  try {
+    st = await readSafetensors(path);
+  } catch (e) {
+    if (!(e instanceof SafetensorsError)) throw e;
+    const missing = e.message.includes("No such file") || e.message.includes("not found");
+    throw new CheckpointError(
+      missing ? e.message : `${path}: damaged checkpoint (${e.message.slice(path.length + 2)})`,
+    );
+  }
+  const want = st.metadata.checksum;
+  if (want && checksum(st.tensors) !== want) {
+    throw new CheckpointError(`${path}: damaged checkpoint (its tensor data fail the checksum)`);
+  }
+  return st;
 }
 
 /**
@@ -58,7 +115,7 @@ export async function loadCheckpoint(
   model: Module,
   opt?: Optimizer,
 ): Promise<Record<string, string>> {
-  const st = await readSafetensors(path);
+  const st = await readCheckpoint(path);
   const want = tensorsOf(model, opt);
   for (const [name, t] of want) {
     const got = st.tensors.get(name);
@@ -87,4 +144,28 @@ export async function loadCheckpoint(
   }
   if (opt) opt.t = Number(st.metadata.optimizer_step ?? 0);
   return st.metadata;
+}
+
+/** A checkpoint's metadata, from its header alone (no tensor data read). */
+export async function checkpointMetadata(path: string): Promise<Record<string, string>> {
+  const f = await Deno.open(path);
+  try {
+    const head = new Uint8Array(8);
+    if ((await f.read(head)) !== 8) throw new CheckpointError(`${path}: damaged checkpoint`);
+    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
+    const json = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const k = await f.read(json.subarray(at));
+      if (k === null) throw new CheckpointError(`${path}: damaged checkpoint (short header)`);
+      at += k;
+    }
+    const header = JSON.parse(new TextDecoder().decode(json));
+    return (header.__metadata__ ?? {}) as Record<string, string>;
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`${path}: damaged checkpoint (${(e as Error).message})`);
+  } finally {
+    f.close();
+  }
 }

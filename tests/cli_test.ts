@@ -176,7 +176,30 @@ Deno.test({
     assertEquals(heatBones.code, 2);
     assert(heatBones.stderr.includes("--bones"), heatBones.stderr);
     const wrong = await cli("train", "--model", "nope", "--out", `${dir}/nope`);
-    assert(wrong.code !== 0 && wrong.stderr.includes('unknown model "nope"'), wrong.stderr);
+    assert(wrong.code === 2 && wrong.stderr.includes('unknown model "nope"'), wrong.stderr);
+    // Usage errors found before any model is built: exit 2, the flag named.
+    const usage: [string[], string][] = [
+      [["--split", "foo"], '--split: "foo"'],
+      [["--heads", "7"], "--heads: 7 does not divide the width 64"],
+      [["--split", "nw-ucla"], "--split nw-ucla: "],
+      [
+        ["--data", arrow, "--split", "synth", "--input", "kp2d", "--model", "vivit-m1-tiny"],
+        "--input",
+      ],
+    ];
+    for (const [flags, says] of usage) {
+      const r = await cli("train", ...flags, "--out", `${dir}/u`);
+      assert(r.code === 2 && r.stderr.includes(says), `${flags.join(" ")}: ${r.code} ${r.stderr}`);
+    }
+    const noSplit = await cli("train", "--data", arrow, "--split", "a:b", "--out", `${dir}/u`);
+    assert(noSplit.code === 2 && noSplit.stderr.includes("it has: train, val"), noSplit.stderr);
+    await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ lr: 0.1, learningRate: 2 }));
+    const unknownKey = await cli("train", "--config", `${dir}/c.json`, "--out", `${dir}/u`);
+    assert(
+      unknownKey.code === 2 &&
+        unknownKey.stderr.includes("unknown configuration field learningRate"),
+      unknownKey.stderr,
+    );
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -12,6 +12,10 @@ export interface RunConfig {
   dropout?: number;
   dropPath?: number;
   tubelet?: [number, number, number];
+  /** Override the preset's heatmap frame embedding (vanilla): flat or joint stem. */
+  stem?: "flat" | "joint";
+  stemDim?: number;
+  spatialInit?: "normal" | "fourier";
   input: "heatmap" | "kp2d" | "kp3d";
   heatmap: "joint" | "limb" | "both";
   clipLen: number;
@@ -69,6 +73,9 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
     z.number().int().positive(),
     z.number().int().positive(),
   ]).optional(),
+  stem: z.enum(["flat", "joint"]).optional(),
+  stemDim: z.number().int().positive().optional(),
+  spatialInit: z.enum(["normal", "fourier"]).optional(),
   input: z.enum(["heatmap", "kp2d", "kp3d"]),
   heatmap: z.enum(["joint", "limb", "both"]),
   clipLen: z.number().int().positive(),
@@ -169,6 +176,16 @@ export const PROTOCOLS: Record<string, [string, string]> = {
   "synth": ["train", "val"],
 };
 
+/** The datasets each protocol belongs to (a file's `dataset` metadata). */
+export const PROTOCOL_DATASETS: Record<string, RegExp> = {
+  "ntu60-xsub": /^(ntu|pyskl)/,
+  "ntu60-xview": /^(ntu|pyskl)/,
+  "ntu120-xsub": /^(ntu|pyskl)/,
+  "ntu120-xset": /^(ntu|pyskl)/,
+  "nw-ucla": /^nw-ucla$/,
+  "synth": /^synth$/,
+};
+
 export function splitNames(split: string): [string, string] {
   if (PROTOCOLS[split]) return PROTOCOLS[split];
   const parts = split.split(":");
@@ -185,6 +202,13 @@ export function validateConfig(raw: unknown): RunConfig {
   const r = RunConfigSchema.safeParse(raw);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
+  if (issue.code === "unrecognized_keys") {
+    const keys = (issue as { keys: string[] }).keys;
+    throw new Error(
+      `unknown configuration field${keys.length > 1 ? "s" : ""} ${keys.join(", ")} (flags: ` +
+        "heatformer train --help)",
+    );
+  }
   const field = issue.path.join(".");
   const flag = `--${field.replace(/[A-Z]/g, (m) => "-" + m.toLowerCase())}`;
   throw new Error(`${flag}: ${issue.message}`);

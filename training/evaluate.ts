@@ -2,10 +2,19 @@
 // mean class accuracy, confusion matrix.
 import { cast } from "../autograd/ops.ts";
 import { noGrad } from "../autograd/tape.ts";
-import { type BatchMode, deviceBatch, type InputSpec, rendererFor } from "../data/batches.ts";
+import {
+  type BatchMode,
+  deviceBatch,
+  type HostBatch,
+  inputShape,
+  type InputSpec,
+  rendererFor,
+  samplesPerPass,
+} from "../data/batches.ts";
 import { BatchLoader } from "../data/loader.ts";
 import type { SkeletonFile } from "../data/schema.ts";
-import { layoutByName } from "../data/layouts.ts";
+import { type JointLayout, layoutByName } from "../data/layouts.ts";
+import type { HeatmapRenderer } from "../kernels/heatmap.ts";
 import type { ActionModel } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 
@@ -76,6 +85,47 @@ export function summarize(s: EvalScores): EvalResult {
   };
 }
 
+/** Input rows (views) that fit in one storage binding: a 17 x 48 x 56 x 56 heatmap row is 10 MB. */
+export function rowsThatFit(rt: Runtime, spec: InputSpec, file: SkeletonFile): number {
+  const rowBytes = inputShape(spec, layoutByName(file.meta.layout), 1).reduce((a, b) => a * b) * 4;
+  return Math.max(1, Math.floor(rt.device.limits.maxStorageBufferBindingSize / rowBytes));
+}
+
+/** Logits of every row (sample x view) of a host batch, at most `fit` rows per forward pass. */
+async function forwardRows(
+  rt: Runtime,
+  model: ActionModel,
+  hb: HostBatch,
+  spec: InputSpec,
+  layout: JointLayout,
+  renderer: HeatmapRenderer | null,
+  file: SkeletonFile,
+  fit: number,
+): Promise<Float32Array> {
+  const rows = hb.samples * hb.views, K = file.meta.classes.length;
+  const out = new Float32Array(rows * K);
+  const per = spec.persons * spec.clipLen * layout.joints.length;
+  for (let r0 = 0; r0 < rows; r0 += renderer ? fit : rows) {
+    const r1 = renderer ? Math.min(rows, r0 + fit) : rows;
+    const logits = rt.tidy(() =>
+      noGrad(() => {
+        const input = renderer
+          ? renderer.render(
+            hb.xy!.subarray(r0 * per * 2, r1 * per * 2),
+            hb.score!.subarray(r0 * per, r1 * per),
+            [r1 - r0, spec.persons, spec.clipLen, layout.joints.length],
+          )
+          : deviceBatch(rt, hb, file.meta, spec).input;
+        return cast(model.forward(input), "f32"); // f16 under mixed precision
+      })
+    );
+    out.set(await rt.read(logits), r0 * K);
+    rt.dispose(logits);
+  }
+  return out;
+}
+
+/** Scores every sample of `indices`, in passes of at most `rows` input rows (views). */
 export async function evaluateScores(
   rt: Runtime,
   model: ActionModel,
@@ -83,14 +133,17 @@ export async function evaluateScores(
   indices: number[],
   spec: InputSpec,
   mode: BatchMode,
-  batchSize: number,
+  rows: number,
 ): Promise<EvalScores> {
   const K = file.meta.classes.length;
   const scores: number[] = [], labels: number[] = [];
   let views = 1;
   model.train(false);
+  // Passes of at most `rows` rows that fit the adapter; a sample whose views alone do not fit
+  // (10 clips x 2 flips of a study-sized volume) has its views split over several passes.
+  const fit = Math.min(rows, rowsThatFit(rt, spec, file));
   const loader = new BatchLoader(file, indices, spec, mode, {
-    batchSize,
+    batchSize: samplesPerPass(fit, mode),
     shuffle: false,
     seed: 0,
     window: 1,
@@ -102,21 +155,7 @@ export async function evaluateScores(
   try {
     for await (const hb of loader.epoch(0)) {
       views = hb.views;
-      const probs = rt.tidy(() =>
-        noGrad(() => {
-          const input = renderer
-            ? renderer.render(hb.xy!, hb.score!, [
-              hb.samples * hb.views,
-              spec.persons,
-              spec.clipLen,
-              layout.joints.length,
-            ])
-            : deviceBatch(rt, hb, file.meta, spec).input;
-          return cast(model.forward(input), "f32"); // f16 under mixed precision
-        })
-      );
-      const l = await rt.read(probs);
-      rt.dispose(probs);
+      const l = await forwardRows(rt, model, hb, spec, layout, renderer, file, fit);
       for (let s = 0; s < hb.samples; s++) {
         const avg = new Float64Array(K);
         for (let v = 0; v < hb.views; v++) {

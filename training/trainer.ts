@@ -4,26 +4,40 @@
 // accumulate on the GPU and are read once per epoch; evaluate, log, checkpoint (atomic).
 // An interrupted run resumes exactly: the data order, the augmentation and the dropout
 // seeds are functions of (seed, epoch, batch).
-import { dirname, join } from "node:path";
+//
+// Stages (each guarantee lives in one of them):
+//   prepareFolder  the run folder: a finished or foreign run is never overwritten silently
+//   openData       the dataset, by absolute path (the built-in one regenerated when missing)
+//   buildSetup     model, optimiser, loader, schedule
+//   startRun       a new run's config, metrics and a first checkpoint before the first step
+//   resumeRun      a checkpoint verified (falling back to last-1), metrics cut to it
+//   StepRunner     one optimiser step: inputs into fixed tensors, then the captured step
+//   runEpochs      the epoch loop: one metrics line per epoch, then last (and best)
+//   finish         the final evaluation (skipped when interrupted) and summary.json
+import { dirname, join, resolve } from "node:path";
 import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
-import { type InputSpec, rendererFor, samplesPerPass, TEST_MODE } from "../data/batches.ts";
+import { type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
-import { layoutByName } from "../data/layouts.ts";
+import { type JointLayout, layoutByName } from "../data/layouts.ts";
 import { BatchLoader } from "../data/loader.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
+import type { HostBatch } from "../data/batches.ts";
 import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
-import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import type { HeatmapRenderer } from "../kernels/heatmap.ts";
 import { map } from "../kernels/map.ts";
 import { accumulateCorrect } from "../kernels/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
-import { buildModel, parameterCount, presetByName } from "../models/presets.ts";
+import { type ActionModel, buildModel, parameterCount, presetByName } from "../models/presets.ts";
 import { StepGraphs } from "../runtime/graph.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { type RunConfig, splitNames } from "./config.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
 import { Optimizer } from "./optimizer.ts";
+import { failpoint } from "../runtime/failpoints.ts";
+import { checkData, checkFlags, ConfigError } from "./preflight.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
 
 export interface EpochMetrics {
@@ -43,10 +57,13 @@ export interface TrainSummary {
   run: string;
   model: string;
   parameters: number;
+  /** Epochs completed by the run, across resumes. */
   epochs: number;
   bestEpoch: number;
   bestValAccuracy: number;
-  final: EvalResult & { clips: number; flip: boolean };
+  /** The final evaluation; null when the run was interrupted (it is skipped). */
+  final: (EvalResult & { clips: number; flip: boolean }) | null;
+  /** Samples per second and seconds of this process (a resumed run counts its own part). */
   samplesPerSec: number;
   seconds: number;
   interrupted: boolean;
@@ -59,11 +76,23 @@ export interface TrainHooks {
   progress?: (epoch: number, done: number, total: number, samplesPerSec: number) => void;
   /** Checked after every step; true stops the run (Ctrl-C), saving `last`. */
   shouldStop?: () => boolean;
+  /** A new run may replace a run already in its folder. */
+  force?: boolean;
 }
+
+/** Where a run is: its epoch, the batch within it, the best so far and the epoch's running sums. */
+export interface Position {
+  epoch: number;
+  batch: number;
+  best: { epoch: number; acc: number };
+  carry: { loss: number; correct: number; seen: number };
+}
+
+const LAST = "last.safetensors", PREVIOUS = "last-1.safetensors", BEST = "best.safetensors";
 
 /** The built-in dataset, generated once per seed into a cache beside the runs. */
 export async function builtinDataset(outDir: string): Promise<string> {
-  const cache = join(dirname(outDir), ".cache");
+  const cache = join(dirname(resolve(outDir)), ".cache");
   await Deno.mkdir(cache, { recursive: true });
   const path = join(cache, `synth-${SYNTH_DEFAULT.seed}.arrow`);
   try {
@@ -95,12 +124,9 @@ export function modelConfigFor(cfg: RunConfig, file: SkeletonFile): ModelConfig 
   if (cfg.dropout !== undefined) c.dropout = cfg.dropout;
   if (cfg.dropPath !== undefined) c.dropPath = cfg.dropPath;
   if (cfg.tubelet) c.tubelet = cfg.tubelet;
-  if (c.family.startsWith("vivit") && cfg.input !== "heatmap") {
-    throw new Error(`--input: ${cfg.model} takes heatmaps (tubelets), not ${cfg.input}`);
-  }
-  if (c.width % c.heads) {
-    throw new Error(`--heads: ${c.heads} does not divide the width ${c.width}`);
-  }
+  if (cfg.stem) c.stem = cfg.stem;
+  if (cfg.stemDim) c.stemDim = cfg.stemDim;
+  if (cfg.spatialInit) c.spatialInit = cfg.spatialInit;
   return c;
 }
 
@@ -119,10 +145,494 @@ export function inputSpecOf(cfg: RunConfig): InputSpec {
   };
 }
 
-async function appendLine(path: string, obj: unknown): Promise<void> {
-  await Deno.writeTextFile(path, JSON.stringify(obj) + "\n", { append: true });
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
+/** Writes a file through a temporary one and a rename: never half-written. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await Deno.writeTextFile(`${path}.tmp`, text);
+  await Deno.rename(`${path}.tmp`, path);
+}
+
+// ---- the run folder and the data ---------------------------------------------------------
+
+/** Makes the run folder; returns whether this call created it (so a failed start removes it). */
+async function prepareFolder(out: string, resume: boolean, force: boolean): Promise<boolean> {
+  if (resume) {
+    if (!(await exists(join(out, "config.json")))) {
+      throw new ConfigError(`--resume ${out}: no run there (config.json is missing)`);
+    }
+    return false;
+  }
+  if (await exists(join(out, "config.json"))) {
+    if (!force) {
+      throw new ConfigError(
+        `--out ${out}: a run is already there; --resume it, choose another --out, or add ` +
+          "--force to replace it",
+      );
+    }
+    await Deno.remove(out, { recursive: true });
+  }
+  const created = !(await exists(out));
+  await Deno.mkdir(out, { recursive: true });
+  return created;
+}
+
+interface RunData {
+  file: SkeletonFile;
+  /** Absolute path of the file read (for the built-in dataset, its cache). */
+  path: string;
+  trainIdx: number[];
+  valIdx: number[];
+}
+
+async function openData(cfg: RunConfig): Promise<RunData> {
+  const path = cfg.data ? resolve(cfg.data) : await builtinDataset(cfg.out);
+  const file = await SkeletonFile.open(path);
+  try {
+    checkData(cfg, file);
+    const [trainSplit, valSplit] = splitNames(cfg.split);
+    return { file, path, trainIdx: file.split(trainSplit), valIdx: file.split(valSplit) };
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+}
+
+// ---- model, optimiser, loader, schedule --------------------------------------------------
+
+interface Setup {
+  mc: ModelConfig;
+  spec: InputSpec;
+  layout: JointLayout;
+  model: ActionModel;
+  opt: Optimizer;
+  /** Samples per micro-batch (a step accumulates cfg.accumulate of them). */
+  micro: number;
+  loader: BatchLoader;
+  stepsPerEpoch: number;
+  schedule: Schedule;
+}
+
+function buildSetup(rt: Runtime, cfg: RunConfig, data: RunData): Setup {
+  const { file, trainIdx } = data;
+  const mc = modelConfigFor(cfg, file);
+  const spec = inputSpecOf(cfg);
+  const layout = layoutByName(file.meta.layout);
+  if (cfg.f16 && !rt.gpu.f16) {
+    throw new ConfigError(`--f16: the adapter ${rt.gpu.description.name} has no shader-f16`);
+  }
+  const micro = cfg.batchSize / cfg.accumulate;
+  if (!Number.isInteger(micro)) {
+    throw new ConfigError(
+      `--accumulate: ${cfg.accumulate} does not divide --batch-size ${cfg.batchSize}`,
+    );
+  }
+  rt.computeDtype = cfg.f16 ? "f16" : "f32";
+  const model = buildModel(rt, mc, cfg.seed);
+  const opt = new Optimizer(rt, model.namedParams(), {
+    kind: cfg.optimizer,
+    weightDecay: cfg.weightDecay,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    momentum: cfg.momentum,
+    nesterov: cfg.nesterov,
+    clipNorm: cfg.clipNorm,
+  });
+  const mode = {
+    train: true,
+    clips: 1,
+    flipTest: false,
+    flipProb: cfg.flip,
+    augment: { rotation: cfg.rotation, noise: cfg.noise, shift: cfg.shift },
+  };
+  const loader = new BatchLoader(file, trainIdx, spec, mode, {
+    batchSize: micro,
+    shuffle: true,
+    seed: cfg.seed,
+    window: 8,
+    prefetch: 2,
+    dropLast: true,
+  });
+  const stepsPerEpoch = Math.floor(loader.batchesPerEpoch / cfg.accumulate);
+  if (stepsPerEpoch === 0) {
+    throw new ConfigError(
+      `--batch-size ${cfg.batchSize} exceeds the ${trainIdx.length} training samples`,
+    );
+  }
+  // The schedule spans cfg.epochs: extending a run (--resume --epochs N) re-plans it from the
+  // current step, and its config.json records the new length.
+  const schedule: Schedule = {
+    kind: cfg.schedule,
+    lr: cfg.lr,
+    warmupSteps: Math.round(cfg.warmupEpochs * stepsPerEpoch),
+    totalSteps: cfg.epochs * stepsPerEpoch,
+    milestones: cfg.milestones,
+    gamma: cfg.gamma,
+    minRatio: 0,
+  };
+  return { mc, spec, layout, model, opt, micro, loader, stepsPerEpoch, schedule };
+}
+
+// ---- checkpoints and the record of a run ---------------------------------------------------
+
+/** What a checkpoint records beside the tensors: the model, its input, the data, the position. */
+function checkpointMeta(cfg: RunConfig, s: Setup, data: RunData, pos: Position) {
+  return {
+    preset: cfg.model,
+    config: JSON.stringify(s.mc),
+    // The input pipeline and the data too, so that a checkpoint alone evaluates like its run.
+    input: JSON.stringify(s.spec),
+    data: JSON.stringify({ path: data.path, split: cfg.split }),
+    position: JSON.stringify(pos),
+  };
+}
+
+async function saveLast(
+  rt: Runtime,
+  cfg: RunConfig,
+  s: Setup,
+  data: RunData,
+  pos: Position,
+): Promise<void> {
+  await saveCheckpoint(
+    rt,
+    join(cfg.out, LAST),
+    s.model,
+    s.opt,
+    checkpointMeta(cfg, s, data, pos),
+    join(cfg.out, PREVIOUS),
+  );
+}
+
+/** A new run: its resolved configuration, an empty metrics file, and a first checkpoint. */
+async function startRun(rt: Runtime, cfg: RunConfig, s: Setup, data: RunData): Promise<Position> {
+  const record = { ...cfg, out: resolve(cfg.out), data: cfg.data ? data.path : null };
+  await writeAtomic(
+    join(cfg.out, "config.json"),
+    JSON.stringify({ ...record, dataFile: data.path, modelConfig: s.mc }, null, 2),
+  );
+  await writeAtomic(join(cfg.out, "metrics.jsonl"), "");
+  const pos: Position = {
+    epoch: 0,
+    batch: 0,
+    best: { epoch: -1, acc: -1 },
+    carry: { loss: 0, correct: 0, seen: 0 },
+  };
+  await saveLast(rt, cfg, s, data, pos); // any run that started can be resumed
+  return pos;
+}
+
+/**
+ * Loads the last checkpoint (or, when it is damaged or missing, the one before it), cuts the
+ * metrics to the epochs it has seen (a kill between a metrics line and its checkpoint leaves
+ * one line too many), and records the configuration (a larger --epochs).
+ */
+async function resumeRun(
+  rt: Runtime,
+  cfg: RunConfig,
+  s: Setup,
+  log: (line: string) => void,
+): Promise<Position> {
+  let meta: Record<string, string> | null = null;
+  const failures: string[] = [];
+  for (const name of [LAST, PREVIOUS]) {
+    try {
+      meta = await loadCheckpoint(rt, join(cfg.out, name), s.model, s.opt);
+      if (failures.length) log(`${failures.join("; ")}; resuming from ${join(cfg.out, name)}`);
+      break;
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      failures.push(e.message);
+    }
+  }
+  if (!meta) {
+    throw new CheckpointError(
+      `--resume ${cfg.out}: no usable checkpoint (${failures.join("; ")}); start the run again`,
+    );
+  }
+  const pos = JSON.parse(meta.position ?? "{}") as Partial<Position>;
+  const at: Position = {
+    epoch: pos.epoch ?? 0,
+    batch: pos.batch ?? 0,
+    best: pos.best ?? { epoch: -1, acc: -1 },
+    carry: pos.carry ?? { loss: 0, correct: 0, seen: 0 },
+  };
+  const metricsPath = join(cfg.out, "metrics.jsonl");
+  const lines = (await Deno.readTextFile(metricsPath).catch(() => "")).split("\n")
+    .filter((l) => l.trim() && JSON.parse(l).epoch <= at.epoch);
+  await writeAtomic(metricsPath, lines.map((l) => l + "\n").join(""));
+  const saved = JSON.parse(await Deno.readTextFile(join(cfg.out, "config.json")));
+  if (saved.epochs !== cfg.epochs) {
+    const extended = [...(saved.extended ?? []), {
+      from: saved.epochs,
+      to: cfg.epochs,
+      at: at.epoch,
+    }];
+    await writeAtomic(
+      join(cfg.out, "config.json"),
+      JSON.stringify({ ...saved, epochs: cfg.epochs, extended }, null, 2),
+    );
+  }
+  log(`resuming ${cfg.out} at epoch ${at.epoch + 1}, batch ${at.batch}`);
+  return at;
+}
+
+// ---- one optimiser step --------------------------------------------------------------------
+
+/** Runs the steps of a run: per-step inputs into fixed tensors, then the captured step. */
+class StepRunner {
+  readonly renderer: HeatmapRenderer | null;
+  readonly seed: Tensor;
+  readonly lossSum: Tensor;
+  readonly correctSum: Tensor;
+  readonly #fixed = new Map<number, { labels: Tensor; kp: Tensor | null }>();
+  readonly #graphs: StepGraphs;
+
+  constructor(readonly rt: Runtime, readonly cfg: RunConfig, readonly s: Setup) {
+    this.renderer = rendererFor(rt, s.spec, s.layout);
+    this.seed = rt.tensor([0], [1], "i32", { persistent: true, name: "dropoutSeed" });
+    (s.model as { ctx: { seed: Tensor | null } }).ctx.seed = this.seed;
+    this.lossSum = rt.persistent([1], "f32", "lossSum");
+    this.correctSum = rt.persistent([1], "f32", "correctSum");
+    this.#graphs = new StepGraphs(rt);
+  }
+
+  /** One micro-batch: forward, backward, and (at the end of an accumulation) the update. */
+  run(hb: HostBatch, epoch: number, batch: number): void {
+    const { rt, cfg, s } = this;
+    const { spec, layout } = s;
+    rt.write(this.seed, [(cfg.seed * 1000003 + epoch * 100003 + batch) | 0]);
+    const fixed = this.#fixed.get(hb.samples) ?? this.#fixed.set(hb.samples, {
+      labels: rt.persistent([hb.samples], "i32", "labels"),
+      kp: this.renderer ? null : rt.persistent(
+        [hb.samples, spec.persons, spec.clipLen, layout.joints.length, 3],
+        "f32",
+        "keypoints",
+      ),
+    }).get(hb.samples)!;
+    rt.write(fixed.labels, hb.labels);
+    const shape = [hb.samples, spec.persons, spec.clipLen, layout.joints.length] as const;
+    const input = this.renderer ? this.renderer.render(hb.xy!, hb.score!, shape) : fixed.kp!;
+    if (!this.renderer) rt.write(input, hb.kp!);
+    const update = (batch + 1) % cfg.accumulate === 0;
+    const body = () => {
+      rt.tidy(() => {
+        const logits = ops.cast(s.model.forward(input), "f32");
+        const loss = ops.crossEntropy(logits, fixed.labels, cfg.labelSmoothing);
+        backward(cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss, s.opt.lossSeed());
+        map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: this.lossSum });
+        accumulateCorrect(rt, logits, fixed.labels, this.correctSum);
+      });
+      if (update) s.opt.step();
+    };
+    this.#graphs.run(`${hb.samples}:${update}`, input, body);
+    rt.flush();
+  }
+
+  dispose(): void {
+    this.renderer?.dispose();
+    this.#graphs.dispose();
+    for (const f of this.#fixed.values()) [f.labels, f.kp].forEach((t) => t && this.rt.dispose(t));
+  }
+}
+
+// ---- the epoch loop ------------------------------------------------------------------------
+
+interface LoopResult {
+  pos: Position;
+  interrupted: boolean;
+  /** Samples this process trained on (not those an interrupted epoch had seen before). */
+  processed: number;
+}
+
+/** One epoch's steps from `pos`; returns false when interrupted (after saving `last`). */
+async function trainEpoch(
+  ctx: { rt: Runtime; cfg: RunConfig; s: Setup; data: RunData; steps: StepRunner },
+  pos: Position,
+  hooks: TrainHooks,
+  counters: { processed: number; t0: number; lr: number },
+): Promise<boolean> {
+  const { rt, cfg, s, data, steps } = ctx;
+  const epoch = pos.epoch;
+  rt.write(steps.lossSum, [pos.carry.loss]);
+  rt.write(steps.correctSum, [pos.carry.correct]);
+  let seen = pos.carry.seen, batch = 0;
+  for await (const hb of s.loader.epoch(epoch)) {
+    if (batch < pos.batch) {
+      batch++;
+      continue;
+    }
+    if (batch % cfg.accumulate === 0) {
+      counters.lr = learningRate(s.schedule, epoch * s.stepsPerEpoch + batch / cfg.accumulate);
+      s.opt.beginStep(counters.lr);
+    }
+    steps.run(hb, epoch, batch);
+    failpoint("step");
+    seen += hb.samples;
+    counters.processed += hb.samples;
+    batch++;
+    const rate = counters.processed / ((performance.now() - counters.t0) / 1000);
+    hooks.progress?.(epoch, batch, s.loader.batchesPerEpoch, rate);
+    const lastStep = batch >= s.stepsPerEpoch * cfg.accumulate;
+    if (hooks.shouldStop?.() && batch % cfg.accumulate === 0 && !lastStep) {
+      const [l, c] = [await rt.item(steps.lossSum), await rt.item(steps.correctSum)];
+      pos.batch = batch;
+      pos.carry = { loss: l, correct: c, seen };
+      await saveLast(rt, cfg, s, data, pos);
+      return false;
+    }
+  }
+  if (batch % cfg.accumulate !== 0) s.opt.zeroGrad(); // a trailing partial accumulation
+  pos.carry.seen = seen;
+  return true;
+}
+
+async function runEpochs(
+  rt: Runtime,
+  cfg: RunConfig,
+  s: Setup,
+  data: RunData,
+  start: Position,
+  hooks: TrainHooks,
+): Promise<LoopResult> {
+  const log = hooks.log ?? (() => {});
+  const steps = new StepRunner(rt, cfg, s);
+  const counters = { processed: 0, t0: performance.now(), lr: 0 };
+  const pos: Position = structuredClone(start);
+  s.model.train(true);
+  try {
+    while (pos.epoch < cfg.epochs) {
+      const te = performance.now(), before = counters.processed;
+      if (!(await trainEpoch({ rt, cfg, s, data, steps }, pos, hooks, counters))) {
+        return { pos, interrupted: true, processed: counters.processed };
+      }
+      const m = await endEpoch(rt, cfg, s, data, steps, pos, counters.lr, {
+        processed: counters.processed - before,
+        seconds: (performance.now() - te) / 1000,
+      });
+      log(
+        `epoch ${m.epoch}/${cfg.epochs}: loss ${m.trainLoss.toFixed(3)}, train ${
+          (m.trainAccuracy * 100).toFixed(1)
+        }%, val ${Number.isNaN(m.valAccuracy) ? "-" : `${(m.valAccuracy * 100).toFixed(1)}%`}, lr ${
+          m.lr.toExponential(2)
+        }, ${m.samplesPerSec.toFixed(0)} samples/s`,
+      );
+      if (hooks.shouldStop?.() && pos.epoch < cfg.epochs) {
+        return { pos, interrupted: true, processed: counters.processed };
+      }
+    }
+    return { pos, interrupted: false, processed: counters.processed };
+  } finally {
+    steps.dispose();
+  }
+}
+
+/**
+ * The end of an epoch: one host sync, validation, one metrics line, then the checkpoints
+ * (best, then last). A kill anywhere in here resumes from the previous `last`, and
+ * resumeRun drops the metrics line of the epoch that is then trained again.
+ */
+async function endEpoch(
+  rt: Runtime,
+  cfg: RunConfig,
+  s: Setup,
+  data: RunData,
+  steps: StepRunner,
+  pos: Position,
+  lr: number,
+  speed: { processed: number; seconds: number },
+): Promise<EpochMetrics> {
+  const [ls, cs, gs] = await rt.readMany([steps.lossSum, steps.correctSum, s.opt.gradScale]);
+  const seen = pos.carry.seen;
+  const trainLoss = ls[0] / seen, trainAcc = cs[0] / seen;
+  if (!Number.isFinite(trainLoss)) {
+    throw new TrainingStopped(
+      `the training loss became ${trainLoss} in epoch ${pos.epoch + 1}; stopped. The last ` +
+        `good checkpoint is ${join(cfg.out, LAST)} (lower --lr or set --clip-norm)`,
+    );
+  }
+  const validate = (pos.epoch + 1) % cfg.evalEvery === 0 || pos.epoch + 1 === cfg.epochs;
+  const val = validate
+    ? await evaluate(rt, s.model, data.file, data.valIdx, s.spec, TEST_MODE, s.micro)
+    : null;
+  const m: EpochMetrics = {
+    epoch: pos.epoch + 1,
+    trainLoss,
+    trainAccuracy: trainAcc,
+    valAccuracy: val?.top1 ?? NaN,
+    lr,
+    samplesPerSec: speed.processed / speed.seconds,
+    seconds: speed.seconds,
+    skippedSteps: gs[5],
+    lossScale: gs[3],
+  };
+  await Deno.writeTextFile(join(cfg.out, "metrics.jsonl"), JSON.stringify(m) + "\n", {
+    append: true,
+  });
+  failpoint("metrics");
+  pos.epoch++;
+  pos.batch = 0;
+  pos.carry = { loss: 0, correct: 0, seen: 0 };
+  if (val && val.top1 > pos.best.acc) {
+    pos.best = { epoch: pos.epoch, acc: val.top1 };
+    await saveCheckpoint(
+      rt,
+      join(cfg.out, BEST),
+      s.model,
+      undefined,
+      checkpointMeta(cfg, s, data, pos),
+    );
+  }
+  await saveLast(rt, cfg, s, data, pos);
+  return m;
+}
+
+// ---- the end of a run ----------------------------------------------------------------------
+
+async function finish(
+  rt: Runtime,
+  cfg: RunConfig,
+  s: Setup,
+  data: RunData,
+  loop: LoopResult,
+  seconds: number,
+): Promise<TrainSummary> {
+  let final: TrainSummary["final"] = null;
+  if (!loop.interrupted) {
+    // The best checkpoint, with the configured test-time views.
+    if (loop.pos.best.epoch > 0) await loadCheckpoint(rt, join(cfg.out, BEST), s.model);
+    const mode = { ...TEST_MODE, clips: cfg.testClips, flipTest: cfg.flipTest };
+    const r = await evaluate(rt, s.model, data.file, data.valIdx, s.spec, mode, s.micro);
+    final = { ...r, clips: cfg.testClips, flip: cfg.flipTest };
+  }
+  const summary: TrainSummary = {
+    run: cfg.out,
+    model: cfg.model,
+    parameters: parameterCount(s.mc),
+    epochs: loop.pos.epoch,
+    bestEpoch: loop.pos.best.epoch,
+    bestValAccuracy: loop.pos.best.acc,
+    final,
+    samplesPerSec: loop.processed / seconds,
+    seconds,
+    interrupted: loop.interrupted,
+  };
+  await writeAtomic(join(cfg.out, "summary.json"), JSON.stringify(summary, null, 2));
+  return summary;
+}
+
+/**
+ * Trains a run (a new one, or `resume` the one in cfg.out). Flags are checked before any
+ * model exists; a run that fails before its first step leaves no folder behind.
+ */
 export async function train(
   rt: Runtime,
   cfg: RunConfig,
@@ -130,277 +640,34 @@ export async function train(
   hooks: TrainHooks = {},
 ): Promise<TrainSummary> {
   const log = hooks.log ?? (() => {});
-  const out = cfg.out;
-  await Deno.mkdir(out, { recursive: true });
-  const dataPath = cfg.data ?? await builtinDataset(out);
-  const file = await SkeletonFile.open(dataPath);
+  checkFlags(cfg);
+  const created = await prepareFolder(cfg.out, resume, !!hooks.force);
+  let stepped = false;
+  let data: RunData | null = null;
   try {
-    const [trainSplit, valSplit] = splitNames(cfg.split);
-    const trainIdx = file.split(trainSplit), valIdx = file.split(valSplit);
-    const mc = modelConfigFor(cfg, file);
-    const spec = inputSpecOf(cfg);
-    const layout = layoutByName(file.meta.layout);
-    if (cfg.f16 && !rt.gpu.f16) {
-      throw new Error(`--f16: the adapter ${rt.gpu.description.name} has no shader-f16 feature`);
-    }
-    rt.computeDtype = cfg.f16 ? "f16" : "f32";
-    const model = buildModel(rt, mc, cfg.seed);
-    const opt = new Optimizer(rt, model.namedParams(), {
-      kind: cfg.optimizer,
-      weightDecay: cfg.weightDecay,
-      beta1: 0.9,
-      beta2: 0.999,
-      eps: 1e-8,
-      momentum: cfg.momentum,
-      nesterov: cfg.nesterov,
-      clipNorm: cfg.clipNorm,
-    });
-    const micro = cfg.batchSize / cfg.accumulate;
-    if (!Number.isInteger(micro)) {
-      throw new Error(
-        `--accumulate: ${cfg.accumulate} does not divide --batch-size ${cfg.batchSize}`,
-      );
-    }
-    const mode = {
-      train: true,
-      clips: 1,
-      flipTest: false,
-      flipProb: cfg.flip,
-      augment: { rotation: cfg.rotation, noise: cfg.noise, shift: cfg.shift },
-    };
-    const loader = new BatchLoader(file, trainIdx, spec, mode, {
-      batchSize: micro,
-      shuffle: true,
-      seed: cfg.seed,
-      window: 8,
-      prefetch: 2,
-      dropLast: true,
-    });
-    const stepsPerEpoch = Math.floor(loader.batchesPerEpoch / cfg.accumulate);
-    if (stepsPerEpoch === 0) {
-      throw new Error(
-        `--batch-size ${cfg.batchSize} exceeds the ${trainIdx.length} training samples`,
-      );
-    }
-    const schedule: Schedule = {
-      kind: cfg.schedule,
-      lr: cfg.lr,
-      warmupSteps: Math.round(cfg.warmupEpochs * stepsPerEpoch),
-      totalSteps: cfg.epochs * stepsPerEpoch,
-      milestones: cfg.milestones,
-      gamma: cfg.gamma,
-      minRatio: 0,
-    };
-    const metricsPath = join(out, "metrics.jsonl");
-    let startEpoch = 0, skipBatches = 0, best = { epoch: -1, acc: -1 };
-    let carry = { loss: 0, correct: 0, seen: 0 };
-    if (resume) {
-      const meta = await loadCheckpoint(rt, join(out, "last.safetensors"), model, opt);
-      const pos = JSON.parse(meta.position ?? "{}");
-      startEpoch = pos.epoch ?? 0;
-      skipBatches = pos.batch ?? 0;
-      best = pos.best ?? best;
-      carry = pos.carry ?? carry;
-      log(`resuming ${out} at epoch ${startEpoch + 1}, batch ${skipBatches}`);
-    } else {
-      await Deno.writeTextFile(
-        join(out, "config.json"),
-        JSON.stringify({ ...cfg, data: dataPath, modelConfig: mc }, null, 2),
-      );
-      await Deno.writeTextFile(metricsPath, "");
-    }
+    data = await openData(cfg);
+    const s = buildSetup(rt, cfg, data);
+    const start = resume ? await resumeRun(rt, cfg, s, log) : await startRun(rt, cfg, s, data);
     log(
       `${cfg.model}: ${
-        parameterCount(mc).toLocaleString("en")
-      } parameters, ${trainIdx.length} train / ${valIdx.length} val samples, ${stepsPerEpoch} steps per epoch, on ${rt.gpu.description.name}`,
+        parameterCount(s.mc).toLocaleString("en")
+      } parameters, ${data.trainIdx.length} train / ${data.valIdx.length} val samples, ${s.stepsPerEpoch} steps per epoch, on ${rt.gpu.description.name}`,
     );
-
-    const renderer = rendererFor(rt, spec, layout);
-    const seed = rt.tensor([0], [1], "i32", { persistent: true, name: "dropoutSeed" });
-    for (const m of [model]) (m as { ctx: { seed: typeof seed | null } }).ctx.seed = seed;
-    const lossSum = rt.persistent([1], "f32", "lossSum"),
-      correctSum = rt.persistent([1], "f32", "correctSum");
-    const meta = (epoch: number, batch: number, carryNow: typeof carry) => ({
-      preset: cfg.model,
-      config: JSON.stringify(mc),
-      // The input pipeline too, so that a checkpoint alone evaluates like its run folder.
-      input: JSON.stringify(inputSpecOf(cfg)),
-      position: JSON.stringify({ epoch, batch, best, carry: carryNow }),
-    });
-    const stepInputs = new Map<number, { labels: Tensor; kp: Tensor | null }>();
-    const steps = new StepGraphs(rt);
     const t0 = performance.now();
-    let interrupted = false, seenTotal = 0;
-    const epochs: EpochMetrics[] = [];
-    model.train(true);
-    for (let epoch = startEpoch; epoch < cfg.epochs && !interrupted; epoch++) {
-      const te = performance.now();
-      rt.write(lossSum, [carry.loss]);
-      rt.write(correctSum, [carry.correct]);
-      let seen = carry.seen, batch = 0, lr = 0;
-      carry = { loss: 0, correct: 0, seen: 0 };
-      for await (const hb of loader.epoch(epoch)) {
-        if (batch < skipBatches) {
-          batch++;
-          continue;
-        }
-        const step = epoch * stepsPerEpoch + Math.floor(batch / cfg.accumulate);
-        if (batch % cfg.accumulate === 0) {
-          lr = learningRate(schedule, step);
-          opt.beginStep(lr);
-        }
-        // Per-step inputs go into fixed tensors first; then the step itself (forward,
-        // backward, update) is a replay of the graph captured at its first occurrence.
-        rt.write(seed, [(cfg.seed * 1000003 + epoch * 100003 + batch) | 0]);
-        const fixed = stepInputs.get(hb.samples) ?? stepInputs.set(hb.samples, {
-          labels: rt.persistent([hb.samples], "i32", "labels"),
-          kp: renderer ? null : rt.persistent(
-            [hb.samples, spec.persons, spec.clipLen, layout.joints.length, 3],
-            "f32",
-            "keypoints",
-          ),
-        }).get(hb.samples)!;
-        rt.write(fixed.labels, hb.labels);
-        const shape = [hb.samples, spec.persons, spec.clipLen, layout.joints.length] as const;
-        const input = renderer ? renderer.render(hb.xy!, hb.score!, shape) : fixed.kp!;
-        if (!renderer) rt.write(input, hb.kp!);
-        const update = (batch + 1) % cfg.accumulate === 0;
-        const body = () => {
-          rt.tidy(() => {
-            const logits = ops.cast(model.forward(input), "f32");
-            const loss = ops.crossEntropy(logits, fixed.labels, cfg.labelSmoothing);
-            backward(
-              cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss,
-              opt.lossSeed(),
-            );
-            map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: lossSum });
-            accumulateCorrect(rt, logits, fixed.labels, correctSum);
-          });
-          if (update) opt.step();
-        };
-        steps.run(`${hb.samples}:${update}`, input, body);
-        rt.flush();
-        seen += hb.samples;
-        seenTotal += hb.samples;
-        batch++;
-        hooks.progress?.(
-          epoch,
-          batch,
-          loader.batchesPerEpoch,
-          seenTotal / ((performance.now() - t0) / 1000),
-        );
-        if (
-          hooks.shouldStop?.() && batch % cfg.accumulate === 0 &&
-          batch < stepsPerEpoch * cfg.accumulate
-        ) {
-          const [l, c] = [await rt.item(lossSum), await rt.item(correctSum)];
-          await saveCheckpoint(
-            rt,
-            join(out, "last.safetensors"),
-            model,
-            opt,
-            meta(epoch, batch, { loss: l, correct: c, seen }),
-          );
-          log(
-            `interrupted: saved ${join(out, "last.safetensors")} at epoch ${
-              epoch + 1
-            }, batch ${batch}; continue with --resume ${out}`,
-          );
-          interrupted = true;
-          break;
-        }
-      }
-      skipBatches = 0;
-      if (interrupted) break;
-      if (batch % cfg.accumulate !== 0) opt.zeroGrad(); // a trailing partial accumulation
-      // One host sync per epoch: loss, accuracy and the optimiser's scale state.
-      const [ls, cs, gs] = await rt.readMany([lossSum, correctSum, opt.gradScale]);
-      const trainLoss = ls[0] / seen, trainAcc = cs[0] / seen;
-      if (!Number.isFinite(trainLoss)) {
-        throw new TrainingStopped(
-          `the training loss became ${trainLoss} in epoch ${
-            epoch + 1
-          }; stopped. The last good checkpoint is ${
-            join(out, "last.safetensors")
-          } (lower --lr or set --clip-norm)`,
-        );
-      }
-      const validate = (epoch + 1) % cfg.evalEvery === 0 || epoch + 1 === cfg.epochs;
-      const val = validate ? await evaluate(rt, model, file, valIdx, spec, TEST_MODE, micro) : null;
-      const secs = (performance.now() - te) / 1000;
-      const m: EpochMetrics = {
-        epoch: epoch + 1,
-        trainLoss,
-        trainAccuracy: trainAcc,
-        valAccuracy: val?.top1 ?? NaN,
-        lr,
-        samplesPerSec: seen / secs,
-        seconds: secs,
-        skippedSteps: gs[5],
-        lossScale: gs[3],
-      };
-      epochs.push(m);
-      await appendLine(metricsPath, m);
-      if (val && val.top1 > best.acc) {
-        best = { epoch: epoch + 1, acc: val.top1 };
-        await saveCheckpoint(
-          rt,
-          join(out, "best.safetensors"),
-          model,
-          undefined,
-          meta(epoch + 1, 0, carry),
-        );
-      }
-      await saveCheckpoint(
-        rt,
-        join(out, "last.safetensors"),
-        model,
-        opt,
-        meta(epoch + 1, 0, { loss: 0, correct: 0, seen: 0 }),
-      );
+    stepped = true;
+    const loop = await runEpochs(rt, cfg, s, data, start, hooks);
+    if (loop.interrupted) {
       log(
-        `epoch ${epoch + 1}/${cfg.epochs}: loss ${trainLoss.toFixed(3)}, train ${
-          (trainAcc * 100).toFixed(1)
-        }%, val ${val ? `${(val.top1 * 100).toFixed(1)}%` : "-"}, lr ${lr.toExponential(2)}, ${
-          m.samplesPerSec.toFixed(0)
-        } samples/s`,
+        `interrupted: saved ${join(cfg.out, LAST)} at epoch ${
+          loop.pos.epoch + 1
+        }, batch ${loop.pos.batch}; continue with --resume ${cfg.out}`,
       );
     }
-    renderer?.dispose();
-    steps.dispose();
-    for (const f of stepInputs.values()) [f.labels, f.kp].forEach((t) => t && rt.dispose(t));
-    // Final evaluation of the best checkpoint with the configured test-time views.
-    if (!interrupted && best.epoch > 0) {
-      await loadCheckpoint(rt, join(out, "best.safetensors"), model);
-    }
-    const finalMode = { ...TEST_MODE, clips: cfg.testClips, flipTest: cfg.flipTest };
-    // No more rows per pass than a training micro-batch, whose buffers are known to fit: 32
-    // samples x 10 clips x 2 flips once needed a 160 MiB buffer, above lavapipe's 128 MiB.
-    const final = await evaluate(
-      rt,
-      model,
-      file,
-      valIdx,
-      spec,
-      finalMode,
-      samplesPerPass(micro, finalMode),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    const summary: TrainSummary = {
-      run: out,
-      model: cfg.model,
-      parameters: parameterCount(mc),
-      epochs: epochs.length,
-      bestEpoch: best.epoch,
-      bestValAccuracy: best.acc,
-      final: { ...final, clips: cfg.testClips, flip: cfg.flipTest },
-      samplesPerSec: seenTotal / seconds,
-      seconds,
-      interrupted,
-    };
-    await Deno.writeTextFile(join(out, "summary.json"), JSON.stringify(summary, null, 2));
-    return summary;
+    return await finish(rt, cfg, s, data, loop, (performance.now() - t0) / 1000);
+  } catch (e) {
+    if (created && !stepped) await Deno.remove(cfg.out, { recursive: true }).catch(() => {});
+    throw e;
   } finally {
-    await file.close();
+    await data?.file.close();
   }
 }
