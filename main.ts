@@ -79,7 +79,10 @@ export function buildCli(): Command {
       "--classes <list>",
       "class names: ntu60 | ntu120 | a file with one name per line (ntu: 60 or 120)",
     )
-    .option("--layout <name>", "pyskl: the joint layout where the shape does not tell it")
+    .option(
+      "--layout <name|file.json>",
+      "pyskl: the joint layout (a built-in name or a layout file) where the shape does not tell it",
+    )
     .option("--missing <list>", "ntu: names to skip (samples_with_missing_skeletons.txt)")
     .option("--seed <n>", "synth: generator seed")
     .option("--subjects <n>", "synth: number of subjects (70% train)")

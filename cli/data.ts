@@ -1,6 +1,7 @@
 // `heatformer convert | inspect | render`: the data side of the CLI.
 import { DEFAULT_INPUT, type InputSpec } from "../data/batches.ts";
 import { readClassNames } from "../data/classes.ts";
+import { resolveLayoutArg } from "../data/layout_file.ts";
 import { convertNtu, convertNwucla, readNameList } from "../data/convert.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { inspectFile } from "../data/inspect.ts";
@@ -71,7 +72,7 @@ export async function convertCommand(
     default: {
       const { convertPyskl } = await import("../data/convert_pyskl.ts");
       report = await convertPyskl(input!, o.out, {
-        layout: o.layout,
+        layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
       });
     }

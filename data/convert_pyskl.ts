@@ -31,7 +31,8 @@ function toF32(a: NdArray): Float32Array {
 
 /** Options of `convert pyskl`: a layout where the shape is ambiguous, and class names. */
 export interface PysklOptions {
-  layout?: string;
+  /** A layout (built-in, or read with resolveLayoutArg from --layout FILE.json). */
+  layout?: JointLayout;
   classes?: string[];
 }
 
@@ -43,26 +44,24 @@ const INFERRED: Record<string, string> = {
   "20x3": "kinect20",
 };
 
-function layoutFor(path: string, V: number, C: number, name?: string): JointLayout {
-  if (name) {
-    const l = layoutByName(name);
-    if (l.joints.length !== V) {
+function layoutFor(path: string, V: number, C: number, given?: JointLayout): JointLayout {
+  if (given) {
+    if (given.joints.length !== V) {
       throw new DataError(
         path,
         null,
-        `--layout ${name} has ${l.joints.length} joints, the keypoints have ${V}`,
+        `--layout ${given.name} has ${given.joints.length} joints, the keypoints have ${V}`,
       );
     }
-    return l;
+    return given;
   }
   const inferred = INFERRED[`${V}x${C}`];
   if (!inferred) {
     throw new DataError(
       path,
       null,
-      `keypoints of ${V} joints x ${C} channels: name their layout with --layout (built-in: ${
-        Object.keys(LAYOUTS).join(", ")
-      })`,
+      `keypoints of ${V} joints x ${C} channels: name their layout with --layout NAME or ` +
+        `--layout FILE.json (built-in: ${Object.keys(LAYOUTS).join(", ")})`,
     );
   }
   return layoutByName(inferred);

@@ -4,7 +4,7 @@
 // themselves are rendered on the GPU (kernels/heatmap.ts); heatmapReference() here is the
 // plain TypeScript version the tests compare against.
 import { Rng } from "../layers/init.ts";
-import { boneParents, flipPermutation, type JointLayout } from "./layouts.ts";
+import { bodyFrameJoints, boneParents, flipPermutation, type JointLayout } from "./layouts.ts";
 import type { SkeletonRecord } from "./schema.ts";
 
 /** pyskl's UniformSampleFrames for one clip (train) or clip i of a fixed-seed test set. */
@@ -742,9 +742,9 @@ export function bodyFrame(
   v: number,
   layout: JointLayout,
 ): readonly number[] {
-  const j = (n: string) => layout.joints.indexOf(n);
-  const [ls, rs, lh, rh] = ["left_shoulder", "right_shoulder", "left_hip", "right_hip"].map(j);
-  if ([ls, rs, lh, rh].some((i) => i < 0)) return IDENTITY3;
+  const frame = bodyFrameJoints(layout);
+  if (!frame) return IDENTITY3; // preflight refuses --view-align for such layouts
+  const [ls, rs, lh, rh] = frame;
   const up = [0, 0, 0], side = [0, 0, 0];
   for (const f of frames) {
     const p = (i: number) => [0, 1, 2].map((c) => r.keypoint[(f * v + i) * 3 + c]);

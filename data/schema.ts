@@ -12,7 +12,8 @@
 import * as arrow from "apache-arrow";
 import { open, rename, rm } from "node:fs/promises";
 import { toF16Array } from "../runtime/dtype.ts";
-import { layoutByName, type LayoutName } from "./layouts.ts";
+import { type JointLayout, layoutByName, type LayoutName, registerLayout } from "./layouts.ts";
+import { layoutJson, parseLayout } from "./layout_file.ts";
 
 export const SCHEMA_VERSION = "skeleton/1";
 
@@ -98,6 +99,8 @@ function schemaFor(meta: DatasetMeta, index?: DatasetIndex): arrow.Schema {
     ["heatformer.schema", SCHEMA_VERSION],
     ["dataset", meta.dataset],
     ["layout", meta.layout],
+    // the whole layout, so that a converted file is self-describing (data/layout_file.ts)
+    ["layout_def", JSON.stringify(layoutJson(layoutByName(meta.layout)))],
     ["joints", String(layoutByName(meta.layout).joints.length)],
     ["channels", String(meta.channels)],
     ["classes", JSON.stringify(meta.classes)],
@@ -298,6 +301,15 @@ export async function writeSkeletonArrow(
 
 const REQUIRED = ["name", "label", "frames", "persons", "keypoint", "splits"];
 
+/**
+ * A file's layout: its embedded definition (registered under its name), else the built-in
+ * of that name (files written before layouts were embedded).
+ */
+function fileLayout(name: string, def: string | undefined, path: string): JointLayout {
+  if (!def) return layoutByName(name);
+  return registerLayout(parseLayout(JSON.parse(def), path), path);
+}
+
 /** An Arrow skeleton file opened for random access by record batch. */
 export class SkeletonFile {
   private constructor(
@@ -346,7 +358,7 @@ export class SkeletonFile {
     try {
       meta = {
         dataset: md.get("dataset") ?? "unknown",
-        layout: layoutByName(md.get("layout") ?? "").name,
+        layout: fileLayout(md.get("layout") ?? "", md.get("layout_def"), path).name,
         channels: Number(md.get("channels")) as 2 | 3,
         classes: JSON.parse(md.get("classes") ?? "[]"),
         keypointDtype: md.get("keypoint_dtype") === "f16" ? "f16" : "f32",

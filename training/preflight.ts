@@ -1,6 +1,7 @@
 // Everything a run's flags can get wrong, checked before a runtime or a model exists: the
 // preset, the split, the heads against the width, the input against the data. A mistake in
 // the flags is a UsageError (exit 2) naming the flag; a problem of the data file names it.
+import { bodyFrameJoints, layoutByName } from "../data/layouts.ts";
 import type { SkeletonFile } from "../data/schema.ts";
 import { presetByName } from "../models/presets.ts";
 import { PROTOCOL_DATASETS, type RunConfig, splitNames } from "./config.ts";
@@ -55,6 +56,13 @@ export function checkData(cfg: RunConfig, file: SkeletonFile): void {
   if (cfg.input === "kp3d" && file.meta.channels !== 3) {
     throw new ConfigError(
       `--input kp3d: ${file.path} holds ${file.meta.channels}D keypoints (use kp2d or heatmap)`,
+    );
+  }
+  const layout = layoutByName(file.meta.layout);
+  if (cfg.viewAlign && !bodyFrameJoints(layout)) {
+    throw new ConfigError(
+      `--view-align: the layout ${layout.name} of ${file.path} declares no body frame (joints ` +
+        "named left/right_shoulder and left/right_hip, or a bodyFrame entry in its layout file)",
     );
   }
   if (cfg.viewAlign && (cfg.input === "kp2d" || file.meta.channels !== 3)) {
