@@ -9,6 +9,7 @@ import { convertCommand, inspectCommand, renderCommand } from "./cli/data.ts";
 import { demoCommand } from "./cli/demo.ts";
 import { evalCommand } from "./cli/eval.ts";
 import { modelsCommand } from "./cli/models.ts";
+import { predictCommand } from "./cli/predict.ts";
 import { addTrainOptions, trainCommand } from "./cli/train.ts";
 import { infoCommand } from "./cli/info.ts";
 import { EXIT, parseIntList, printJson, runCommand } from "./cli/output.ts";
@@ -64,6 +65,19 @@ export function buildCli(): Command {
     )
     .option("--json", "print one JSON object")
     .action((target, o) => runCommand(() => evalCommand(target, o)));
+
+  program.command("predict")
+    .description("class names with probabilities for sequences, by a trained run or checkpoint")
+    .argument("<run-or-checkpoint>", "a run folder (its best.safetensors) or a .safetensors file")
+    .argument("<inputs...>", "Arrow files (every sample, or --split) or .npy sequences")
+    .option("--split <name>", "Arrow inputs: only this split")
+    .option("--top-k <k>", "classes per sequence", "5")
+    .option("--clips <n>", "test clips per sequence (default: the run's)")
+    .option("--flip", "add mirrored views (default: the run's)")
+    .option("--layout <name|file.json>", ".npy inputs: their layout (default: the model's)")
+    .option("--batch-size <n>", "input rows (views) per forward pass", "16")
+    .option("--json", "one JSON line per sequence: {name, input, top: [{class, label, prob}]}")
+    .action((target, inputs, o) => runCommand(() => predictCommand(target, inputs, o)));
 
   program.command("models")
     .description("the presets: parameters, GFLOPs per sample, inputs")

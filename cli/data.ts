@@ -112,6 +112,10 @@ export async function inspectCommand(path: string, o: { json?: boolean }): Promi
         JSON.stringify(r.persons)
       }; 2D image coordinates on ${r.has2d}`,
     );
+    const shown = r.classNames.slice(0, 20).map((c, k) => `${k} ${c}`).join(", ");
+    console.log(
+      `classes: ${shown}${r.classNames.length > 20 ? `, ... (${r.classNames.length})` : ""}`,
+    );
     for (const [name, s] of Object.entries(r.splits)) {
       console.log(
         `split ${name}: ${s.samples} (per class ${Math.min(...s.perClass)}..${

@@ -42,7 +42,7 @@ export function legacySpec(mc: ModelConfig, layout: JointLayout, ckpt: string): 
 }
 
 /** A run folder (its best checkpoint) or a checkpoint file, with the run's config if any. */
-async function openTarget(target: string) {
+export async function openTarget(target: string) {
   const isDir = (await Deno.stat(target).catch(() => null))?.isDirectory ?? false;
   const ckpt = isDir ? join(target, "best.safetensors") : target;
   const runDir = isDir ? target : dirname(target);

@@ -11,6 +11,8 @@ export interface InspectReport {
   keypointDtype: string;
   samples: number;
   classes: number;
+  /** The class names, in label order. */
+  classNames: string[];
   splits: Record<string, { samples: number; perClass: number[] }>;
   frames: { min: number; median: number; max: number };
   persons: Record<string, number>;
@@ -79,6 +81,7 @@ export async function inspectFile(f: SkeletonFile): Promise<InspectReport> {
     keypointDtype: f.meta.keypointDtype,
     samples: f.size,
     classes: K,
+    classNames: f.meta.classes,
     splits,
     frames: {
       min: frames[0] ?? 0,

@@ -13,6 +13,7 @@ import {
 } from "../data/layouts.ts";
 import { flipClip, heatmapReference } from "../data/pipeline.ts";
 import { DataError, SkeletonFile } from "../data/schema.ts";
+import { encodeNpy } from "../io/png.ts";
 import { DEFAULT_RUN, validateConfig } from "../training/config.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
@@ -70,7 +71,7 @@ Deno.test("layouts: a layout file's mistakes are named by field", () => {
 });
 
 gpuTest(
-  "layouts: a made-up 5-joint layout converts, renders, flips and trains",
+  "layouts: a made-up 5-joint layout converts, renders, flips, trains and predicts",
   async (rt) => {
     const dir = await Deno.makeTempDir();
     const out = `${dir}/star.arrow`;
@@ -132,6 +133,26 @@ gpuTest(
       false,
     );
     assertEquals([s.epochs, s.final!.samples, s.final!.confusion.length], [1, 4, 2]);
+    // predict: the held-back clips of the Arrow file, and one of them as a bare .npy (T, V, 2)
+    const held = await SkeletonFile.open(out);
+    const first = await held.read(held.split("test")[0]);
+    await held.close();
+    await Deno.writeFile(`${dir}/clip.npy`, encodeNpy(first.keypoint, [first.frames, 5, 2]));
+    const pr = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "predict", `${dir}/run`, out, `${dir}/clip.npy`, "--split", "test"]
+        .concat(["--top-k", "2", "--json"]),
+      env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    }).output();
+    assertEquals(pr.code, 0, new TextDecoder().decode(pr.stderr));
+    const lines = new TextDecoder().decode(pr.stdout).trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(lines.map((l) => l.name), ["clip_08", "clip_09", "clip_10", "clip_11", "clip"]);
+    for (const l of lines) {
+      assertEquals(l.top.map((c: { class: string }) => c.class).sort(), ["class 0", "class 1"]);
+      const total = l.top.reduce((a: number, c: { prob: number }) => a + c.prob, 0);
+      assert(Math.abs(total - 1) < 1e-4, `${l.name}: probabilities sum to ${total}`);
+    }
+    // the .npy clip is the same sequence as clip_08, so it gets the same probabilities
+    assertEquals(lines[4].top, lines[0].top);
     await Deno.remove(dir, { recursive: true });
   },
 );

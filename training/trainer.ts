@@ -19,6 +19,7 @@ import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
 import { type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
+import { layoutJson } from "../data/layout_file.ts";
 import { type JointLayout, layoutByName } from "../data/layouts.ts";
 import { BatchLoader } from "../data/loader.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
@@ -291,6 +292,9 @@ function checkpointMeta(cfg: RunConfig, s: Setup, data: RunData, pos: Position) 
     // The input pipeline and the data too, so that a checkpoint alone evaluates like its run.
     input: JSON.stringify(s.spec),
     data: JSON.stringify({ path: data.path, split: cfg.split }),
+    // the layout and class names, so that predict works on new data without the training file
+    layout: JSON.stringify(layoutJson(s.layout)),
+    classes: JSON.stringify(data.file.meta.classes),
     position: JSON.stringify(pos),
   };
 }

@@ -1,0 +1,170 @@
+// `heatformer predict RUN|CKPT INPUT... [--split S] [--top-k 5] [--clips N] [--flip] [--json]`:
+// class names with probabilities for unlabeled sequences, through the run's own input pipeline
+// and test protocol. INPUT: an Arrow file (every sample, or --split), or a .npy sequence of
+// T x V x C or M x T x V x C keypoints in the model's layout (or --layout).
+import { basename } from "node:path";
+import { TEST_MODE } from "../data/batches.ts";
+import { parseLayout, resolveLayoutArg } from "../data/layout_file.ts";
+import { type JointLayout, layoutByName, registerLayout, sameLayout } from "../data/layouts.ts";
+import { DataError, SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
+import { loadCheckpoint } from "../io/checkpoint.ts";
+import { readNpy } from "../io/npy.ts";
+import { buildModel } from "../models/presets.ts";
+import { Runtime } from "../runtime/runtime.ts";
+import { evaluateScores } from "../training/evaluate.ts";
+import { inputSpecOf } from "../training/trainer.ts";
+import { openTarget } from "./eval.ts";
+import { positiveInt } from "./data.ts";
+import { UsageError } from "./output.ts";
+
+export interface PredictFlags {
+  split?: string;
+  topK: string;
+  clips?: string;
+  flip?: boolean;
+  layout?: string;
+  batchSize: string;
+  json?: boolean;
+}
+
+export interface Prediction {
+  name: string;
+  input: string;
+  top: { class: string; label: number; prob: number }[];
+}
+
+/** A .npy sequence as a one-sample Arrow file in the model's layout and classes. */
+async function npyAsArrow(
+  path: string,
+  layout: JointLayout,
+  classes: string[],
+  dir: string,
+): Promise<string> {
+  const { shape, data } = await readNpy(path);
+  const s = shape.length === 3 ? [1, ...shape] : shape;
+  const [M, T, V, C] = s;
+  if (s.length !== 4 || (C !== 2 && C !== 3)) {
+    throw new DataError(
+      path,
+      null,
+      `shape (${shape.join(", ")}): expected T x V x C or M x T x V x C keypoints, C = 2 or 3`,
+    );
+  }
+  if (V !== layout.joints.length) {
+    throw new DataError(
+      path,
+      null,
+      `${V} joints, the model's layout ${layout.name} has ${layout.joints.length} (--layout)`,
+    );
+  }
+  const out = `${dir}/${basename(path)}.arrow`;
+  const name = basename(path).replace(/\.npy$/, "");
+  await writeSkeletonArrow(out, {
+    dataset: "predict",
+    layout: layout.name,
+    channels: C as 2 | 3,
+    classes,
+    keypointDtype: "f32",
+    batchSize: 16,
+  }, [{
+    name,
+    label: 0,
+    subject: 0,
+    camera: 0,
+    setup: 0,
+    replication: 0,
+    frames: T,
+    persons: M,
+    keypoint: data,
+    score: null,
+    keypoint2d: null,
+    imgShape: null,
+    splits: ["predict"],
+  }]);
+  return out;
+}
+
+/** The top k classes of each row of probabilities. */
+export function topK(probs: Float64Array, classes: string[], k: number) {
+  const K = classes.length, out = [];
+  for (let i = 0; i < probs.length / K; i++) {
+    const row = probs.subarray(i * K, (i + 1) * K);
+    const order = [...row.keys()].sort((a, b) => row[b] - row[a]).slice(0, k);
+    out.push(order.map((c) => ({ class: classes[c], label: c, prob: row[c] })));
+  }
+  return out;
+}
+
+export async function predictCommand(
+  target: string,
+  inputs: string[],
+  o: PredictFlags,
+): Promise<void> {
+  const k = positiveInt("--top-k", o.topK);
+  const t = await openTarget(target);
+  const classes: string[] | null = t.metadata.classes ? JSON.parse(t.metadata.classes) : null;
+  const modelLayout = t.metadata.layout
+    ? registerLayout(parseLayout(JSON.parse(t.metadata.layout), t.ckpt), t.ckpt)
+    : null;
+  const spec = t.run ? inputSpecOf(t.run) : JSON.parse(t.metadata.input ?? "null");
+  if (!spec) {
+    throw new UsageError(`${t.ckpt}: records no input pipeline; predict with its run folder`);
+  }
+  const mode = {
+    ...TEST_MODE,
+    clips: o.clips ? positiveInt("--clips", o.clips) : t.run?.testClips ?? 1,
+    flipTest: o.flip ?? t.run?.flipTest ?? false,
+  };
+  const rt = await Runtime.create();
+  const model = buildModel(rt, t.mc, 0);
+  await loadCheckpoint(rt, t.ckpt, model);
+  const tmp = await Deno.makeTempDir({ prefix: "heatformer-predict-" });
+  const all: Prediction[] = [];
+  try {
+    for (const input of inputs) {
+      let path = input;
+      if (input.endsWith(".npy")) {
+        const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
+        if (!layout || !classes) {
+          throw new UsageError(
+            `${input}: ${t.ckpt} records no layout or classes (written before predict); ` +
+              "convert the sequence into an Arrow file",
+          );
+        }
+        path = await npyAsArrow(input, layout, classes, tmp);
+      }
+      const file = await SkeletonFile.open(path);
+      try {
+        const layout = layoutByName(file.meta.layout);
+        if (modelLayout && !sameLayout(layout, modelLayout)) {
+          throw new UsageError(
+            `${input}: its layout ${layout.name} (${layout.joints.length} joints) is not the ` +
+              `model's ${modelLayout.name} (${modelLayout.joints.length} joints)`,
+          );
+        }
+        const names = classes ?? file.meta.classes;
+        if (names.length !== t.mc.classes) {
+          throw new UsageError(`${input}: ${names.length} classes, the model has ${t.mc.classes}`);
+        }
+        // sorted: the loader keeps this order without shuffling, so score i is sample idx[i]
+        const split = input.endsWith(".npy") ? undefined : o.split;
+        const idx = (split ? [...file.split(split)] : file.index.names.map((_, i) => i))
+          .sort((a, b) => a - b);
+        const rows = positiveInt("--batch-size", o.batchSize);
+        const scores = await evaluateScores(rt, model, file, idx, spec, mode, rows);
+        topK(scores.probs, names, k).forEach((top, i) =>
+          all.push({ name: file.index.names[idx[i]], input, top })
+        );
+      } finally {
+        await file.close();
+      }
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+  if (o.json) return all.forEach((p) => console.log(JSON.stringify(p)));
+  for (const p of all) {
+    const best = p.top.map((c) => `${c.class} ${(c.prob * 100).toFixed(1)}%`).join(", ");
+    console.log(`${p.name}: ${best}`);
+  }
+}
