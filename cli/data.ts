@@ -86,8 +86,9 @@ export async function convertCommand(
     seconds: (performance.now() - t0) / 1000,
     skippedSamples: report.skipped.slice(0, 1000),
   };
-  if (o.json) printJson(summary);
+  if (o.json) printJson({ ...summary, warnings: report.warnings ?? [] });
   else {
+    for (const w of report.warnings ?? []) console.error(`warning: ${w}`);
     console.log(`wrote ${report.written} sequences to ${o.out} in ${summary.seconds.toFixed(1)} s`);
     if (report.skipped.length) {
       console.log(

@@ -75,7 +75,7 @@ export async function convertNtu(dir: string, out: string, o: NtuOptions): Promi
     keypointDtype: "f32",
     batchSize: 64,
   };
-  return await writeSkeletonArrow(out, meta, ntuItems(dir, o));
+  return await writeSkeletonArrow(out, meta, ntuItems(dir, o), dir);
 }
 
 export async function convertNwucla(dir: string, out: string): Promise<WriteReport> {
@@ -87,7 +87,7 @@ export async function convertNwucla(dir: string, out: string): Promise<WriteRepo
     keypointDtype: "f32",
     batchSize: 128,
   };
-  return await writeSkeletonArrow(out, meta, nwuclaItems(dir));
+  return await writeSkeletonArrow(out, meta, nwuclaItems(dir), dir);
 }
 
 /** Reads a names list (one per line), e.g. samples_with_missing_skeletons.txt. */

@@ -2,7 +2,7 @@
 // {split: {name: [frame_dir]}, annotations: [{frame_dir, label, total_frames, keypoint
 // (M, T, V, C), keypoint_score?, img_shape?}]}: 2D HRNet (V = 17, C = 2, with scores) or 3D
 // (V = 25, C = 3, float16).
-import { type NdArray, type PyValue, readPickle } from "../io/pickle.ts";
+import { type NdArray, PickleError, type PyValue, readPickle } from "../io/pickle.ts";
 import { f16BitsToF32 } from "../runtime/dtype.ts";
 import { defaultClassNames } from "./classes.ts";
 import { parseNtuName } from "./importers/ntu.ts";
@@ -72,6 +72,16 @@ export async function convertPyskl(
   out: string,
   o: PysklOptions = {},
 ): Promise<WriteReport> {
+  try {
+    return await convertPickle(path, out, o);
+  } catch (e) {
+    if (e instanceof DataError || e instanceof PickleError) throw e;
+    // values of the wrong kind where the layout expects arrays, numbers or strings
+    throw new DataError(path, null, `malformed annotation file (${(e as Error).message})`);
+  }
+}
+
+async function convertPickle(path: string, out: string, o: PysklOptions): Promise<WriteReport> {
   const root = await readPickle(path);
   const anns = get(root, "annotations");
   const splitDict = get(root, "split");
@@ -130,6 +140,14 @@ export async function convertPyskl(
         yield { skip: name, reason: "empty keypoint array" };
         continue;
       }
+      const total = get(a, "total_frames");
+      if (total !== undefined && Number(total) !== T) {
+        throw new DataError(
+          path,
+          name,
+          `total_frames is ${total}, its keypoint array has ${T} frames`,
+        );
+      }
       const sc = get(a, "keypoint_score");
       if (sc !== undefined && (!isArray(sc) || sc.shape.join() !== [M, T, V].join())) {
         throw new DataError(
@@ -167,5 +185,16 @@ export async function convertPyskl(
       };
     }
   }
-  return await writeSkeletonArrow(out, meta, records());
+  const report = await writeSkeletonArrow(out, meta, records(), path);
+  const names = new Set(list.map((a, i) => String(get(a, "frame_dir") ?? `#${i}`)));
+  const unknown = [...splitOf.keys()].filter((n) => !names.has(n));
+  if (unknown.length) {
+    report.warnings = [
+      ...(report.warnings ?? []),
+      `${path}: the split lists ${unknown.length} names with no annotation (${
+        unknown.slice(0, 3).join(", ")
+      }${unknown.length > 3 ? ", ..." : ""})`,
+    ];
+  }
+  return report;
 }

@@ -81,12 +81,19 @@ export class BatchLoader {
       const rng = new Rng((this.o.seed * 7919 + epoch) * 100003 + k);
       return hostBatch(recs, this.file.meta, this.spec, this.mode, rng);
     };
+    // A batch prepared ahead may fail (a damaged record batch) before it is awaited: mark its
+    // rejection handled here, and let it surface where it is awaited, in order.
+    const ahead = (k: number) => {
+      const p = make(k);
+      p.catch(() => {});
+      return p;
+    };
     const queue: Promise<HostBatch>[] = [];
-    for (let k = 0; k < Math.min(n, this.o.prefetch + 1); k++) queue.push(make(k));
+    for (let k = 0; k < Math.min(n, this.o.prefetch + 1); k++) queue.push(ahead(k));
     for (let k = 0; k < n; k++) {
       const next = k + queue.length;
       const hb = await queue.shift()!;
-      if (next < n) queue.push(make(next));
+      if (next < n) queue.push(ahead(next));
       yield hb;
     }
   }

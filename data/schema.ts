@@ -10,7 +10,7 @@
 // split filtering and shuffling never read keypoints. Record batches hold batch_size rows:
 // sample i lives in batch floor(i / batch_size), row i % batch_size.
 import * as arrow from "apache-arrow";
-import { open, rename, rm } from "node:fs/promises";
+import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { toF16Array } from "../runtime/dtype.ts";
 import { type JointLayout, layoutByName, type LayoutName, registerLayout } from "./layouts.ts";
 import { layoutJson, parseLayout } from "./layout_file.ts";
@@ -219,6 +219,8 @@ function batchOf(
 export interface WriteReport {
   written: number;
   skipped: { name: string; reason: string }[];
+  /** Things the input got wrong that did not stop the conversion. */
+  warnings?: string[];
 }
 
 /**
@@ -232,8 +234,35 @@ export async function writeSkeletonArrow(
   records:
     | AsyncIterable<SkeletonRecord | { skip: string; reason: string }>
     | Iterable<SkeletonRecord | { skip: string; reason: string }>,
+  source = path,
 ): Promise<WriteReport> {
   const tmpStream = `${path}.stream.tmp`, tmpFile = `${path}.tmp`;
+  try {
+    return await writePhases(path, meta, records, source, tmpStream, tmpFile);
+  } catch (e) {
+    // nothing of a failed conversion remains: neither temporary file (the output is only
+    // ever renamed into place at the very end)
+    await rm(tmpStream, { force: true });
+    await rm(tmpFile, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * The two phases of a write: records streamed to an Arrow stream file (memory stays one record
+ * batch), then copied into the final IPC file with the index in its schema metadata. Bad
+ * records are reported against `source` (the importer's input).
+ */
+async function writePhases(
+  path: string,
+  meta: DatasetMeta,
+  records:
+    | AsyncIterable<SkeletonRecord | { skip: string; reason: string }>
+    | Iterable<SkeletonRecord | { skip: string; reason: string }>,
+  source: string,
+  tmpStream: string,
+  tmpFile: string,
+): Promise<WriteReport> {
   const index: DatasetIndex = { names: [], labels: [], splits: {} };
   const skipped: { name: string; reason: string }[] = [];
   const schema0 = schemaFor(meta);
@@ -255,7 +284,7 @@ export async function writeSkeletonArrow(
         skipped.push({ name: r.skip, reason: r.reason });
         continue;
       }
-      validateRecord(r, meta, path);
+      validateRecord(r, meta, source);
       const i = index.names.length;
       index.names.push(r.name);
       index.labels.push(r.label);
@@ -317,7 +346,7 @@ export class SkeletonFile {
     readonly meta: DatasetMeta,
     readonly index: DatasetIndex,
     private readonly reader: arrow.AsyncRecordBatchFileReader,
-    private readonly handle: { close(): Promise<void> },
+    private readonly handle: FileHandle,
   ) {}
 
   static async open(path: string): Promise<SkeletonFile> {
@@ -409,13 +438,89 @@ export class SkeletonFile {
   }
 
   async #readBatch(b: number): Promise<SkeletonRecord[]> {
+    try {
+      return await this.#decodeBatch(b);
+    } catch (e) {
+      if (e instanceof DataError) throw e;
+      // apache-arrow's own errors (a damaged batch header or body) name neither file nor batch
+      throw new DataError(
+        this.path,
+        `record batch ${b}`,
+        `damaged or unreadable (${(e as Error).message})`,
+      );
+    }
+  }
+
+  /**
+   * Checks a record batch's framing before apache-arrow decodes it: a damaged length there
+   * would make it allocate gigabytes (a fatal out-of-memory, not an exception). The block
+   * must lie inside the file, and its message's buffers inside its body.
+   */
+  async #checkBlock(b: number): Promise<void> {
+    type Block = { offset: number | bigint; metaDataLength: number; bodyLength: number | bigint };
+    const footer = (this.reader as unknown as {
+      footer: { getRecordBatch(i: number): Block | null } | null;
+    }).footer;
+    const blk = footer?.getRecordBatch(b);
+    const size = (await this.handle.stat()).size;
+    const damaged = (p: string) => new DataError(this.path, `record batch ${b}`, `damaged: ${p}`);
+    if (!blk) throw damaged("not in the file's footer");
+    const [offset, metaLen, bodyLen] = [blk.offset, blk.metaDataLength, blk.bodyLength].map(Number);
+    if (!(offset >= 0 && metaLen >= 8 && bodyLen >= 0 && offset + metaLen + bodyLen <= size)) {
+      throw damaged(`its block (${offset} + ${metaLen} + ${bodyLen}) runs past the ${size} bytes`);
+    }
+    const head = new Uint8Array(metaLen);
+    await this.handle.read(head, 0, metaLen, offset);
+    const len = new DataView(head.buffer).getInt32(4, true);
+    if (!(len > 0 && len <= metaLen - 8)) throw damaged(`message length ${len}`);
+    let message: arrow.Message;
+    try {
+      message = arrow.Message.decode(head.subarray(8, 8 + len));
+    } catch (e) {
+      throw damaged(`unreadable message (${(e as Error).message})`);
+    }
+    if (!message.isRecordBatch() || Number(message.bodyLength) !== bodyLen) {
+      throw damaged("its message is not a record batch of the block's size");
+    }
+    const header = message.header() as unknown as {
+      length: number;
+      nodes: { length: number }[];
+      buffers: { offset: number; length: number }[];
+    };
+    const rows = Math.min(this.meta.batchSize, this.size - b * this.meta.batchSize);
+    if (Number(header.length) !== rows) throw damaged(`${header.length} rows, expected ${rows}`);
+    for (const r of header.buffers) {
+      if (!(Number(r.offset) >= 0 && Number(r.offset) + Number(r.length) <= bodyLen)) {
+        throw damaged("a buffer runs past its body");
+      }
+    }
+    if (
+      header.nodes.some((n) => !(Number(n.length) >= 0 && Number(n.length) <= 8 * bodyLen + 64))
+    ) {
+      throw damaged("a column claims more values than its body holds");
+    }
+  }
+
+  async #decodeBatch(b: number): Promise<SkeletonRecord[]> {
+    await this.#checkBlock(b);
     const batch = await this.reader.readRecordBatch(b);
     if (!batch) throw new DataError(this.path, `batch ${b}`, "record batch out of range");
     const get = (n: string) => batch.getChild(n);
+    const V = layoutByName(this.meta.layout).joints.length, C = this.meta.channels;
     const out: SkeletonRecord[] = [];
     for (let i = 0; i < batch.numRows; i++) {
       const name = String(get("name")!.get(i));
+      const frames = Number(get("frames")!.get(i)), persons = Number(get("persons")!.get(i));
+      // List rows are sliced by their offsets; damaged offsets would ask for a huge copy, so
+      // every length is checked against the row's own shape before anything is copied.
+      const bad = (p: string) =>
+        new DataError(this.path, `record batch ${b} row ${i}`, `damaged: ${p}`);
+      const n = persons * frames * V;
+      if (!(Number.isInteger(n) && frames > 0 && persons > 0 && n < 2 ** 28)) {
+        throw bad(`${persons} persons x ${frames} frames`);
+      }
       const kpv = get("keypoint")!.get(i) as arrow.Vector;
+      if (kpv?.length !== n * C) throw bad(`keypoint has ${kpv?.length} values, expected ${n * C}`);
       // Float16 rows: toArray() gives raw half bits and ignores the row's offset, so decode by
       // iterating (which converts); Float32 rows are copied as a block.
       const kp = this.meta.keypointDtype === "f16"
@@ -423,8 +528,11 @@ export class SkeletonFile {
         : new Float32Array(kpv.toArray() as Float32Array);
       const sc = get("keypoint_score")?.get(i) as arrow.Vector | null;
       const k2 = get("keypoint2d")?.get(i) as arrow.Vector | null;
+      if (sc && sc.length !== n) throw bad(`keypoint_score has ${sc.length} values, expected ${n}`);
+      if (k2 && k2.length !== n * 2) throw bad(`keypoint2d has ${k2.length} values`);
       const h = get("img_h")?.get(i) as number | null, w = get("img_w")?.get(i) as number | null;
       const splits = get("splits")!.get(i) as arrow.Vector;
+      if (!(splits?.length >= 0 && splits.length < 256)) throw bad("its split list");
       out.push({
         name,
         label: Number(get("label")!.get(i)),
@@ -432,8 +540,8 @@ export class SkeletonFile {
         camera: Number(get("camera")?.get(i) ?? 0),
         setup: Number(get("setup")?.get(i) ?? 0),
         replication: Number(get("replication")?.get(i) ?? 0),
-        frames: Number(get("frames")!.get(i)),
-        persons: Number(get("persons")!.get(i)),
+        frames,
+        persons,
         keypoint: kp,
         score: sc ? new Float32Array(sc.toArray() as Float32Array) : null,
         keypoint2d: k2 ? new Float32Array(k2.toArray() as Float32Array) : null,

@@ -609,5 +609,11 @@ export async function readPickle(path: string): Promise<PyValue> {
   } catch (e) {
     throw new PickleError(path, 0, `cannot read (${(e as Error).message})`);
   }
-  return parsePickle(bytes, path);
+  try {
+    return parsePickle(bytes, path);
+  } catch (e) {
+    if (e instanceof PickleError) throw e;
+    // a damaged pickle can hand the opcodes values of the wrong kind (a shape that is no list)
+    throw new PickleError(path, 0, `malformed (${(e as Error).message})`);
+  }
 }

@@ -44,9 +44,13 @@ export function nwuclaRecord(json: unknown, file: string): SkeletonRecord {
         throw new DataError(file, name, `frame ${t} joint ${v} is not [x, y, z]`);
       }
       for (let c = 0; c < 3; c++) {
-        const x = Number(j[c]);
-        if (!Number.isFinite(x)) {
-          throw new DataError(file, name, `frame ${t} joint ${v} has a non-finite coordinate`);
+        const x = j[c];
+        if (typeof x !== "number" || !Number.isFinite(x)) {
+          throw new DataError(
+            file,
+            name,
+            `frame ${t} joint ${v} coordinate ${"xyz"[c]} is ${JSON.stringify(x)}, not a number`,
+          );
         }
         kp[(t * 20 + v) * 3 + c] = x;
       }
