@@ -86,8 +86,11 @@ export function buildCli(): Command {
 
   program.command("convert")
     .description("import a dataset into heatformer's Arrow format")
-    .argument("<format>", "ntu | nw-ucla | synth | pyskl")
-    .argument("[input]", "folder of .skeleton / .json files, or a pyskl .pkl (not for synth)")
+    .argument("<format>", "ntu | nw-ucla | synth | pyskl | kinetics-json | openpose | numpy")
+    .argument(
+      "[input]",
+      "a folder (.skeleton, .json, OpenPose clips, Kinetics-skeleton, GCN .npy), a .pkl, .npy or .npz",
+    )
     .requiredOption("-o, --out <file.arrow>", "output Arrow IPC file")
     .option(
       "--classes <list>",
@@ -96,6 +99,16 @@ export function buildCli(): Command {
     .option(
       "--layout <name|file.json>",
       "pyskl: the joint layout (a built-in name or a layout file) where the shape does not tell it",
+    )
+    .option(
+      "--labels <file>",
+      "kinetics-json: label JSON; openpose: clip,label[,split] CSV; numpy: .pkl/.npy",
+    )
+    .option("--split <name>", "kinetics-json / numpy with --labels: the split of the input (train)")
+    .option(
+      "--max-persons <n>",
+      "kinetics-json / openpose: people kept per frame, most confident first",
+      "2",
     )
     .option("--missing <list>", "ntu: names to skip (samples_with_missing_skeletons.txt)")
     .option("--seed <n>", "synth: generator seed")

@@ -10,12 +10,23 @@ import { SkeletonFile, type WriteReport, writeSkeletonArrow } from "../data/sche
 import { Runtime } from "../runtime/runtime.ts";
 import { printJson, UsageError } from "./output.ts";
 
-export const CONVERT_FORMATS = ["ntu", "nw-ucla", "synth", "pyskl"] as const;
+export const CONVERT_FORMATS = [
+  "ntu",
+  "nw-ucla",
+  "synth",
+  "pyskl",
+  "kinetics-json",
+  "openpose",
+  "numpy",
+] as const;
 
 export interface ConvertFlags {
   out: string;
   classes?: string;
   layout?: string;
+  labels?: string;
+  split?: string;
+  maxPersons?: string;
   missing?: string;
   seed?: string;
   subjects?: string;
@@ -69,12 +80,36 @@ export async function convertCommand(
       report = await writeSkeletonArrow(o.out, synthMeta(), synthRecords(opts));
       break;
     }
-    default: {
+    case "pyskl": {
       const { convertPyskl } = await import("../data/convert_pyskl.ts");
       report = await convertPyskl(input!, o.out, {
         layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
       });
+      break;
+    }
+    case "numpy": {
+      const { convertNumpy } = await import("../data/convert_numpy.ts");
+      report = await convertNumpy(input!, o.out, {
+        labels: o.labels,
+        split: o.split,
+        layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
+        classes: o.classes ? await readClassNames(o.classes) : undefined,
+      });
+      break;
+    }
+    default: {
+      const m = await import("../data/convert_openpose.ts");
+      const maxPersons = o.maxPersons ? positiveInt("--max-persons", o.maxPersons) : undefined;
+      const opts = {
+        labels: o.labels,
+        split: o.split,
+        maxPersons,
+        classes: o.classes ? await readClassNames(o.classes) : undefined,
+      };
+      report = format === "openpose"
+        ? await m.convertOpenpose(input!, o.out, opts)
+        : await m.convertKinetics(input!, o.out, opts);
     }
   }
   const summary = {

@@ -3,6 +3,9 @@
 // reader and each importer. Every outcome is a valid result or a clean error naming the file.
 import { fileURLToPath } from "node:url";
 import { convertNwucla } from "../data/convert.ts";
+import { convertNumpy } from "../data/convert_numpy.ts";
+import { convertKinetics, convertOpenpose } from "../data/convert_openpose.ts";
+import { NpyError } from "../io/npy.ts";
 import { convertPyskl } from "../data/convert_pyskl.ts";
 import { ntuRecord } from "../data/importers/ntu.ts";
 import { synthMeta, synthRecords } from "../data/importers/synth.ts";
@@ -143,4 +146,49 @@ Deno.test("fuzz: NW-UCLA JSON with damaged bytes or deleted fields fails naming 
     assert((await leftovers(dir)).length === 0, `case ${i} left files`);
   }
   await Deno.remove(dir, { recursive: true });
+});
+
+/** Copies a fixture folder, damages one of its files per case, and converts it. */
+async function fuzzFolder(
+  name: string,
+  victim: string,
+  convert: (dir: string, out: string) => Promise<unknown>,
+  seed: number,
+): Promise<void> {
+  const src = fx(`formats/${name}`);
+  const original = await Deno.readFile(`${src}/${victim}`);
+  const rng = new Rng(seed);
+  for (let i = 0; i < 25; i++) {
+    const dir = await Deno.makeTempDir();
+    await new Deno.Command("cp", { args: ["-r", `${src}/.`, dir] }).output();
+    const path = `${dir}/${victim}`;
+    await Deno.writeFile(path, damage(original, rng));
+    const out = `${dir}/out.arrow`;
+    try {
+      await convert(dir, out);
+    } catch (e) {
+      const ok = (e instanceof DataError || e instanceof PickleError || e instanceof NpyError) &&
+        e.message.includes(dir);
+      assert(ok, `${name} case ${i}: ${e instanceof Error ? `${e.name}: ${e.message}` : e}`);
+      assert(!(await Deno.stat(out).catch(() => null)), `${name} case ${i}: a partial output`);
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("fuzz: damaged Kinetics-skeleton, OpenPose and GCN numpy inputs fail cleanly", async () => {
+  await fuzzFolder(
+    "kinetics",
+    "kinetics_train/cliptrain01.json",
+    (d, o) => convertKinetics(d, o),
+    47,
+  );
+  await fuzzFolder(
+    "openpose",
+    "video1/video1_000000000002_keypoints.json",
+    (d, o) => convertOpenpose(d, o, { labels: `${d}/labels.csv` }),
+    53,
+  );
+  await fuzzFolder("stgcn", "train_data_joint.npy", (d, o) => convertNumpy(d, o), 59);
+  await fuzzFolder("stgcn", "train_label.pkl", (d, o) => convertNumpy(d, o), 61);
 });
