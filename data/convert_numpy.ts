@@ -7,7 +7,8 @@
 // x, y, z for the 3D layouts (ntu25, kinect20, h36m17) and x, y, score for the others.
 import { basename, join } from "node:path";
 import { type PyValue, readPickle } from "../io/pickle.ts";
-import { type NpyRef, openNpy, openNpz, readSlice } from "../io/npz.ts";
+import { type NpyRef, openNpy, readSlice } from "../io/npy.ts";
+import { openNpz } from "../io/npz.ts";
 import { defaultClassNames } from "./classes.ts";
 import { type JointLayout, layoutByName, LAYOUTS } from "./layouts.ts";
 import {

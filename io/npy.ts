@@ -1,5 +1,6 @@
-// A NumPy .npy reader (format 1.0-3.0, little-endian float32 / float64 / float16 / int,
-// C order) for single sequences handed to `heatformer predict`.
+// NumPy .npy arrays (format 1.0-3.0, little-endian, C order): whole (a single sequence for
+// `heatformer predict`) or in place, a slice at a time (the GCN repositories' datasets are
+// gigabytes: only the header is parsed, and each read fetches one sample).
 import { f16BitsToF32 } from "../runtime/dtype.ts";
 
 export class NpyError extends Error {
@@ -9,46 +10,115 @@ export class NpyError extends Error {
   }
 }
 
-const KINDS: Record<string, [number, (b: ArrayBuffer, o: number, n: number) => ArrayLike<number>]> =
-  {
-    "<f4": [4, (b, o, n) => new Float32Array(b, o, n)],
-    "<f8": [8, (b, o, n) => new Float64Array(b, o, n)],
-    "<f2": [2, (b, o, n) => Float32Array.from(new Uint16Array(b, o, n), f16BitsToF32)],
-    "<i4": [4, (b, o, n) => new Int32Array(b, o, n)],
-    "<i8": [8, (b, o, n) => Array.from(new BigInt64Array(b, o, n), Number)],
-  };
+/** An array stored as raw little-endian C-order data at `offset` of a file. */
+export interface NpyRef {
+  file: string;
+  /** The member name inside an .npz, for messages. */
+  member?: string;
+  shape: number[];
+  dtype: "<f4" | "<f8" | "<f2" | "<i4" | "<i8" | "|u1" | "|b1";
+  offset: number;
+  /** Inflated bytes of a compressed .npz member (held in memory), else read from the file. */
+  bytes?: Uint8Array;
+}
 
-/** An array as float32 with its shape. */
-export function parseNpy(bytes: Uint8Array, file: string): { shape: number[]; data: Float32Array } {
+export const SIZES: Record<NpyRef["dtype"], number> = {
+  "<f4": 4,
+  "<f8": 8,
+  "<f2": 2,
+  "<i4": 4,
+  "<i8": 8,
+  "|u1": 1,
+  "|b1": 1,
+};
+
+/** Parses an .npy header at the start of `head`; returns the array's description. */
+export function npyHeader(head: Uint8Array, where: string): Omit<NpyRef, "file" | "offset"> & {
+  dataStart: number;
+} {
   const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
-  if (bytes.length < 10 || magic.some((m, i) => bytes[i] !== m)) {
-    throw new NpyError(file, "not a .npy file (no \\x93NUMPY magic)");
+  if (head.length < 10 || magic.some((m, i) => head[i] !== m)) {
+    throw new NpyError(where, "not an .npy array (no \\x93NUMPY magic)");
   }
-  const major = bytes[6];
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const hlen = major >= 2 ? dv.getUint32(8, true) : dv.getUint16(8, true);
-  const start = (major >= 2 ? 12 : 10) + hlen;
-  if (start > bytes.length) throw new NpyError(file, "header past the end of the file");
-  const header = new TextDecoder().decode(bytes.subarray(major >= 2 ? 12 : 10, start));
-  const descr = header.match(/'descr':\s*'([^']+)'/)?.[1];
-  const fortran = header.match(/'fortran_order':\s*(True|False)/)?.[1];
-  const shapeText = header.match(/'shape':\s*\(([^)]*)\)/)?.[1];
-  if (!descr || !fortran || shapeText === undefined) {
-    throw new NpyError(file, `unreadable header ${JSON.stringify(header.trim())}`);
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const v2 = head[6] >= 2;
+  const hlen = v2 ? dv.getUint32(8, true) : dv.getUint16(8, true);
+  const start = (v2 ? 12 : 10) + hlen;
+  if (start > head.length) throw new NpyError(where, "header longer than read");
+  const text = new TextDecoder().decode(head.subarray(v2 ? 12 : 10, start));
+  const descr = text.match(/'descr':\s*'([^']+)'/)?.[1];
+  const shape = text.match(/'shape':\s*\(([^)]*)\)/)?.[1];
+  if (!descr || shape === undefined || /'fortran_order':\s*True/.test(text)) {
+    throw new NpyError(where, `unsupported header ${JSON.stringify(text.trim())}`);
   }
-  if (fortran === "True") throw new NpyError(file, "Fortran-ordered arrays are not supported");
-  const kind = KINDS[descr.replace("|", "<")];
-  if (!kind) throw new NpyError(file, `dtype ${descr} is not supported (float16/32/64, int32/64)`);
-  const shape = shapeText.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
-  const n = shape.reduce((a, b) => a * b, 1);
-  if (bytes.length - start < n * kind[0]) {
-    throw new NpyError(
-      file,
-      `${n} values of ${descr} do not fit in the ${bytes.length - start} bytes left`,
-    );
+  const dtype = descr.replace(/^=/, "<") as NpyRef["dtype"];
+  if (!(dtype in SIZES)) throw new NpyError(where, `dtype ${descr} is not supported`);
+  return {
+    dtype,
+    shape: shape.split(",").map((s) => s.trim()).filter(Boolean).map(Number),
+    dataStart: start,
+  };
+}
+
+export async function readAt(f: Deno.FsFile, offset: number, n: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(n);
+  await f.seek(offset, Deno.SeekMode.Start);
+  let at = 0;
+  while (at < n) {
+    const k = await f.read(buf.subarray(at));
+    if (k === null) break;
+    at += k;
   }
-  const copy = bytes.slice(start, start + n * kind[0]).buffer;
-  return { shape, data: Float32Array.from(kind[1](copy, 0, n)) };
+  return buf.subarray(0, at);
+}
+
+export async function openNpy(path: string): Promise<NpyRef> {
+  const f = await Deno.open(path).catch((e) => {
+    throw new NpyError(path, `cannot open (${e.message})`);
+  });
+  try {
+    const h = npyHeader(await readAt(f, 0, 4096), path);
+    const size = (await f.stat()).size;
+    const ref: NpyRef = { file: path, shape: h.shape, dtype: h.dtype, offset: h.dataStart };
+    if (h.dataStart + count(ref) * SIZES[ref.dtype] > size) {
+      throw new NpyError(path, `${h.shape.join(" x ")} ${h.dtype} values run past the end`);
+    }
+    return ref;
+  } finally {
+    f.close();
+  }
+}
+
+export const count = (r: { shape: number[] }) => r.shape.reduce((a, b) => a * b, 1);
+
+/** Raw little-endian values of a dtype as float32. */
+export function toFloat32(dtype: NpyRef["dtype"], bytes: Uint8Array): Float32Array {
+  const b = bytes.slice().buffer;
+  switch (dtype) {
+    case "<f4":
+      return new Float32Array(b);
+    case "<f8":
+      return Float32Array.from(new Float64Array(b));
+    case "<i4":
+      return Float32Array.from(new Int32Array(b));
+    case "<i8":
+      return Float32Array.from(new BigInt64Array(b), Number);
+    case "|u1":
+    case "|b1":
+      return Float32Array.from(new Uint8Array(b));
+    case "<f2":
+      return Float32Array.from(new Uint16Array(b), f16BitsToF32);
+  }
+}
+
+/** A whole .npy array as float32 with its shape. */
+export function parseNpy(bytes: Uint8Array, file: string): { shape: number[]; data: Float32Array } {
+  const h = npyHeader(bytes.subarray(0, 65536), file);
+  const n = count(h) * SIZES[h.dtype];
+  if (bytes.length - h.dataStart < n) {
+    throw new NpyError(file, `${h.shape.join(" x ")} ${h.dtype} values run past the end`);
+  }
+  return { shape: h.shape, data: toFloat32(h.dtype, bytes.subarray(h.dataStart, h.dataStart + n)) };
 }
 
 export async function readNpy(path: string): Promise<{ shape: number[]; data: Float32Array }> {
@@ -59,4 +129,24 @@ export async function readNpy(path: string): Promise<{ shape: number[]; data: Fl
     throw new NpyError(path, `cannot read (${(e as Error).message})`);
   }
   return parseNpy(bytes, path);
+}
+
+/** Elements [start, start + n) of an array (row-major), as float32. */
+export async function readSlice(ref: NpyRef, start: number, n: number): Promise<Float32Array> {
+  const size = SIZES[ref.dtype];
+  const bytes = ref.bytes ? ref.bytes.slice(start * size, (start + n) * size) : await (async () => {
+    const f = await Deno.open(ref.file);
+    try {
+      return (await readAt(f, ref.offset + start * size, n * size)).slice();
+    } finally {
+      f.close();
+    }
+  })();
+  if (bytes.length !== n * size) {
+    throw new NpyError(
+      ref.member ? `${ref.file} [${ref.member}]` : ref.file,
+      "truncated array data",
+    );
+  }
+  return toFloat32(ref.dtype, bytes);
 }

@@ -2,41 +2,15 @@
 // (failpoints and SIGKILL), failed starts, Ctrl-C, and run folders that work from anywhere.
 // Tiny shapes (8 frames of 16 x 16, batches of 8) shared with train_test.ts.
 import { fileURLToPath } from "node:url";
-import { synthMeta, synthRecords } from "../data/importers/synth.ts";
-import { writeSkeletonArrow } from "../data/schema.ts";
 import { readSafetensors } from "../io/safetensors.ts";
-import { DEFAULT_RUN, type RunConfig, validateConfig } from "../training/config.ts";
+import { DEFAULT_RUN } from "../training/config.ts";
 import { ConfigError } from "../training/preflight.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
+import { TINY, tiny, tinyData } from "./tiny.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-
-async function tinyData(dir: string): Promise<string> {
-  const path = `${dir}/tiny.arrow`;
-  await writeSkeletonArrow(
-    path,
-    synthMeta(),
-    synthRecords({ seed: 3, subjects: 3, trainSubjects: 2, repetitions: 1 }),
-  );
-  return path;
-}
-
-const TINY = ["--clip-len", "8", "--size", "16", "--batch-size", "8", "--split", "synth"];
-const tiny = (data: string, out: string, o: Partial<RunConfig> = {}): RunConfig =>
-  validateConfig({
-    ...DEFAULT_RUN,
-    data,
-    out,
-    split: "synth",
-    clipLen: 8,
-    size: 16,
-    batchSize: 8,
-    epochs: 2,
-    warmupEpochs: 0,
-    ...o,
-  });
 
 async function cli(
   args: string[],

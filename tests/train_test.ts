@@ -3,34 +3,11 @@
 import { synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { writeSkeletonArrow } from "../data/schema.ts";
 import { readSafetensors } from "../io/safetensors.ts";
-import { DEFAULT_RUN, type RunConfig, validateConfig } from "../training/config.ts";
+import { DEFAULT_RUN, validateConfig } from "../training/config.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
-
-async function tinyData(dir: string, subjects = 3): Promise<string> {
-  const path = `${dir}/tiny.arrow`;
-  await writeSkeletonArrow(
-    path,
-    synthMeta(),
-    synthRecords({ seed: 3, subjects, trainSubjects: subjects - 1, repetitions: 1 }),
-  );
-  return path;
-}
-
-const tiny = (data: string, out: string, o: Partial<RunConfig> = {}): RunConfig =>
-  validateConfig({
-    ...DEFAULT_RUN,
-    data,
-    out,
-    split: "synth",
-    clipLen: 8,
-    size: 16,
-    batchSize: 8,
-    epochs: 2,
-    warmupEpochs: 0,
-    ...o,
-  });
+import { tiny, tinyData } from "./tiny.ts";
 
 gpuTest(
   "train: many test views are evaluated in passes no larger than a training batch",

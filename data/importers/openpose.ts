@@ -91,7 +91,23 @@ export function kineticsRecord(
   });
   if (T === 0) return { skip: name, reason: "no frame" };
   const frames = Array.from({ length: T }, (_, t) => byIndex.get(t) ?? { people: [] });
-  const { persons, keypoint, score } = stackPeople(frames, 18, maxPersons);
+  return clipRecord(name, label, frames, 18, maxPersons, [split], [
+    KINETICS_SIZE.height,
+    KINETICS_SIZE.width,
+  ]);
+}
+
+/** A clip's frames of people as a record (the fields no OpenPose format carries left 0). */
+function clipRecord(
+  name: string,
+  label: number,
+  frames: FramePeople[],
+  V: number,
+  maxPersons: number,
+  splits: string[],
+  imgShape: [number, number] | null,
+): SkeletonRecord {
+  const { persons, keypoint, score } = stackPeople(frames, V, maxPersons);
   return {
     name,
     label,
@@ -99,13 +115,13 @@ export function kineticsRecord(
     camera: 0,
     setup: 0,
     replication: 0,
-    frames: T,
+    frames: frames.length,
     persons,
     keypoint,
     score,
     keypoint2d: null,
-    imgShape: [KINETICS_SIZE.height, KINETICS_SIZE.width],
-    splits: [split],
+    imgShape,
+    splits,
   };
 }
 
@@ -164,25 +180,7 @@ export async function openposeRecord(
     frames.push(fr);
   }
   if (V === null) return { record: { skip: name, reason: "nobody in any frame" }, V };
-  const { persons, keypoint, score } = stackPeople(frames, V, maxPersons);
-  return {
-    record: {
-      name,
-      label,
-      subject: 0,
-      camera: 0,
-      setup: 0,
-      replication: 0,
-      frames: frames.length,
-      persons,
-      keypoint,
-      score,
-      keypoint2d: null,
-      imgShape: null,
-      splits,
-    },
-    V,
-  };
+  return { record: clipRecord(name, label, frames, V, maxPersons, splits, null), V };
 }
 
 /** The OpenPose CSV: `clip,label[,split]` per line (a header line is skipped). */
