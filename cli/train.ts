@@ -60,8 +60,14 @@ const FIELDS: [
   ["--epochs <n>", "epochs", NUM, "epochs"],
   ["--seed <n>", "seed", NUM, "seed (init, data order, augmentation, dropout)"],
   ["--test-clips <n>", "testClips", NUM, "final evaluation: clips per sample"],
+  ["--eval-every <n>", "evalEvery", NUM, "validate every N epochs (and after the last)"],
   ["--out <dir>", "out", String, "run folder"],
 ];
+
+/** The config fields the train flags set (each RunConfig field must have one). */
+export function flaggedFields(): Set<keyof RunConfig> {
+  return new Set([...FIELDS.map(([, f]) => f), ...SWITCHES.map(([, f]) => f)]);
+}
 
 export function addTrainOptions(cmd: Command): Command {
   for (const [flag, , , help] of FIELDS) cmd.option(flag, help);

@@ -234,3 +234,13 @@ Deno.test("eval: a checkpoint that predates recorded inputs gets its heatmap kin
   }
   assert(msg.includes("x.safetensors") && msg.includes("7 heatmap channels"), msg);
 });
+
+Deno.test("train: every configuration field has a flag", async () => {
+  const { flaggedFields } = await import("../cli/train.ts");
+  const { DEFAULT_RUN } = await import("../training/config.ts");
+  const flagged = flaggedFields();
+  const missing = Object.keys(DEFAULT_RUN).filter((k) =>
+    !flagged.has(k as keyof typeof DEFAULT_RUN)
+  );
+  assertEquals(missing, []); // --eval-every was documented but missing
+});
