@@ -69,7 +69,10 @@ export function buildCli(): Command {
   program.command("predict")
     .description("class names with probabilities for sequences, by a trained run or checkpoint")
     .argument("<run-or-checkpoint>", "a run folder (its best.safetensors) or a .safetensors file")
-    .argument("<inputs...>", "Arrow files (every sample, or --split) or .npy sequences")
+    .argument(
+      "<inputs...>",
+      "Arrow files (every sample, or --split), or single sequences: .npy arrays, Kinetics-skeleton JSON files, OpenPose clip folders",
+    )
     .option("--split <name>", "Arrow inputs: only this split")
     .option("--top-k <k>", "classes per sequence", "5")
     .option("--clips <n>", "test clips per sequence (default: the run's)")

@@ -83,6 +83,7 @@ export async function convertCommand(
     case "pyskl": {
       const { convertPyskl } = await import("../data/convert_pyskl.ts");
       report = await convertPyskl(input!, o.out, {
+        maxPersons: o.maxPersons ? positiveInt("--max-persons", o.maxPersons) : undefined,
         layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
       });
@@ -117,6 +118,7 @@ export async function convertCommand(
     input: input ?? null,
     out: o.out,
     written: report.written,
+    splits: report.splits ?? {},
     skipped: report.skipped.length,
     seconds: (performance.now() - t0) / 1000,
     skippedSamples: report.skipped.slice(0, 1000),
@@ -124,7 +126,12 @@ export async function convertCommand(
   if (o.json) printJson({ ...summary, warnings: report.warnings ?? [] });
   else {
     for (const w of report.warnings ?? []) console.error(`warning: ${w}`);
-    console.log(`wrote ${report.written} sequences to ${o.out} in ${summary.seconds.toFixed(1)} s`);
+    const per = Object.entries(report.splits ?? {}).map(([k, n]) => `${k} ${n}`).join(", ");
+    console.log(
+      `wrote ${report.written} sequences${per ? ` (${per})` : ""} to ${o.out} in ${
+        summary.seconds.toFixed(1)
+      } s`,
+    );
     if (report.skipped.length) {
       console.log(
         `skipped ${report.skipped.length}: ${

@@ -1,12 +1,19 @@
 // `heatformer predict RUN|CKPT INPUT... [--split S] [--top-k 5] [--clips N] [--flip] [--json]`:
 // class names with probabilities for unlabeled sequences, through the run's own input pipeline
-// and test protocol. INPUT: an Arrow file (every sample, or --split), or a .npy sequence of
-// T x V x C or M x T x V x C keypoints in the model's layout (or --layout).
+// and test protocol. INPUT: an Arrow file (every sample, or --split), or a single sequence: a
+// .npy of T x V x C or M x T x V x C keypoints in the model's layout (or --layout), a
+// Kinetics-skeleton JSON, or an OpenPose clip folder.
 import { basename } from "node:path";
 import { TEST_MODE } from "../data/batches.ts";
 import { parseLayout, resolveLayoutArg } from "../data/layout_file.ts";
 import { type JointLayout, layoutByName, registerLayout, sameLayout } from "../data/layouts.ts";
-import { DataError, SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
+import { kineticsRecord, openposeRecord } from "../data/importers/openpose.ts";
+import {
+  DataError,
+  SkeletonFile,
+  type SkeletonRecord,
+  writeSkeletonArrow,
+} from "../data/schema.ts";
 import { loadCheckpoint } from "../io/checkpoint.ts";
 import { readNpy } from "../io/npy.ts";
 import { buildModel } from "../models/presets.ts";
@@ -33,13 +40,32 @@ export interface Prediction {
   top: { class: string; label: number; prob: number }[];
 }
 
-/** A .npy sequence as a one-sample Arrow file in the model's layout and classes. */
-async function npyAsArrow(
+/** A single sequence as a record: a .npy (T x V x C or M x T x V x C in `layout`), a
+ * Kinetics-skeleton JSON, or an OpenPose clip folder; with its layout. */
+async function sequenceRecord(
   path: string,
-  layout: JointLayout,
-  classes: string[],
-  dir: string,
-): Promise<string> {
+  layout: JointLayout | null,
+): Promise<{ record: SkeletonRecord; layout: JointLayout; channels: 2 | 3 }> {
+  const name = basename(path).replace(/\.(npy|json)$/, "");
+  if (path.endsWith(".json")) {
+    let json: unknown;
+    try {
+      json = JSON.parse(await Deno.readTextFile(path));
+    } catch (e) {
+      throw new DataError(path, null, `not a readable JSON file (${(e as Error).message})`);
+    }
+    const r = kineticsRecord(json, path, 0, "predict", 2);
+    if ("skip" in r) throw new DataError(path, name, r.reason);
+    return { record: r, layout: layoutByName("openpose18"), channels: 2 };
+  }
+  if ((await Deno.stat(path).catch(() => null))?.isDirectory) {
+    const { record, V } = await openposeRecord(path, 0, ["predict"], 2);
+    if ("skip" in record) throw new DataError(path, name, record.reason);
+    return { record, layout: layoutByName(V === 25 ? "openpose25" : "openpose18"), channels: 2 };
+  }
+  if (!layout) {
+    throw new UsageError(`${path}: give its layout with --layout (the checkpoint records none)`);
+  }
   const { shape, data } = await readNpy(path);
   const s = shape.length === 3 ? [1, ...shape] : shape;
   const [M, T, V, C] = s;
@@ -54,19 +80,10 @@ async function npyAsArrow(
     throw new DataError(
       path,
       null,
-      `${V} joints, the model's layout ${layout.name} has ${layout.joints.length} (--layout)`,
+      `${V} joints, the layout ${layout.name} has ${layout.joints.length} (--layout)`,
     );
   }
-  const out = `${dir}/${basename(path)}.arrow`;
-  const name = basename(path).replace(/\.npy$/, "");
-  await writeSkeletonArrow(out, {
-    dataset: "predict",
-    layout: layout.name,
-    channels: C as 2 | 3,
-    classes,
-    keypointDtype: "f32",
-    batchSize: 16,
-  }, [{
+  const record: SkeletonRecord = {
     name,
     label: 0,
     subject: 0,
@@ -80,7 +97,32 @@ async function npyAsArrow(
     keypoint2d: null,
     imgShape: null,
     splits: ["predict"],
-  }]);
+  };
+  return { record, layout, channels: C as 2 | 3 };
+}
+
+/** A single sequence as a one-sample Arrow file with the model's classes. */
+async function sequenceAsArrow(
+  path: string,
+  layout: JointLayout | null,
+  classes: string[],
+  dir: string,
+): Promise<string> {
+  const seq = await sequenceRecord(path, layout);
+  const out = `${dir}/${basename(path)}.arrow`;
+  await writeSkeletonArrow(
+    out,
+    {
+      dataset: "predict",
+      layout: seq.layout.name,
+      channels: seq.channels,
+      classes,
+      keypointDtype: "f32",
+      batchSize: 16,
+    },
+    [seq.record],
+    path,
+  );
   return out;
 }
 
@@ -123,15 +165,16 @@ export async function predictCommand(
   try {
     for (const input of inputs) {
       let path = input;
-      if (input.endsWith(".npy")) {
-        const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
-        if (!layout || !classes) {
+      const single = !input.endsWith(".arrow");
+      if (single) {
+        if (!classes) {
           throw new UsageError(
-            `${input}: ${t.ckpt} records no layout or classes (written before predict); ` +
+            `${input}: ${t.ckpt} records no class names (written before predict); ` +
               "convert the sequence into an Arrow file",
           );
         }
-        path = await npyAsArrow(input, layout, classes, tmp);
+        const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
+        path = await sequenceAsArrow(input, layout, classes, tmp);
       }
       const file = await SkeletonFile.open(path);
       try {
@@ -147,7 +190,7 @@ export async function predictCommand(
           throw new UsageError(`${input}: ${names.length} classes, the model has ${t.mc.classes}`);
         }
         // sorted: the loader keeps this order without shuffling, so score i is sample idx[i]
-        const split = input.endsWith(".npy") ? undefined : o.split;
+        const split = single ? undefined : o.split;
         const idx = (split ? [...file.split(split)] : file.index.names.map((_, i) => i))
           .sort((a, b) => a - b);
         const rows = positiveInt("--batch-size", o.batchSize);

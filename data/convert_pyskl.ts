@@ -30,7 +30,31 @@ function toF32(a: NdArray): Float32Array {
 }
 
 /** Options of `convert pyskl`: a layout where the shape is ambiguous, and class names. */
+/**
+ * At most `max` persons, those with the highest mean score first (pyskl keeps the most confident
+ * of a Kinetics clip's many); all of them without scores or a limit.
+ */
+export function mostConfident(
+  kp: Float32Array,
+  score: Float32Array | null,
+  [M, T, V, C]: number[],
+  max = Infinity,
+): { persons: number; keypoint: Float32Array; score: Float32Array | null } {
+  if (!score || M <= max) return { persons: M, keypoint: kp, score };
+  const per = T * V;
+  const mean = (m: number) => score.subarray(m * per, (m + 1) * per).reduce((a, b) => a + b, 0);
+  const keep = [...Array(M).keys()].sort((a, b) => mean(b) - mean(a)).slice(0, max);
+  const keypoint = new Float32Array(keep.length * per * C), s = new Float32Array(keep.length * per);
+  keep.forEach((m, k) => {
+    keypoint.set(kp.subarray(m * per * C, (m + 1) * per * C), k * per * C);
+    s.set(score.subarray(m * per, (m + 1) * per), k * per);
+  });
+  return { persons: keep.length, keypoint, score: s };
+}
+
 export interface PysklOptions {
+  /** Persons kept per clip, the most confident first (default: all). */
+  maxPersons?: number;
   /** A layout (built-in, or read with resolveLayoutArg from --layout FILE.json). */
   layout?: JointLayout;
   classes?: string[];
@@ -176,9 +200,7 @@ async function convertPickle(path: string, out: string, o: PysklOptions): Promis
         setup: n?.setup ?? 0,
         replication: n?.replication ?? 0,
         frames: T,
-        persons: M,
-        keypoint: toF32(kp),
-        score: isArray(sc) ? toF32(sc) : null,
+        ...mostConfident(toF32(kp), isArray(sc) ? toF32(sc) : null, [M, T, V, C], o.maxPersons),
         keypoint2d: null,
         imgShape: Array.isArray(img) && img.length === 2 ? [Number(img[0]), Number(img[1])] : null,
         splits: splitOf.get(name) ?? [],

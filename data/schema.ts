@@ -221,6 +221,8 @@ export interface WriteReport {
   skipped: { name: string; reason: string }[];
   /** Things the input got wrong that did not stop the conversion. */
   warnings?: string[];
+  /** Sequences written per split. */
+  splits?: Record<string, number>;
 }
 
 /**
@@ -325,7 +327,8 @@ async function writePhases(
   }
   await rename(tmpFile, path);
   await rm(tmpStream, { force: true });
-  return { written: index.names.length, skipped };
+  const splits = Object.fromEntries(Object.entries(index.splits).map(([k, v]) => [k, v.length]));
+  return { written: index.names.length, skipped, splits };
 }
 
 const REQUIRED = ["name", "label", "frames", "persons", "keypoint", "splits"];

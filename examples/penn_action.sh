@@ -4,34 +4,38 @@
 # train the heatmap streams, evaluate them with `heatformer eval` (10 clips + flipped views,
 # probabilities averaged over views and streams), and print one JSON object last on stdout:
 # the first stream's training summary (its run folder in "run", so its config.json can be
-# reused on other data) with the evaluation beside it.
+# reused on other data) with the evaluation beside it in "eval".
 #
-#   examples/penn_action.sh                      # ~45 minutes on 2 CPU cores (lavapipe)
+#   examples/penn_action.sh                        # about 30 minutes on 2 CPU cores (lavapipe)
 #   PENN_ACTION=/path/penn_action_coco17.pkl OUT=runs/penn examples/penn_action.sh
-#   STREAMS=joint examples/penn_action.sh        # one stream only (~12 minutes)
+#   STREAMS="frames" examples/penn_action.sh       # the vanilla stream alone (about 15 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DENO=${DENO:-deno}
 PENN_ACTION=${PENN_ACTION:-../shared/datasets/penn-action/penn_action_coco17.pkl}
 OUT=${OUT:-runs/penn}
-EPOCHS=${EPOCHS:-60}
-STREAMS=${STREAMS:-joint limb}
+STREAMS=${STREAMS:-frames joints}
 read -r -a extra <<<"${EXTRA:-}"
 hf() { "$DENO" run -A main.ts "$@"; }
-mkdir -p "$OUT"
 
+# The heatmap streams (README "Penn Action"): the vanilla transformer on frame tokens (joint stem),
+# and DSTformer on per-joint heatmap tokens; both on joint heatmaps.
+declare -A FLAGS=(
+  [frames]="--model vanilla-tiny --width 128 --depth 4 --epochs 80 --eval-every 5"
+  [joints]="--model motionbert-tiny --spatial-init fourier --epochs 20"
+)
+
+mkdir -p "$OUT"
 hf convert pyskl "$PENN_ACTION" --classes examples/penn_action_classes.txt \
   -o "$OUT/penn.arrow" >&2
 hf inspect "$OUT/penn.arrow" >&2
 
 runs=()
 for stream in $STREAMS; do
-  echo "== $stream heatmaps" >&2
-  rm -rf "$OUT/$stream"
-  # vanilla-tiny: frame tokens through the Fourier-initialised joint stem
-  "$DENO" run -A train.ts --model vanilla-tiny --width 128 --heatmap "$stream" \
-    --epochs "$EPOCHS" --data "$OUT/penn.arrow" --split train:test "${extra[@]}" \
-    --out "$OUT/$stream" --json >"$OUT/$stream.json"
+  echo "== $stream: ${FLAGS[$stream]}" >&2
+  read -r -a flags <<<"${FLAGS[$stream]}"
+  "$DENO" run -A train.ts "${flags[@]}" --data "$OUT/penn.arrow" --split train:test \
+    "${extra[@]}" --out "$OUT/$stream" --force --json >"$OUT/$stream.json"
   runs+=("$OUT/$stream")
 done
 

@@ -25,13 +25,15 @@ async function summary(path: string) {
   }
 }
 
-/** One short epoch, then `predict --json` on the validation split: names and classes back. */
+/** One short epoch, then `predict --json` on the validation split (and on `single`
+ * sequences given as they are): names and classes back. */
 async function trainAndPredict(
   rt: Parameters<typeof train>[0],
   data: string,
   dir: string,
   split: string,
   input: "heatmap" | "kp2d" | "kp3d",
+  single: string[] = [],
 ) {
   const s = await train(
     rt,
@@ -59,6 +61,7 @@ async function trainAndPredict(
       "predict",
       `${dir}/run`,
       data,
+      ...single,
       "--split",
       held,
       "--top-k",
@@ -86,8 +89,10 @@ gpuTest("formats: Kinetics-skeleton JSON (ST-GCN) converts, trains and predicts"
   // 6 frames (frame 4 had nobody), the 2 most confident people of up to 3, pixels of 340 x 256
   assertEquals([first.frames, first.persons, first.imgShape], [6, 2, [256, 340]]);
   assert(first.keypoint.every((v) => v >= 0 && v <= 340), "pixel coordinates");
-  const preds = await trainAndPredict(rt, out, dir, "train:val", "heatmap");
-  assertEquals(preds.map((p) => p.name), ["clipval00", "clipval01"]);
+  const one = fx("kinetics/kinetics_val/clipval01.json");
+  const preds = await trainAndPredict(rt, out, dir, "train:val", "heatmap", [one]);
+  assertEquals(preds.map((p) => p.name), ["clipval00", "clipval01", "clipval01"]);
+  assertEquals(preds[2].top, preds[1].top); // the JSON file alone predicts as its converted row
   assert(preds.every((p) => r.classNames.includes(p.top[0].class)), "class names predicted");
   await Deno.remove(dir, { recursive: true });
 });
@@ -104,8 +109,11 @@ gpuTest(
       test: 2,
     }]);
     assertEquals([first.name, first.frames, first.persons, first.label], ["video0", 5, 1, 1]);
-    const preds = await trainAndPredict(rt, out, dir, "train:test", "kp2d");
-    assertEquals(preds.map((p) => p.name), ["video2", "video3"]);
+    const preds = await trainAndPredict(rt, out, dir, "train:test", "kp2d", [
+      fx("openpose/video3"),
+    ]);
+    assertEquals(preds.map((p) => p.name), ["video2", "video3", "video3"]);
+    assertEquals(preds[2].top, preds[1].top); // the clip folder alone predicts as its row
     const e = await assertRejects(
       () => convertOpenpose(fx("openpose"), `${dir}/x.arrow`),
       DataError,

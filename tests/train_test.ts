@@ -90,10 +90,16 @@ gpuTest(
     // Stop in epoch 2 (after 3 of 4 steps), then resume.
     let micro = 0;
     const stopped = await train(rt, tiny(data, `${dir}/b`, o), false, {
-      shouldStop: () => ++micro === 6,
+      progress: () => micro++,
+      shouldStop: () => micro === 6,
     });
     assert(stopped.interrupted, "the run stopped");
     await train(rt, tiny(data, `${dir}/b`, o), true);
+    // The resumed epoch's speed counts only what this process trained: 2 micro-batches of 8
+    // (it once counted the 48 samples seen before the stop too).
+    const lines = (await Deno.readTextFile(`${dir}/b/metrics.jsonl`)).trim().split("\n");
+    const m2 = JSON.parse(lines[1]);
+    assertEquals([lines.length, Math.round(m2.samplesPerSec * m2.seconds)], [2, 16]);
     const a = await readSafetensors(`${dir}/a/last.safetensors`),
       b = await readSafetensors(`${dir}/b/last.safetensors`);
     assertEquals([...a.tensors.keys()].sort(), [...b.tensors.keys()].sort());
@@ -192,6 +198,9 @@ gpuTest(
         message.includes("last good checkpoint"),
       message,
     );
+    // the message names a file that exists (a first-epoch NaN once named a missing one)
+    const named = message.match(/checkpoint is (\S+\.safetensors)/)?.[1];
+    assert(named && (await Deno.stat(named)).isFile, `named checkpoint ${named}`);
     const after = await Deno.readFile(`${dir}/run/last.safetensors`);
     assert(
       after.length === good.length && after.every((b, i) => b === good[i]),
