@@ -64,7 +64,7 @@ export interface PysklOptions {
 const INFERRED: Record<string, string> = {
   "17x2": "coco17",
   "25x3": "ntu25",
-  "25x2": "ntu25",
+  "18x2": "openpose18", // 25 x 2 is ambiguous (NTU's 2D joints or BODY_25): --layout
   "20x3": "kinect20",
 };
 
