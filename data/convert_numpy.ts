@@ -103,7 +103,7 @@ async function parts(input: string, o: NumpyOptions): Promise<Part[]> {
         f.startsWith(`${split}_data`) && f.endsWith(".npy")
       ).sort()[0];
       const label = files.filter((f) =>
-        f.startsWith(`${split}_label`) && f.endsWith(".pkl")
+        f.startsWith(`${split}_label`) && /\.(pkl|pickle)$/.test(f)
       ).sort()[0];
       if (data && label) out.push(await npyPart(join(input, data), join(input, label), split));
     }

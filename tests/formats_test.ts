@@ -135,7 +135,7 @@ gpuTest(
     assertEquals([s.first.name, s.first.frames, s.first.persons], ["S001C001P001R001A001", 8, 1]);
     const one = `${dir}/one.arrow`;
     await convertNumpy(fx("stgcn/val_data_joint.npy"), one, {
-      labels: fx("stgcn/val_label.pkl"),
+      labels: fx("stgcn/val_label.pickle"),
       split: "val",
     });
     assertEquals((await summary(one)).splits, { val: 2 });

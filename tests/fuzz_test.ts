@@ -190,5 +190,5 @@ Deno.test("fuzz: damaged Kinetics-skeleton, OpenPose and GCN numpy inputs fail c
     53,
   );
   await fuzzFolder("stgcn", "train_data_joint.npy", (d, o) => convertNumpy(d, o), 59);
-  await fuzzFolder("stgcn", "train_label.pkl", (d, o) => convertNumpy(d, o), 61);
+  await fuzzFolder("stgcn", "train_label.pickle", (d, o) => convertNumpy(d, o), 61);
 });
