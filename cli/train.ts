@@ -197,10 +197,21 @@ async function epochsDone(dir: string): Promise<number> {
   return 0;
 }
 
+/** Whether the run's summary.json says it finished (not interrupted). */
+async function finishedSummary(dir: string): Promise<boolean> {
+  try {
+    return JSON.parse(await Deno.readTextFile(join(dir, "summary.json"))).interrupted === false;
+  } catch {
+    return false;
+  }
+}
+
 export async function trainCommand(o: Flags): Promise<void> {
   const { cfg, resume } = await resolveConfig(o);
   checkFlags(cfg); // usage errors before any adapter is opened
-  if (resume && (await epochsDone(cfg.out)) >= cfg.epochs) {
+  // Finished: every epoch trained and the summary written (a kill during the final evaluation
+  // leaves no summary; resuming such a run only evaluates and writes it).
+  if (resume && (await epochsDone(cfg.out)) >= cfg.epochs && (await finishedSummary(cfg.out))) {
     const msg = `${cfg.out}: finished (${cfg.epochs} of ${cfg.epochs} epochs); nothing to do ` +
       `(extend it with --epochs N)`;
     if (o.json) printJson({ run: cfg.out, finished: true, epochs: cfg.epochs });
