@@ -9,6 +9,7 @@ import { convertCommand, inspectCommand, renderCommand } from "./cli/data.ts";
 import { demoCommand } from "./cli/demo.ts";
 import { evalCommand } from "./cli/eval.ts";
 import { modelsCommand } from "./cli/models.ts";
+import { recipesCommand } from "./cli/recipes.ts";
 import { predictCommand } from "./cli/predict.ts";
 import { addTrainOptions, trainCommand } from "./cli/train.ts";
 import { infoCommand } from "./cli/info.ts";
@@ -83,9 +84,14 @@ export function buildCli(): Command {
     .action((target, inputs, o) => runCommand(() => predictCommand(target, inputs, o)));
 
   program.command("models")
-    .description("the presets: parameters, GFLOPs per sample, inputs")
+    .description("the presets: parameters, GFLOPs per sample, inputs, recipes")
     .option("--json", "print one JSON object")
     .action((o) => runCommand(() => modelsCommand(o)));
+
+  program.command("recipes")
+    .description("the training recipes: optimiser, schedule, length, batch, test protocol")
+    .option("--json", "print one JSON object")
+    .action((o) => runCommand(() => recipesCommand(o)));
 
   program.command("convert")
     .description("import a dataset into heatformer's Arrow format")

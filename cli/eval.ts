@@ -11,7 +11,13 @@ import type { ModelConfig } from "../models/config.ts";
 import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { type InputSpec, TEST_MODE } from "../data/batches.ts";
-import { DEFAULT_RUN, type RunConfig, splitNames, validateConfig } from "../training/config.ts";
+import {
+  configFields,
+  DEFAULT_RUN,
+  type RunConfig,
+  splitNames,
+  validateConfig,
+} from "../training/config.ts";
 import { ensemble, type EvalScores, evaluateScores, summarize } from "../training/evaluate.ts";
 import { builtinDataset, inputSpecOf } from "../training/trainer.ts";
 import { printJson, UsageError } from "./output.ts";
@@ -56,8 +62,7 @@ export async function openTarget(target: string) {
   let run: RunConfig | null = null;
   try {
     const raw = JSON.parse(await Deno.readTextFile(join(runDir, "config.json")));
-    const { modelConfig: _m, dataFile: _d, extended: _x, ...fields } = raw;
-    run = validateConfig({ ...DEFAULT_RUN, ...fields });
+    run = validateConfig({ ...DEFAULT_RUN, ...configFields(raw) });
   } catch {
     run = null;
   }

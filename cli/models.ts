@@ -10,6 +10,9 @@ export function modelsCommand(o: { json?: boolean }): Promise<void> {
     studyParameters: p.studyParams ? p.studyParams * 1e6 : null,
     gflopsPerSample: flopsPerSample(p.config) / 1e9,
     input: p.config.input,
+    keypointInput: p.keypointInput ?? null,
+    heatmapPersons: p.config.heatmapPersons,
+    recipe: p.recipe,
     inputs: p.config.family.startsWith("vivit") ? ["heatmap"] : ["heatmap", "kp2d", "kp3d"],
     description: p.description,
   }));
@@ -22,7 +25,9 @@ export function modelsCommand(o: { json?: boolean }): Promise<void> {
           r.studyParameters ? ` (study ${(r.studyParameters / 1e6).toFixed(2)}M)` : "".padEnd(20)
         }  ${
           r.gflopsPerSample.toFixed(2).padStart(6)
-        } GFLOPs  ${i.channels}x${i.frames}x${i.size}x${i.size}  [${r.inputs.join(", ")}]`,
+        } GFLOPs  ${i.channels}x${i.frames}x${i.size}x${i.size}  ${r.recipe.padEnd(10)} [${
+          r.inputs.join(", ")
+        }]`,
       );
     }
   }

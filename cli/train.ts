@@ -1,8 +1,11 @@
 // `heatformer train` (and `deno run train.ts`): flags -> a validated RunConfig -> train().
 import type { Command } from "commander";
-import { DEFAULT_RUN, type RunConfig, validateConfig } from "../training/config.ts";
+import { configFields, DEFAULT_RUN, type RunConfig, validateConfig } from "../training/config.ts";
 import { checkFlags } from "../training/preflight.ts";
 import { train } from "../training/trainer.ts";
+import { type Origins, type Resolved, resolveLayers } from "../training/resolve.ts";
+import { dryRun, type DryRunReport } from "../training/dry_run.ts";
+import { fmtBytes } from "../runtime/buffer_pool.ts";
 import { checkpointMetadata } from "../io/checkpoint.ts";
 import { join } from "node:path";
 import { Runtime } from "../runtime/runtime.ts";
@@ -19,18 +22,32 @@ const FIELDS: [
   help: string,
 ][] = [
   ["--model <name>", "model", String, "preset (heatformer models)"],
+  [
+    "--recipe <name>",
+    "recipe",
+    String,
+    "training recipe (heatformer recipes; default: the preset's)",
+  ],
   ["--width <n>", "width", NUM, "override the preset's width"],
   ["--depth <n>", "depth", NUM, "override the preset's depth"],
   ["--heads <n>", "heads", NUM, "override the preset's heads"],
   ["--dropout <p>", "dropout", NUM, "override the preset's dropout"],
   ["--drop-path <p>", "dropPath", NUM, "override the preset's stochastic depth"],
+  ["--head-dropout <p>", "headDropout", NUM, "override the dropout before the classifier"],
   ["--stem <kind>", "stem", String, "vanilla on heatmaps: flat | joint frame embedding"],
   ["--stem-dim <n>", "stemDim", NUM, "joint stem: features per channel"],
   ["--spatial-init <kind>", "spatialInit", String, "heatmap pixel maps start as normal | fourier"],
+  [
+    "--heatmap-persons <kind>",
+    "heatmapPersons",
+    String,
+    "heatmaps of several persons: merge | stack | separate (DSTformer)",
+  ],
   ["--tubelet <t,h,w>", "tubelet", (v) => v.split(",").map(Number), "ViViT tubelet"],
   ["--input <kind>", "input", String, "heatmap | kp2d | kp3d"],
   ["--heatmap <kind>", "heatmap", String, "joint | limb | both"],
   ["--clip-len <n>", "clipLen", NUM, "frames per clip"],
+  ["--sampling <kind>", "sampling", String, "frames: uniform (pyskl) | resample (MotionBERT)"],
   ["--persons <n>", "persons", NUM, "persons per sample (default 2; NW-UCLA has 1)"],
   ["--size <n>", "size", NUM, "heatmap side"],
   ["--sigma <s>", "sigma", NUM, "heatmap Gaussian sigma"],
@@ -44,7 +61,7 @@ const FIELDS: [
   ["--lr <x>", "lr", NUM, "peak learning rate"],
   ["--weight-decay <x>", "weightDecay", NUM, "weight decay"],
   ["--momentum <x>", "momentum", NUM, "SGD momentum"],
-  ["--schedule <kind>", "schedule", String, "cosine | step | constant"],
+  ["--schedule <kind>", "schedule", String, "cosine | step | constant | exponential"],
   ["--warmup-epochs <n>", "warmupEpochs", NUM, "linear warm-up"],
   [
     "--milestones <list>",
@@ -52,7 +69,7 @@ const FIELDS: [
     (v) => v.split(",").map(Number),
     "step schedule: fractions of training",
   ],
-  ["--gamma <x>", "gamma", NUM, "step schedule factor"],
+  ["--gamma <x>", "gamma", NUM, "step schedule factor; exponential: factor per epoch"],
   ["--label-smoothing <x>", "labelSmoothing", NUM, "cross-entropy label smoothing"],
   ["--clip-norm <x>", "clipNorm", NUM, "global gradient-norm clip (0: off)"],
   ["--batch-size <n>", "batchSize", NUM, "samples per optimiser step"],
@@ -85,6 +102,10 @@ export function addTrainOptions(cmd: Command): Command {
     .option("--config <file.json>", "a JSON configuration (flags override it)")
     .option("--resume <run-dir>", "continue an interrupted run exactly (--epochs N extends it)")
     .option("--force", "replace a run already in the --out folder")
+    .option(
+      "--dry-run",
+      "resolve, build, time a few steps; print the estimates; write no run folder",
+    )
     .option("--json", "print only the final summary object on stdout");
 }
 
@@ -114,7 +135,7 @@ async function resumeConfig(o: Flags, dir: string): Promise<RunConfig> {
   } catch (e) {
     throw new UsageError(`--resume: ${dir}/config.json is not readable (${(e as Error).message})`);
   }
-  const { modelConfig: _m, dataFile: _d, extended: _x, ...fields } = saved;
+  const fields = configFields(saved);
   const cfg = validateConfig({ ...DEFAULT_RUN, ...fields, out: dir });
   const given: [string, keyof RunConfig, unknown][] = [];
   for (const [flag, field, parse] of FIELDS) {
@@ -149,38 +170,52 @@ async function resumeConfig(o: Flags, dir: string): Promise<RunConfig> {
   return cfg;
 }
 
-export async function resolveConfig(o: Flags): Promise<{ cfg: RunConfig; resume: boolean }> {
+export interface ResolvedRun {
+  cfg: RunConfig;
+  resume: boolean;
+  /** Where each field came from (a new run; a resumed one keeps its config.json's). */
+  origins?: Origins;
+}
+
+export async function resolveConfig(o: Flags): Promise<ResolvedRun> {
   if (typeof o.resume === "string") return { cfg: await resumeConfig(o, o.resume), resume: true };
-  let base: Record<string, unknown> = { ...DEFAULT_RUN };
+  const resolved = await resolveFlags(o);
+  const base = resolved.fields;
+  if (base.out === DEFAULT_RUN.out) {
+    base.out = `runs/${base.model}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  }
+  try {
+    return { cfg: validateConfig(base), resume: false, origins: resolved.origins };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** The layers of a new run: a --config file and the flags over the preset and its recipe. */
+async function resolveFlags(o: Flags): Promise<Resolved> {
   let fromFile: Record<string, unknown> = {};
   if (typeof o.config === "string") {
     try {
       const parsed = JSON.parse(await Deno.readTextFile(o.config));
       if (parsed && typeof parsed === "object") fromFile = parsed;
-      base = { ...base, ...parsed };
     } catch (e) {
       throw new UsageError(
         `--config: ${o.config} is not a readable JSON file (${(e as Error).message})`,
       );
     }
+    // a run's own config.json may be reused: its record-only fields are not configuration
+    fromFile = configFields(fromFile);
   }
+  const flags: Record<string, unknown> = {};
   for (const [flag, field, parse] of FIELDS) {
     const v = o[flagKey(flag)];
-    if (typeof v === "string") base[field] = parse(v);
+    if (typeof v === "string") flags[field] = parse(v);
   }
-  // PoseConv3D flips heatmaps; MotionBERT's keypoint recipe does not flip.
-  if (o.flip === undefined && !("flip" in fromFile) && base.input !== "heatmap") base.flip = 0;
-  if (o.nesterov !== undefined) base.nesterov = o.nesterov;
-  if (o.flipTest) base.flipTest = true;
-  if (o.viewAlign) base.viewAlign = true;
-  if (o.bones) base.bones = true;
-  if (o.motion) base.motion = true;
-  if (o.f16) base.f16 = true;
-  if (base.out === DEFAULT_RUN.out) {
-    base.out = `runs/${base.model}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  for (const [key, field] of SWITCHES) {
+    if (o[key] !== undefined) flags[field] = o[key];
   }
   try {
-    return { cfg: validateConfig(base), resume: false };
+    return resolveLayers(fromFile, flags);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -207,8 +242,15 @@ async function finishedSummary(dir: string): Promise<boolean> {
 }
 
 export async function trainCommand(o: Flags): Promise<void> {
-  const { cfg, resume } = await resolveConfig(o);
+  const { cfg, resume, origins } = await resolveConfig(o);
   checkFlags(cfg); // usage errors before any adapter is opened
+  if (o.dryRun) {
+    if (resume) throw new UsageError("--dry-run: checks a new run, not a --resume");
+    const report = await dryRun(await Runtime.create(), cfg, origins ?? {});
+    if (o.json) printJson(report);
+    else printDryRun(report);
+    return;
+  }
   // Finished: every epoch trained and the summary written (a kill during the final evaluation
   // leaves no summary; resuming such a run only evaluates and writes it).
   if (resume && (await epochsDone(cfg.out)) >= cfg.epochs && (await finishedSummary(cfg.out))) {
@@ -234,6 +276,7 @@ export async function trainCommand(o: Flags): Promise<void> {
       progress: tty ? progressBar(cfg.epochs, t0) : undefined,
       shouldStop: () => stop,
       force: !!o.force,
+      origins,
     });
     if (o.json) printJson(summary);
     else if (summary.final) {
@@ -267,4 +310,43 @@ function progressBar(epochs: number, t0: number) {
       }] ${done}/${total} ${sps.toFixed(0)} samples/s ETA ${eta.toFixed(0)}s`,
     ));
   };
+}
+
+function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds.toFixed(1)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** The dry run as a few lines: what would run, what it costs here. */
+function printDryRun(r: DryRunReport): void {
+  const c = r.config;
+  const fromFlags = Object.entries(r.origins).filter(([, o]) => o === "flag" || o === "config")
+    .map(([k, o]) => `${k}=${JSON.stringify(c[k as keyof RunConfig])} (${o})`);
+  const study = r.studyParameters
+    ? ` (Table 2: ${(r.studyParameters / 1e6).toFixed(2)}M, ${
+      ((r.parameters / r.studyParameters - 1) * 100).toFixed(1)
+    }%)`
+    : "";
+  const lines = [
+    `model ${r.model}: ${(r.parameters / 1e6).toFixed(2)}M parameters${study}, ` +
+    `${r.gflopsPerSample.toFixed(2)} GFLOPs per sample`,
+    `input ${r.input.kind} ${r.input.shape.join("x")}, ${c.persons} persons, sampling ` +
+    `${c.sampling}${c.input === "heatmap" ? `, ${c.heatmap} heatmaps, ${c.heatmapPersons}` : ""}`,
+    `recipe ${r.recipe}: ${c.optimizer} lr ${c.lr} wd ${c.weightDecay}, ${c.schedule}` +
+    `${c.schedule === "exponential" ? ` x${c.gamma}/epoch` : ""}, ${c.epochs} epochs, ` +
+    `batch ${c.batchSize}, clip-norm ${c.clipNorm}, label smoothing ${c.labelSmoothing}, ` +
+    `test ${c.testClips} clip(s)${c.flipTest ? " + flip" : ""}`,
+    `overrides: ${fromFlags.length ? fromFlags.join(", ") : "none"}`,
+    `data ${r.data.path}: ${r.data.train} train (${r.data.split[0]}) / ${r.data.val} val ` +
+    `(${r.data.split[1]}), ${r.data.classes} classes`,
+    `on ${r.adapter}: ${r.msPerStep.toFixed(1)} ms per step (${
+      r.samplesPerSec.toFixed(1)
+    } samples/s), peak GPU memory ${fmtBytes(r.peakGpuBytes)}`,
+    `${r.stepsPerEpoch} steps per epoch: ~${duration(r.estimate.epochSeconds)} per epoch, ` +
+    `~${duration(r.estimate.runSeconds)} for the run (validation and final test included)`,
+    ...r.warnings.map((w) => `warning: ${w}`),
+    "dry run: no run folder written",
+  ];
+  for (const l of lines) console.log(l);
 }

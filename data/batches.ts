@@ -15,6 +15,7 @@ import {
   keypointInput,
   NO_AUGMENT,
   sampleFrames,
+  type Sampling,
   transformClip,
 } from "./pipeline.ts";
 import type { DatasetMeta, SkeletonRecord } from "./schema.ts";
@@ -32,6 +33,10 @@ export interface InputSpec {
   limbs: boolean;
   /** Persons per sample (2: a zero second person when absent). */
   persons: number;
+  /** Frame sampling (default: pyskl's uniform sampling). */
+  sampling?: Sampling;
+  /** Heatmaps: each person in its own channels (N, M*C, T, S, S) instead of merged. */
+  splitPersons?: boolean;
   /** kp3d: turn each clip into the body's frame (data/pipeline.ts bodyFrame). */
   viewAlign?: boolean;
   /** Keypoints: the bone stream (joint minus parent) instead of the joints. */
@@ -99,10 +104,15 @@ export function samplesPerPass(rows: number, mode: BatchMode): number {
   return Math.max(1, Math.floor(rows / viewsPerSample(mode)));
 }
 
+/** Channels of a heatmap input: joints and/or limbs, per person when persons are split. */
+export function inputChannels(layout: JointLayout, spec: InputSpec): number {
+  return heatmapChannels(layout, spec) * (spec.splitPersons ? spec.persons : 1);
+}
+
 export function inputShape(spec: InputSpec, layout: JointLayout, rows: number): number[] {
   const v = layout.joints.length;
   return spec.kind === "heatmap"
-    ? [rows, heatmapChannels(layout, spec), spec.clipLen, spec.size, spec.size]
+    ? [rows, inputChannels(layout, spec), spec.clipLen, spec.size, spec.size]
     : [rows, spec.persons, spec.clipLen, v, 3];
 }
 
@@ -132,7 +142,7 @@ export function hostBatch(
   }
   let row = 0;
   for (const r of records) {
-    const clips = sampleFrames(r.frames, T, mode.clips, rng, !mode.train);
+    const clips = sampleFrames(r.frames, T, mode.clips, rng, !mode.train, spec.sampling);
     for (const frames of clips) {
       for (
         const flip of mode.train
@@ -226,6 +236,7 @@ export function deviceBatch(
     sigma: spec.sigma,
     joints: spec.joints,
     limbs: spec.limbs ? layout.limbs : [],
+    splitPersons: spec.splitPersons,
   }, into);
   return { input, labels };
 }
@@ -242,6 +253,7 @@ export function rendererFor(
       sigma: spec.sigma,
       joints: spec.joints,
       limbs: spec.limbs ? layout.limbs : [],
+      splitPersons: spec.splitPersons,
     })
     : null;
 }

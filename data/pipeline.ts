@@ -44,6 +44,34 @@ export function sampleClip(
   return inds.map((i) => ((i % n) + n) % n);
 }
 
+/**
+ * MotionBERT's resample: clipLen points on an even grid over the whole sequence
+ * (i * n / clipLen); in training each moves within its cell (sequences longer than the clip)
+ * or goes to the floor or the ceiling at random (shorter ones), then truncates to a frame.
+ * Test clip c of `clips` shifts the grid by c / clips of a cell (clip 0 is the reference's).
+ */
+export function resampleClip(
+  numFrames: number,
+  clipLen: number,
+  rng: Rng,
+  test = false,
+  clip = 0,
+  clips = 1,
+): number[] {
+  const n = numFrames, cell = n / clipLen;
+  const inds = Array.from({ length: clipLen }, (_, i) => {
+    const even = i * cell;
+    if (test) return Math.floor(even + (clip / clips) * cell);
+    if (n < clipLen) return rng.uniform() < 0.5 ? Math.floor(even) : Math.ceil(even);
+    return Math.floor(even + rng.uniform() * cell);
+  });
+  if (!test && n < clipLen) inds.sort((a, b) => a - b);
+  return inds.map((i) => Math.min(n - 1, Math.max(0, i)));
+}
+
+/** How a clip's frames are chosen: pyskl's UniformSampleFrames or MotionBERT's resample. */
+export type Sampling = "uniform" | "resample";
+
 /** Frame indices of every clip: one random clip (train) or `clips` fixed-seed clips (test). */
 export function sampleFrames(
   numFrames: number,
@@ -51,7 +79,15 @@ export function sampleFrames(
   clips: number,
   rng: Rng,
   test: boolean,
+  sampling: Sampling = "uniform",
 ): number[][] {
+  if (sampling === "resample") {
+    if (!test) return [resampleClip(numFrames, clipLen, rng)];
+    return Array.from(
+      { length: clips },
+      (_, c) => resampleClip(numFrames, clipLen, rng, true, c, clips),
+    );
+  }
   if (!test) return [sampleClip(numFrames, clipLen, rng)];
   const fixed = new Rng(255); // pyskl's fixed test seed
   return Array.from(

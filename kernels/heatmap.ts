@@ -18,6 +18,11 @@ export interface HeatmapKernelSpec {
   joints: boolean;
   /** Limb joint pairs (empty for joint-only heatmaps). */
   limbs: readonly (readonly [number, number])[];
+  /**
+   * Each person in its own channels (N, M*C, T, S, S), channel m*C + c, instead of merged by
+   * max: the persons are rendered as rows of their own, which is the same memory.
+   */
+  splitPersons?: boolean;
 }
 
 export function renderHeatmaps(
@@ -29,6 +34,18 @@ export function renderHeatmaps(
 ): Tensor {
   requireContiguous("heatmap", xy);
   requireContiguous("heatmap", score);
+  if (spec.splitPersons && xy.rank === 5 && score.rank === 4) {
+    const [n, m, t, v] = xy.shape;
+    const o = out?.view([n * m, out.size / (n * m * t * spec.size ** 2), t, spec.size, spec.size]);
+    const r = renderHeatmaps(
+      rt,
+      xy.view([n * m, 1, t, v, 2]),
+      score.view([n * m, 1, t, v]),
+      { ...spec, splitPersons: false },
+      o,
+    );
+    return r.view([n, m * r.shape[1], t, spec.size, spec.size]);
+  }
   if (xy.rank !== 5 || xy.shape[4] !== 2 || score.rank !== 4) {
     throw new ShapeError(
       "heatmap",
@@ -353,6 +370,19 @@ export class HeatmapRenderer {
 
   /** Renders host keypoints (N, M, T, V, 2) and scores (N, M, T, V); returns the volume. */
   render(
+    xy: Float32Array,
+    score: Float32Array,
+    shape: readonly [number, number, number, number],
+  ): Tensor {
+    if (this.spec.splitPersons) {
+      const [n, m, t, v] = shape;
+      const r = this.#render(xy, score, [n * m, 1, t, v]);
+      return r.view([n, m * r.shape[1], t, r.shape[3], r.shape[4]]);
+    }
+    return this.#render(xy, score, shape);
+  }
+
+  #render(
     xy: Float32Array,
     score: Float32Array,
     shape: readonly [number, number, number, number],

@@ -3,10 +3,11 @@
 import type { InputKind } from "../data/batches.ts";
 
 export type Family = "vanilla" | "vivit-m1" | "vivit-m2" | "motionbert";
+export type HeatmapPersons = "merge" | "stack" | "separate";
 
 export interface ModelInput {
   kind: InputKind;
-  /** heatmap: channels (joints and/or limbs); keypoints: joints V */
+  /** heatmap: channels of the input (joints and/or limbs, x persons unless merged); keypoints: joints V */
   channels: number;
   /** Frames per clip T. */
   frames: number;
@@ -43,6 +44,13 @@ export interface ModelConfig {
    * pixel position: the joint's score and position from the first step).
    */
   spatialInit: "normal" | "fourier";
+  /**
+   * Heatmap input with several persons: "merge" them by max into one set of channels
+   * (PoseConv3D); "stack" each person's plane of a joint into one token (DSTformer: a token
+   * of M x H x W values, the study's 63.5M); "separate": each person through the backbone,
+   * averaged in the head (MotionBERT's treatment of persons).
+   */
+  heatmapPersons: HeatmapPersons;
   /** vanilla: "cls" token or "mean" over tokens. */
   pool: "cls" | "mean";
   /** Dropout inside blocks, before the head, and the stochastic depth rate (max). */
@@ -68,6 +76,7 @@ export const DEFAULT_CONFIG: ModelConfig = {
   stem: "flat",
   stemDim: 32,
   spatialInit: "normal",
+  heatmapPersons: "merge",
   pool: "cls",
   dropout: 0,
   headDropout: 0.5,

@@ -25,6 +25,20 @@ import type { Tensor } from "../runtime/tensor.ts";
 import type { ModelConfig } from "./config.ts";
 import { spatialInit } from "./vanilla.ts";
 
+/** Joints per frame: the input's channels, over the persons when they are split. */
+export function tokenJoints(c: ModelConfig): number {
+  const i = c.input;
+  const split = c.heatmapPersons === "stack" || c.heatmapPersons === "separate";
+  return i.kind === "heatmap" && split ? i.channels / i.persons : i.channels;
+}
+
+/** Values in one token's input: a heatmap plane (M planes when stacked) or one joint's row. */
+export function tokenSize(c: ModelConfig): number {
+  const i = c.input;
+  if (i.kind !== "heatmap") return 3;
+  return i.size * i.size * (c.heatmapPersons === "stack" ? i.persons : 1);
+}
+
 /** One attention + MLP sub-block over the spatial (joints) or temporal (frames) axis. */
 class AxisBlock extends Module {
   readonly norm1: LayerNorm;
@@ -126,8 +140,8 @@ export class DSTformer extends Module {
   constructor(rt: Runtime, readonly config: ModelConfig, seed = 0) {
     super(rt);
     const c = config, rng = new Rng(seed), i = c.input;
-    const joints = i.channels;
-    const dimIn = i.kind === "heatmap" ? i.size * i.size : 3;
+    const joints = tokenJoints(c);
+    const dimIn = tokenSize(c);
     this.jointsEmbed = this.child(
       "joints_embed",
       new Linear(
@@ -179,10 +193,18 @@ export class DSTformer extends Module {
     const c = this.config, i = c.input;
     let tokens: Tensor, n: number, m: number;
     if (i.kind === "heatmap") {
-      const [nn, j, t, h, w] = x.shape;
+      const [nn, , t, h, w] = x.shape, j = tokenJoints(c), M = i.persons;
       n = nn;
-      m = 1;
-      tokens = ops.reshape(ops.permute(x.view([nn, j, t, h * w]), [0, 2, 1, 3]), [nn, t, j, h * w]);
+      m = c.heatmapPersons === "separate" ? M : 1;
+      if (c.heatmapPersons === "stack") {
+        // token (t, j): the planes of joint j of every person, person-major
+        const planes = ops.permute(x.view([nn, M, j, t, h * w]), [0, 3, 2, 1, 4]);
+        tokens = ops.reshape(planes, [nn, t, j, M * h * w]);
+      } else {
+        const rows = nn * m; // separate: every person is a sequence of its own
+        const planes = ops.permute(x.view([rows, j, t, h * w]), [0, 2, 1, 3]);
+        tokens = ops.reshape(planes, [rows, t, j, h * w]);
+      }
     } else {
       const [nn, mm, t, v, k] = x.shape;
       n = nn;

@@ -27,6 +27,8 @@ export class BufferPool {
   #nextId = 1;
   liveBytes = 0;
   pooledBytes = 0;
+  /** The most device memory the pool has held at once (live + pooled), since the last reset. */
+  peakBytes = 0;
 
   constructor(readonly device: GPUDevice, readonly maxBinding: number) {}
 
@@ -47,6 +49,7 @@ export class BufferPool {
     }
     const buffer = this.device.createBuffer({ size, usage: USAGE, label: what });
     this.liveBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes + this.pooledBytes);
     return { id: this.#nextId++, buffer, bytes: size, pins: 0, parked: false };
   }
 

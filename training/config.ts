@@ -5,20 +5,31 @@ import { z } from "zod";
 /** Everything a run varies; flags are the kebab-case field names (--clip-len, ...). */
 export interface RunConfig {
   model: string;
+  /** Training recipe (training/recipes.ts); default: the preset's. */
+  recipe: string;
   width?: number;
   depth?: number;
   heads?: number;
   /** Override the preset's dropout / stochastic-depth rate. */
   dropout?: number;
   dropPath?: number;
+  /** Override the preset's dropout before the classifier. */
+  headDropout?: number;
   tubelet?: [number, number, number];
   /** Override the preset's heatmap frame embedding (vanilla): flat or joint stem. */
   stem?: "flat" | "joint";
   stemDim?: number;
   spatialInit?: "normal" | "fourier";
+  /** Heatmaps of several persons: merge | stack | separate (models/config.ts). */
+  heatmapPersons: "merge" | "stack" | "separate";
   input: "heatmap" | "kp2d" | "kp3d";
   heatmap: "joint" | "limb" | "both";
   clipLen: number;
+  /**
+   * Frame sampling: pyskl's UniformSampleFrames ("uniform") or MotionBERT's resample (index
+   * grid over the whole sequence with a random offset per frame in training).
+   */
+  sampling: "uniform" | "resample";
   /** Persons per sample (the study: 2, the larger motions first; NW-UCLA has 1). */
   persons: number;
   size: number;
@@ -42,7 +53,8 @@ export interface RunConfig {
   weightDecay: number;
   momentum: number;
   nesterov: boolean;
-  schedule: "cosine" | "step" | "constant";
+  /** exponential: lr x gamma after every epoch (MotionBERT's ExponentialLR). */
+  schedule: "cosine" | "step" | "constant" | "exponential";
   warmupEpochs: number;
   milestones: number[];
   gamma: number;
@@ -63,11 +75,13 @@ export interface RunConfig {
 
 const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   model: z.string().min(1),
+  recipe: z.string().min(1),
   width: z.number().int().positive().optional(),
   depth: z.number().int().positive().optional(),
   heads: z.number().int().positive().optional(),
   dropout: z.number().min(0).max(0.9).optional(),
   dropPath: z.number().min(0).max(0.9).optional(),
+  headDropout: z.number().min(0).max(0.9).optional(),
   tubelet: z.tuple([
     z.number().int().positive(),
     z.number().int().positive(),
@@ -76,9 +90,11 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   stem: z.enum(["flat", "joint"]).optional(),
   stemDim: z.number().int().positive().optional(),
   spatialInit: z.enum(["normal", "fourier"]).optional(),
+  heatmapPersons: z.enum(["merge", "stack", "separate"]),
   input: z.enum(["heatmap", "kp2d", "kp3d"]),
   heatmap: z.enum(["joint", "limb", "both"]),
   clipLen: z.number().int().positive(),
+  sampling: z.enum(["uniform", "resample"]),
   persons: z.number().int().min(1).max(4),
   size: z.number().int().min(8),
   sigma: z.number().positive(),
@@ -98,7 +114,7 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   weightDecay: z.number().min(0),
   momentum: z.number().min(0).max(1),
   nesterov: z.boolean(),
-  schedule: z.enum(["cosine", "step", "constant"]),
+  schedule: z.enum(["cosine", "step", "constant", "exponential"]),
   warmupEpochs: z.number().min(0),
   milestones: z.array(z.number().min(0).max(1)),
   gamma: z.number().positive(),
@@ -115,6 +131,13 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   f16: z.boolean(),
   out: z.string().min(1),
 }).strict().superRefine((c, ctx) => {
+  if (c.heatmapPersons === "separate" && !c.model.startsWith("motionbert")) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["heatmapPersons"],
+      message: "separate (each person through the backbone) is DSTformer's; use merge or stack",
+    });
+  }
   for (const k of ["bones", "motion"] as const) {
     if (c[k] && c.input === "heatmap") {
       ctx.addIssue({
@@ -130,9 +153,12 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
 /** The CPU-sized default: trains on the built-in dataset in a few minutes. */
 export const DEFAULT_RUN: RunConfig = {
   model: "vanilla-tiny",
+  recipe: "cpu",
+  heatmapPersons: "merge",
   input: "heatmap",
   heatmap: "joint",
   clipLen: 16,
+  sampling: "uniform",
   persons: 2,
   size: 32,
   sigma: 0.6,
@@ -195,6 +221,14 @@ export function splitNames(split: string): [string, string] {
       Object.keys(PROTOCOLS).join(", ")
     }) nor TRAIN:VAL`,
   );
+}
+
+/** Fields of a run's config.json that record the run rather than configure it. */
+const RECORD_ONLY = new Set(["modelConfig", "dataFile", "extended", "origins"]);
+
+/** A run's config.json without its record-only fields (its configuration, to validate). */
+export function configFields(saved: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(saved).filter(([k]) => !RECORD_ONLY.has(k)));
 }
 
 /** Validates a configuration; the error names the offending field as its flag. */

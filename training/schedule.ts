@@ -1,10 +1,12 @@
 // Learning-rate schedules as pure functions of the optimiser step.
 export interface Schedule {
-  kind: "cosine" | "step" | "constant";
+  kind: "cosine" | "step" | "constant" | "exponential";
   /** Peak learning rate (after warm-up). */
   lr: number;
   warmupSteps: number;
   totalSteps: number;
+  /** exponential: the lr is multiplied by `gamma` after every epoch of this many steps. */
+  stepsPerEpoch: number;
   /** step: multiply by `gamma` at each of these fractions of training. */
   milestones: number[];
   gamma: number;
@@ -23,5 +25,7 @@ export function learningRate(s: Schedule, step: number): number {
       return s.lr * (s.minRatio + (1 - s.minRatio) * 0.5 * (1 + Math.cos(Math.PI * p)));
     case "step":
       return s.lr * s.gamma ** s.milestones.filter((m) => p >= m).length;
+    case "exponential": // per epoch, counted from the end of the warm-up
+      return s.lr * s.gamma ** Math.floor((step - s.warmupSteps) / Math.max(1, s.stepsPerEpoch));
   }
 }

@@ -17,12 +17,11 @@
 import { dirname, join, resolve } from "node:path";
 import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
-import { type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
+import { inputChannels, type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { layoutJson } from "../data/layout_file.ts";
 import { type JointLayout, layoutByName } from "../data/layouts.ts";
 import { BatchLoader } from "../data/loader.ts";
-import { heatmapChannels } from "../data/pipeline.ts";
 import type { HostBatch } from "../data/batches.ts";
 import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
@@ -40,6 +39,7 @@ import { Optimizer } from "./optimizer.ts";
 import { failpoint } from "../runtime/failpoints.ts";
 import { checkData, checkFlags, ConfigError } from "./preflight.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
+import type { Origins } from "./resolve.ts";
 
 export interface EpochMetrics {
   epoch: number;
@@ -79,6 +79,8 @@ export interface TrainHooks {
   shouldStop?: () => boolean;
   /** A new run may replace a run already in its folder. */
   force?: boolean;
+  /** Where each configuration field came from, recorded in a new run's config.json. */
+  origins?: Origins;
 }
 
 /** Where a run is: its epoch, the batch within it, the best so far and the epoch's running sums. */
@@ -113,7 +115,7 @@ export function modelConfigFor(cfg: RunConfig, file: SkeletonFile): ModelConfig 
     classes: file.meta.classes.length,
     input: {
       kind: cfg.input,
-      channels: cfg.input === "heatmap" ? heatmapChannels(layout, spec) : layout.joints.length,
+      channels: cfg.input === "heatmap" ? inputChannels(layout, spec) : layout.joints.length,
       frames: cfg.clipLen,
       size: cfg.size,
       persons: cfg.persons,
@@ -124,10 +126,12 @@ export function modelConfigFor(cfg: RunConfig, file: SkeletonFile): ModelConfig 
   if (cfg.heads) c.heads = cfg.heads;
   if (cfg.dropout !== undefined) c.dropout = cfg.dropout;
   if (cfg.dropPath !== undefined) c.dropPath = cfg.dropPath;
+  if (cfg.headDropout !== undefined) c.headDropout = cfg.headDropout;
   if (cfg.tubelet) c.tubelet = cfg.tubelet;
   if (cfg.stem) c.stem = cfg.stem;
   if (cfg.stemDim) c.stemDim = cfg.stemDim;
   if (cfg.spatialInit) c.spatialInit = cfg.spatialInit;
+  c.heatmapPersons = cfg.heatmapPersons;
   return c;
 }
 
@@ -140,6 +144,8 @@ export function inputSpecOf(cfg: RunConfig): InputSpec {
     joints: cfg.heatmap !== "limb",
     limbs: cfg.heatmap !== "joint",
     persons: cfg.persons,
+    sampling: cfg.sampling,
+    splitPersons: cfg.input === "heatmap" && cfg.heatmapPersons !== "merge",
     viewAlign: cfg.viewAlign,
     bones: cfg.bones,
     motion: cfg.motion,
@@ -185,7 +191,7 @@ async function prepareFolder(out: string, resume: boolean, force: boolean): Prom
   return created;
 }
 
-interface RunData {
+export interface RunData {
   file: SkeletonFile;
   /** Absolute path of the file read (for the built-in dataset, its cache). */
   path: string;
@@ -193,7 +199,7 @@ interface RunData {
   valIdx: number[];
 }
 
-async function openData(cfg: RunConfig): Promise<RunData> {
+export async function openData(cfg: RunConfig): Promise<RunData> {
   const path = cfg.data ? resolve(cfg.data) : await builtinDataset(cfg.out);
   const file = await SkeletonFile.open(path);
   try {
@@ -208,7 +214,7 @@ async function openData(cfg: RunConfig): Promise<RunData> {
 
 // ---- model, optimiser, loader, schedule --------------------------------------------------
 
-interface Setup {
+export interface Setup {
   mc: ModelConfig;
   spec: InputSpec;
   layout: JointLayout;
@@ -221,7 +227,7 @@ interface Setup {
   schedule: Schedule;
 }
 
-function buildSetup(rt: Runtime, cfg: RunConfig, data: RunData): Setup {
+export function buildSetup(rt: Runtime, cfg: RunConfig, data: RunData): Setup {
   const { file, trainIdx } = data;
   const mc = modelConfigFor(cfg, file);
   const spec = inputSpecOf(cfg);
@@ -275,6 +281,7 @@ function buildSetup(rt: Runtime, cfg: RunConfig, data: RunData): Setup {
     lr: cfg.lr,
     warmupSteps: Math.round(cfg.warmupEpochs * stepsPerEpoch),
     totalSteps: cfg.epochs * stepsPerEpoch,
+    stepsPerEpoch,
     milestones: cfg.milestones,
     gamma: cfg.gamma,
     minRatio: 0,
@@ -317,11 +324,17 @@ async function saveLast(
 }
 
 /** A new run: its resolved configuration, an empty metrics file, and a first checkpoint. */
-async function startRun(rt: Runtime, cfg: RunConfig, s: Setup, data: RunData): Promise<Position> {
+async function startRun(
+  rt: Runtime,
+  cfg: RunConfig,
+  s: Setup,
+  data: RunData,
+  origins: Origins = {},
+): Promise<Position> {
   const record = { ...cfg, out: resolve(cfg.out), data: cfg.data ? data.path : null };
   await writeAtomic(
     join(cfg.out, "config.json"),
-    JSON.stringify({ ...record, dataFile: data.path, modelConfig: s.mc }, null, 2),
+    JSON.stringify({ ...record, dataFile: data.path, modelConfig: s.mc, origins }, null, 2),
   );
   await writeAtomic(join(cfg.out, "metrics.jsonl"), "");
   const pos: Position = {
@@ -392,7 +405,7 @@ async function resumeRun(
 // ---- one optimiser step --------------------------------------------------------------------
 
 /** Runs the steps of a run: per-step inputs into fixed tensors, then the captured step. */
-class StepRunner {
+export class StepRunner {
   readonly renderer: HeatmapRenderer | null;
   readonly seed: Tensor;
   readonly lossSum: Tensor;
@@ -651,7 +664,9 @@ export async function train(
   try {
     data = await openData(cfg);
     const s = buildSetup(rt, cfg, data);
-    const start = resume ? await resumeRun(rt, cfg, s, log) : await startRun(rt, cfg, s, data);
+    const start = resume
+      ? await resumeRun(rt, cfg, s, log)
+      : await startRun(rt, cfg, s, data, hooks.origins);
     log(
       `${cfg.model}: ${
         parameterCount(s.mc).toLocaleString("en")
