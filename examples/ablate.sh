@@ -1,58 +1,82 @@
 #!/usr/bin/env bash
 # The study's Table 1 as a shell loop: one `heatformer train --json` per row, the summaries
 # collected into one table. Defaults run the CPU-sized presets on the built-in dataset
-# (minutes each on a CPU); with NTU60 converted (see README), set
-#   DATA=ntu60_2d.arrow SPLIT=ntu60-xsub STUDY=1
-# to run the study's presets and shapes instead (a GPU is what those need). EXTRA adds flags to
+# (minutes each on a CPU). With NTU60 converted (README), the study's rows, each with its
+# preset's input and recipe (heatformer models, heatformer recipes):
+#   DATA=ntu60_2d.arrow SPLIT=ntu60-xsub STUDY=1 examples/ablate.sh
+# DRY=1 prints every row's resolved model, input, recipe and the time it would take here
+# (train --dry-run), and trains nothing. EPOCHS=N shortens every row; EXTRA adds flags to
 # every row, e.g. EXTRA="--f16 --seed 2".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DENO=${DENO:-deno}
 OUT=${OUT:-runs/ablate}
-EPOCHS=${EPOCHS:-8}
 mkdir -p "$OUT"
 read -r -a extra <<<"${EXTRA:-}"
 data=()
 [ -n "${DATA:-}" ] && data=(--data "$DATA" --split "${SPLIT:-ntu60-xsub}")
+epochs=()
+[ -n "${EPOCHS:-}" ] && epochs=(--epochs "$EPOCHS")
 
+# Rows: preset, input, and the recipe when it is not the preset's ("+aug": the study's
+# augmentation variant of the preset's recipe).
 if [ -n "${STUDY:-}" ]; then
   rows=(
-    "motionbert kp2d" "motionbert kp3d" "motionbert heatmap" "motionbert+aug heatmap"
+    "motionbert kp2d" "motionbert kp3d" "motionbert heatmap" "motionbert heatmap motionbert+aug"
     "vivit-m1 heatmap" "vivit-m1-big heatmap" "vivit-m1-small-tubelet heatmap" "vivit-m2 heatmap"
-    "vanilla kp2d" "vanilla kp3d" "vanilla heatmap" "vanilla-big heatmap" "vanilla-big+aug heatmap"
+    "vanilla kp2d" "vanilla kp3d" "vanilla heatmap" "vanilla-big heatmap"
+    "vanilla-big heatmap vivit+aug"
   )
-  shape=(--clip-len 48 --size 56)
 else
+  [ -z "${EPOCHS:-}" ] && epochs=(--epochs 8)
   rows=(
-    "vanilla-tiny heatmap" "vanilla-tiny kp2d" "vanilla-tiny kp3d" "vanilla-tiny+aug heatmap"
+    "vanilla-tiny heatmap" "vanilla-tiny kp2d" "vanilla-tiny kp3d" "vanilla-tiny heatmap cpu+aug"
     "vivit-m1-tiny heatmap" "vivit-m2-tiny heatmap"
     "motionbert-tiny heatmap" "motionbert-tiny kp2d"
   )
-  shape=()
 fi
 
 for row in "${rows[@]}"; do
-  read -r name input <<<"$row"
-  model=${name%+aug}
-  aug=()
-  [ "$model" != "$name" ] && aug=(--rotation 10 --noise 0.01 --shift 4)
-  clip=()
-  [ -n "${STUDY:-}" ] && [[ $model == vivit* ]] && clip=(--clip-len 56)
-  tag="${name}-${input}"
+  read -r model input recipe <<<"$row"
+  flags=(--model "$model" --input "$input")
+  tag="${model}-${input}"
+  if [ -n "${recipe:-}" ]; then
+    flags+=(--recipe "$recipe")
+    [[ $recipe == *+aug ]] && tag="${model}+aug-${input}"
+  fi
   echo "== $tag" >&2
-  "$DENO" run -A train.ts --model "$model" --input "$input" --epochs "$EPOCHS" "${data[@]}" "${shape[@]}" "${clip[@]}" \
-    "${aug[@]}" "${extra[@]}" --out "$OUT/$tag" --json >"$OUT/$tag.json" || echo "{\"failed\": \"$tag\"}" >"$OUT/$tag.json"
+  if [ -n "${DRY:-}" ]; then
+    "$DENO" run -A train.ts "${flags[@]}" "${epochs[@]}" "${data[@]}" "${extra[@]}" \
+      --dry-run --json >"$OUT/$tag.dry.json" || echo "{\"failed\": \"$tag\"}" >"$OUT/$tag.dry.json"
+    continue
+  fi
+  "$DENO" run -A train.ts "${flags[@]}" "${epochs[@]}" "${data[@]}" "${extra[@]}" \
+    --out "$OUT/$tag" --force --json >"$OUT/$tag.json" || echo "{\"failed\": \"$tag\"}" >"$OUT/$tag.json"
 done
 
-# One table from the summaries.
+# One table from the summaries (or the dry runs).
 "$DENO" eval '
-  const dir = Deno.args[0];
-  console.log("| model | input | params | top-1 | top-5 | samples/s |");
-  console.log("|---|---|---|---|---|---|");
-  for (const e of [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".json")).sort((a, b) => a.name.localeCompare(b.name))) {
-    const s = JSON.parse(Deno.readTextFileSync(`${dir}/${e.name}`));
-    const [model, input] = e.name.replace(/\.json$/, "").split(/-(?=heatmap|kp2d|kp3d)/);
-    if (s.failed) { console.log(`| ${model} | ${input} | failed | | | |`); continue; }
-    console.log(`| ${model} | ${input} | ${(s.parameters / 1e6).toFixed(2)}M | ${(s.final.top1 * 100).toFixed(1)} | ${(s.final.top5 * 100).toFixed(1)} | ${s.samplesPerSec.toFixed(0)} |`);
+  const [dir, dry] = Deno.args;
+  const suffix = dry ? ".dry.json" : ".json";
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name)
+    .filter((n) => n.endsWith(suffix) && (dry || !n.endsWith(".dry.json"))).sort();
+  const h = (s) => s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`;
+  if (dry) {
+    console.log("| model | input | recipe | params (Table 2) | GFLOPs | shape | batch | epochs | ms/step | peak GPU | epoch | run |");
+    console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  } else {
+    console.log("| model | input | params | top-1 | top-5 | samples/s |");
+    console.log("|---|---|---|---|---|---|");
   }
-' "$OUT" | tee "$OUT/table.md"
+  for (const name of files) {
+    const s = JSON.parse(Deno.readTextFileSync(`${dir}/${name}`));
+    const [model, input] = name.slice(0, -suffix.length).split(/-(?=heatmap|kp2d|kp3d)/);
+    if (s.failed) { console.log(`| ${model} | ${input} | failed |`); continue; }
+    if (dry) {
+      const c = s.config, study = s.studyParameters ? ` (${(s.studyParameters / 1e6).toFixed(1)}M)` : "";
+      console.log(`| ${model} | ${input} | ${s.recipe} | ${(s.parameters / 1e6).toFixed(2)}M${study} | ${s.gflopsPerSample.toFixed(2)} | ${s.input.shape.join("x")} | ${c.batchSize} | ${c.epochs} | ${s.msPerStep.toFixed(0)} | ${(s.peakGpuBytes / 2 ** 20).toFixed(0)} MiB | ${h(s.estimate.epochSeconds)} | ${h(s.estimate.runSeconds)} |`);
+    } else {
+      console.log(`| ${model} | ${input} | ${(s.parameters / 1e6).toFixed(2)}M | ${(s.final.top1 * 100).toFixed(1)} | ${(s.final.top5 * 100).toFixed(1)} | ${s.samplesPerSec.toFixed(0)} |`);
+    }
+  }
+' "$OUT" "${DRY:-}" | tee "$OUT/table${DRY:+.dry}.md"

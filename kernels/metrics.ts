@@ -4,7 +4,7 @@ import { flatIndex, grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { reduce } from "./reduce.ts";
-import { binding, header, requireContiguous } from "./wgsl.ts";
+import { binding, f32lit, header, requireContiguous } from "./wgsl.ts";
 
 export function accumulateCorrect(
   rt: Runtime,
@@ -35,4 +35,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 `;
   rt.run({ name: "accuracy", code, grid, bindings: [logits, labels, hits] });
   reduce(rt, hits, [0], "sum", { out: counter, accumulate: true });
+}
+
+/**
+ * out[slot] += value[0] * scale, with the slot read from a tensor: a captured step adds its loss
+ * into the logging interval it belongs to, and the host writes the slot before each replay.
+ */
+export function accumulateAt(
+  rt: Runtime,
+  value: Tensor,
+  slot: Tensor,
+  out: Tensor,
+  scale: number,
+): void {
+  const n = out.size;
+  const code = `${header(value.dtype)}// accumulate at slot n=${n} scale=${scale}
+${binding(0, "V", value, "read")}
+${binding(1, "Slot", slot, "read")}
+${binding(2, "Out", out, "read_write")}
+@compute @workgroup_size(1)
+fn main() {
+  let k = min(u32(max(Slot[${slot.bindOffset}u], 0)), ${n - 1}u);
+  Out[${out.bindOffset}u + k] += f32(V[${value.bindOffset}u]) * ${f32lit(scale)};
+}
+`;
+  rt.run({ name: "accumulate_at", code, grid: [1, 1, 1], bindings: [value, slot, out] });
 }

@@ -7,6 +7,7 @@ import { DEFAULT_RUN } from "../training/config.ts";
 import { ConfigError } from "../training/preflight.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { scalarLines } from "./tfevents_reader.ts";
 import { gpuTest } from "./helpers.ts";
 import { TINY, tiny, tinyData } from "./tiny.ts";
 
@@ -202,6 +203,8 @@ gpuTest(
     const saved = JSON.parse(await Deno.readTextFile(`${b}/summary.json`));
     assertEquals([saved.epochs, saved.interrupted], [3, false]);
     await assertSameWeights(`${dir}/a/last.safetensors`, `${b}/last.safetensors`);
+    // five kills and resumes, and the event file shows the uninterrupted run's curves
+    assertEquals(await scalarLines(b), await scalarLines(`${dir}/a`));
     await Deno.remove(dir, { recursive: true });
   },
 );

@@ -6,6 +6,7 @@ import { readSafetensors } from "../io/safetensors.ts";
 import { DEFAULT_RUN, validateConfig } from "../training/config.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { scalarLines } from "./tfevents_reader.ts";
 import { gpuTest } from "./helpers.ts";
 import { tiny, tinyData } from "./tiny.ts";
 
@@ -100,6 +101,9 @@ gpuTest(
     const lines = (await Deno.readTextFile(`${dir}/b/metrics.jsonl`)).trim().split("\n");
     const m2 = JSON.parse(lines[1]);
     assertEquals([lines.length, Math.round(m2.samplesPerSec * m2.seconds)], [2, 16]);
+    // TensorBoard: the resumed run's curves are the uninterrupted run's, each point once
+    // (the interrupted epoch's loss per interval carried across the stop)
+    assertEquals(await scalarLines(`${dir}/b`), await scalarLines(`${dir}/a`));
     const a = await readSafetensors(`${dir}/a/last.safetensors`),
       b = await readSafetensors(`${dir}/b/last.safetensors`);
     assertEquals([...a.tensors.keys()].sort(), [...b.tensors.keys()].sort());

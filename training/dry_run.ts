@@ -7,7 +7,9 @@ import type { RunConfig } from "./config.ts";
 import { checkFlags } from "./preflight.ts";
 import type { Origins } from "./resolve.ts";
 import { learningRate } from "./schedule.ts";
-import { buildSetup, openData, type RunData, StepRunner } from "./trainer.ts";
+import { rowsThatFit } from "./evaluate.ts";
+import { buildSetup, inputSpecOf, openData, type RunData, StepRunner } from "./trainer.ts";
+import { fmtBytes } from "../runtime/buffer_pool.ts";
 import { flopsPerSample, parameterCount, presetByName } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 
@@ -45,15 +47,17 @@ function padded(data: RunData, micro: number): RunData {
 
 export async function dryRun(
   rt: Runtime,
-  cfg: RunConfig,
+  run: RunConfig,
   origins: Origins,
-  timedSteps = 3,
+  timedSteps = 2,
 ): Promise<DryRunReport> {
-  checkFlags(cfg);
+  checkFlags(run);
+  let cfg = run;
   const data = await openData(cfg);
   const warnings: string[] = [];
   try {
-    const train = data.trainIdx.length, micro = cfg.batchSize / cfg.accumulate;
+    const train = data.trainIdx.length;
+    let micro = cfg.batchSize / cfg.accumulate;
     if (train === 0) throw new Error(`--split ${cfg.split}: no training samples`);
     const stepsPerEpoch = Math.floor(Math.floor(train / micro) / cfg.accumulate);
     if (stepsPerEpoch === 0) {
@@ -61,6 +65,16 @@ export async function dryRun(
         `${train} training samples are fewer than a batch of ${cfg.batchSize}: the run would ` +
           `stop; timed on a batch of repeated samples`,
       );
+    }
+    const fit = fittingAccumulation(cfg, rowsThatFit(rt, inputSpecOf(cfg), data.file));
+    if (fit !== cfg.accumulate) {
+      warnings.push(
+        `a pass of ${micro} samples does not fit this adapter's storage binding limit ` +
+          `(${fmtBytes(rt.device.limits.maxStorageBufferBindingSize)}): timed with ` +
+          `--accumulate ${fit}; add it to the run`,
+      );
+      cfg = { ...cfg, accumulate: fit };
+      micro = cfg.batchSize / fit;
     }
     rt.pool.peakBytes = rt.pool.liveBytes + rt.pool.pooledBytes;
     const s = buildSetup(rt, cfg, padded(data, cfg.batchSize));
@@ -114,6 +128,14 @@ export async function dryRun(
   } finally {
     await data.file.close();
   }
+}
+
+/** The smallest accumulation (a divisor of the batch) whose passes fit `rows` input rows. */
+function fittingAccumulation(cfg: RunConfig, rows: number): number {
+  for (let k = cfg.accumulate; k <= cfg.batchSize; k++) {
+    if (cfg.batchSize % k === 0 && cfg.batchSize / k <= rows) return k;
+  }
+  return cfg.batchSize;
 }
 
 /** Milliseconds per micro-batch step: one warm-up step (compiles, captures), then `n` timed. */

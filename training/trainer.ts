@@ -27,7 +27,7 @@ import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { HeatmapRenderer } from "../kernels/heatmap.ts";
 import { map } from "../kernels/map.ts";
-import { accumulateCorrect } from "../kernels/metrics.ts";
+import { accumulateAt, accumulateCorrect } from "../kernels/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { type ActionModel, buildModel, parameterCount, presetByName } from "../models/presets.ts";
 import { StepGraphs } from "../runtime/graph.ts";
@@ -40,6 +40,7 @@ import { failpoint } from "../runtime/failpoints.ts";
 import { checkData, checkFlags, ConfigError } from "./preflight.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
 import type { Origins } from "./resolve.ts";
+import { appendEvents, epochRecords, finalRecords, hparamsOf, writeEvents } from "./tensorboard.ts";
 
 export interface EpochMetrics {
   epoch: number;
@@ -52,6 +53,11 @@ export interface EpochMetrics {
   /** Optimiser steps skipped so far for non-finite gradients, and the loss scale (f16). */
   skippedSteps: number;
   lossScale: number;
+  /** Mean training loss per logging interval of `lossInterval` optimiser steps. */
+  lossCurve: number[];
+  lossInterval: number;
+  /** Unix time (seconds) at the end of the epoch. */
+  time: number;
 }
 
 export interface TrainSummary {
@@ -83,12 +89,26 @@ export interface TrainHooks {
   origins?: Origins;
 }
 
+/** An epoch's running sums: loss and hits so far, samples seen, loss per logging interval. */
+export interface Carry {
+  loss: number;
+  correct: number;
+  seen: number;
+  /** Summed loss x samples per logging interval of the epoch (absent: zeros). */
+  curve?: number[];
+}
+
 /** Where a run is: its epoch, the batch within it, the best so far and the epoch's running sums. */
 export interface Position {
   epoch: number;
   batch: number;
   best: { epoch: number; acc: number };
-  carry: { loss: number; correct: number; seen: number };
+  carry: Carry;
+}
+
+/** Optimiser steps per point of the training-loss curve: about 20 points per epoch. */
+export function lossInterval(stepsPerEpoch: number): number {
+  return Math.max(1, Math.ceil(stepsPerEpoch / 20));
 }
 
 const LAST = "last.safetensors", PREVIOUS = "last-1.safetensors", BEST = "best.safetensors";
@@ -337,6 +357,7 @@ async function startRun(
     JSON.stringify({ ...record, dataFile: data.path, modelConfig: s.mc, origins }, null, 2),
   );
   await writeAtomic(join(cfg.out, "metrics.jsonl"), "");
+  await writeEvents(cfg.out, hparamsOf(cfg, s.mc), [], s.stepsPerEpoch);
   const pos: Position = {
     epoch: 0,
     batch: 0,
@@ -386,6 +407,9 @@ async function resumeRun(
   const lines = (await Deno.readTextFile(metricsPath).catch(() => "")).split("\n")
     .filter((l) => l.trim() && JSON.parse(l).epoch <= at.epoch);
   await writeAtomic(metricsPath, lines.map((l) => l + "\n").join(""));
+  // the event file follows the metrics it was written from: no epoch twice
+  const kept = lines.map((l) => JSON.parse(l) as EpochMetrics);
+  await writeEvents(cfg.out, hparamsOf(cfg, s.mc), kept, s.stepsPerEpoch);
   const saved = JSON.parse(await Deno.readTextFile(join(cfg.out, "config.json")));
   if (saved.epochs !== cfg.epochs) {
     const extended = [...(saved.extended ?? []), {
@@ -410,6 +434,11 @@ export class StepRunner {
   readonly seed: Tensor;
   readonly lossSum: Tensor;
   readonly correctSum: Tensor;
+  /** Loss x samples summed per logging interval of the epoch, and the current interval. */
+  readonly curve: Tensor;
+  readonly slot: Tensor;
+  /** Micro-batches per logging interval. */
+  readonly interval: number;
   readonly #fixed = new Map<number, { labels: Tensor; kp: Tensor | null }>();
   readonly #graphs: StepGraphs;
 
@@ -419,6 +448,13 @@ export class StepRunner {
     (s.model as { ctx: { seed: Tensor | null } }).ctx.seed = this.seed;
     this.lossSum = rt.persistent([1], "f32", "lossSum");
     this.correctSum = rt.persistent([1], "f32", "correctSum");
+    this.interval = lossInterval(s.stepsPerEpoch) * cfg.accumulate;
+    this.curve = rt.persistent(
+      [Math.ceil(s.loader.batchesPerEpoch / this.interval)],
+      "f32",
+      "curve",
+    );
+    this.slot = rt.tensor([0], [1], "i32", { persistent: true, name: "curveSlot" });
     this.#graphs = new StepGraphs(rt);
   }
 
@@ -427,6 +463,7 @@ export class StepRunner {
     const { rt, cfg, s } = this;
     const { spec, layout } = s;
     rt.write(this.seed, [(cfg.seed * 1000003 + epoch * 100003 + batch) | 0]);
+    rt.write(this.slot, [Math.floor(batch / this.interval)]);
     const fixed = this.#fixed.get(hb.samples) ?? this.#fixed.set(hb.samples, {
       labels: rt.persistent([hb.samples], "i32", "labels"),
       kp: this.renderer ? null : rt.persistent(
@@ -446,6 +483,7 @@ export class StepRunner {
         const loss = ops.crossEntropy(logits, fixed.labels, cfg.labelSmoothing);
         backward(cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss, s.opt.lossSeed());
         map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: this.lossSum });
+        accumulateAt(rt, loss, this.slot, this.curve, hb.samples);
         accumulateCorrect(rt, logits, fixed.labels, this.correctSum);
       });
       if (update) s.opt.step();
@@ -457,6 +495,9 @@ export class StepRunner {
   dispose(): void {
     this.renderer?.dispose();
     this.#graphs.dispose();
+    for (const t of [this.seed, this.lossSum, this.correctSum, this.curve, this.slot]) {
+      this.rt.dispose(t);
+    }
     for (const f of this.#fixed.values()) [f.labels, f.kp].forEach((t) => t && this.rt.dispose(t));
   }
 }
@@ -481,6 +522,9 @@ async function trainEpoch(
   const epoch = pos.epoch;
   rt.write(steps.lossSum, [pos.carry.loss]);
   rt.write(steps.correctSum, [pos.carry.correct]);
+  const curve = new Float32Array(steps.curve.size);
+  curve.set((pos.carry.curve ?? []).slice(0, curve.length));
+  rt.write(steps.curve, curve);
   let seen = pos.carry.seen, batch = 0;
   for await (const hb of s.loader.epoch(epoch)) {
     if (batch < pos.batch) {
@@ -500,9 +544,9 @@ async function trainEpoch(
     hooks.progress?.(epoch, batch, s.loader.batchesPerEpoch, rate);
     const lastStep = batch >= s.stepsPerEpoch * cfg.accumulate;
     if (hooks.shouldStop?.() && batch % cfg.accumulate === 0 && !lastStep) {
-      const [l, c] = [await rt.item(steps.lossSum), await rt.item(steps.correctSum)];
+      const [l, c, k] = await rt.readMany([steps.lossSum, steps.correctSum, steps.curve]);
       pos.batch = batch;
-      pos.carry = { loss: l, correct: c, seen };
+      pos.carry = { loss: l[0], correct: c[0], seen, curve: Array.from(k) };
       await saveLast(rt, cfg, s, data, pos);
       return false;
     }
@@ -552,6 +596,11 @@ async function runEpochs(
   }
 }
 
+/** Mean loss per interval from the summed loss x samples of each (the last may be partial). */
+function intervalMeans(sums: ArrayLike<number>, interval: number, batches: number, micro: number) {
+  return Array.from(sums, (v, k) => v / (Math.min(interval, batches - k * interval) * micro));
+}
+
 /**
  * The end of an epoch: one host sync, validation, one metrics line, then the checkpoints
  * (best, then last). A kill anywhere in here resumes from the previous `last`, and
@@ -567,7 +616,12 @@ async function endEpoch(
   lr: number,
   speed: { processed: number; seconds: number },
 ): Promise<EpochMetrics> {
-  const [ls, cs, gs] = await rt.readMany([steps.lossSum, steps.correctSum, s.opt.gradScale]);
+  const [ls, cs, gs, curve] = await rt.readMany([
+    steps.lossSum,
+    steps.correctSum,
+    s.opt.gradScale,
+    steps.curve,
+  ]);
   const seen = pos.carry.seen;
   const trainLoss = ls[0] / seen, trainAcc = cs[0] / seen;
   if (!Number.isFinite(trainLoss)) {
@@ -590,10 +644,14 @@ async function endEpoch(
     seconds: speed.seconds,
     skippedSteps: gs[5],
     lossScale: gs[3],
+    lossCurve: intervalMeans(curve, steps.interval, s.loader.batchesPerEpoch, s.micro),
+    lossInterval: steps.interval / cfg.accumulate,
+    time: Date.now() / 1000,
   };
   await Deno.writeTextFile(join(cfg.out, "metrics.jsonl"), JSON.stringify(m) + "\n", {
     append: true,
   });
+  await appendEvents(cfg.out, epochRecords(m, s.stepsPerEpoch));
   failpoint("metrics");
   pos.epoch++;
   pos.batch = 0;
@@ -629,6 +687,7 @@ async function finish(
     const mode = { ...TEST_MODE, clips: cfg.testClips, flipTest: cfg.flipTest };
     const r = await evaluate(rt, s.model, data.file, data.valIdx, s.spec, mode, s.micro);
     final = { ...r, clips: cfg.testClips, flip: cfg.flipTest };
+    await appendEvents(cfg.out, finalRecords(r, loop.pos.epoch * s.stepsPerEpoch));
   }
   const summary: TrainSummary = {
     run: cfg.out,
