@@ -1,12 +1,13 @@
 // `heatformer eval RUN_DIR|CHECKPOINT --data FILE --split NAME`: top-1/5, per-class and
 // mean class accuracy, confusion matrix, PoseConv3D's multi-clip (+ flip) test, --json, and
-// PNGs of the confusion matrix and the training curves.
-import { dirname, join } from "node:path";
+// labelled charts (SVG and PNG) of the confusion matrix, per-class accuracy and the curves.
+import { basename, dirname, join } from "node:path";
 import { SkeletonFile } from "../data/schema.ts";
 import { type JointLayout, layoutByName } from "../data/layouts.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
 import { CheckpointError, loadCheckpoint, readCheckpoint } from "../io/checkpoint.ts";
-import { encodePng } from "../io/png.ts";
+import { writeChart } from "../plots/render.ts";
+import { confusionSpec, curvesSpec, type MetricsLine, perClassSpec } from "../plots/charts.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
@@ -47,11 +48,15 @@ export function legacySpec(mc: ModelConfig, layout: JointLayout, ckpt: string): 
   return { ...base, joints: fit[0], limbs: fit[1] };
 }
 
-/** A run folder (its best checkpoint) or a checkpoint file, with the run's config if any. */
-export async function openTarget(target: string) {
+/**
+ * A run folder (the checkpoint its final evaluation used: last unless the run said best, or
+ * `which`) or a checkpoint file, with the run's config if any.
+ */
+export async function openTarget(target: string, which?: "last" | "best") {
   const isDir = (await Deno.stat(target).catch(() => null))?.isDirectory ?? false;
-  const ckpt = isDir ? join(target, "best.safetensors") : target;
   const runDir = isDir ? target : dirname(target);
+  const chosen = which ?? (await runConfig(runDir))?.finalCheckpoint ?? "last";
+  const ckpt = isDir ? join(target, `${chosen}.safetensors`) : target;
   const st = await readCheckpoint(ckpt);
   if (!st.metadata.config) {
     throw new CheckpointError(
@@ -59,14 +64,17 @@ export async function openTarget(target: string) {
     );
   }
   const mc = JSON.parse(st.metadata.config) as ModelConfig;
-  let run: RunConfig | null = null;
+  return { ckpt, runDir, metadata: st.metadata, mc, run: await runConfig(runDir) };
+}
+
+/** The configuration of the run in a folder (null when there is none or it is unreadable). */
+async function runConfig(dir: string): Promise<RunConfig | null> {
   try {
-    const raw = JSON.parse(await Deno.readTextFile(join(runDir, "config.json")));
-    run = validateConfig({ ...DEFAULT_RUN, ...configFields(raw) });
+    const raw = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+    return validateConfig({ ...DEFAULT_RUN, ...configFields(raw) });
   } catch {
-    run = null;
+    return null;
   }
-  return { ckpt, runDir, metadata: st.metadata, mc, run };
 }
 
 export async function evalCommand(
@@ -80,11 +88,15 @@ export async function evalCommand(
     json?: boolean;
     out?: string;
     ensemble?: string;
+    checkpoint?: string;
   },
 ): Promise<void> {
   const targets = [target, ...(o.ensemble ? o.ensemble.split(",").filter(Boolean) : [])];
+  if (o.checkpoint !== undefined && o.checkpoint !== "last" && o.checkpoint !== "best") {
+    throw new UsageError(`--checkpoint: "${o.checkpoint}" is neither last nor best`);
+  }
   const opened = [];
-  for (const t of targets) opened.push(await openTarget(t));
+  for (const t of targets) opened.push(await openTarget(t, o.checkpoint as "last" | "best"));
   const { ckpt, runDir, run, metadata } = opened[0];
   // The data and split: flags, else the run folder's config (the built-in dataset regenerated
   // when its cache is gone), else what the checkpoint itself records.
@@ -132,17 +144,7 @@ export async function evalCommand(
     const r = summarize(ensemble(streams.map((s) => s.scores)));
     const out = o.out ?? runDir;
     await Deno.mkdir(out, { recursive: true });
-    const cmPath = join(out, "confusion.png");
-    await Deno.writeFile(cmPath, confusionPng(r.confusion));
-    let curves: string | null = null;
-    try {
-      const lines = (await Deno.readTextFile(join(runDir, "metrics.jsonl"))).trim().split("\n")
-        .filter(Boolean).map((l) => JSON.parse(l));
-      if (lines.length) {
-        curves = join(out, "curves.png");
-        await Deno.writeFile(curves, curvesPng(lines));
-      }
-    } catch { /* no metrics beside the checkpoint */ }
+    const pictures = await writePictures(out, r, file.meta.classes, runDir, basename(ckpt));
     const result = {
       checkpoint: ckpt,
       ...(streams.length > 1
@@ -152,7 +154,7 @@ export async function evalCommand(
       split,
       classes: file.meta.classes,
       ...r,
-      pictures: { confusion: cmPath, curves },
+      pictures,
     };
     if (o.json) printJson(result);
     else {
@@ -175,58 +177,34 @@ export async function evalCommand(
           worst.map(([a, k]) => `${file.meta.classes[k]} ${(a * 100).toFixed(0)}%`).join(", ")
         }`,
       );
-      console.log(`wrote ${cmPath}${curves ? ` and ${curves}` : ""}`);
+      console.log(
+        `wrote ${Object.values(pictures).filter(Boolean).map((p) => p!.svg).join(", ")} (and .png)`,
+      );
     }
   } finally {
     await file.close();
   }
 }
 
-/** Row-normalised confusion matrix, one 12 px cell per pair, white -> blue. */
-export function confusionPng(cm: number[][]): Uint8Array {
-  const K = cm.length, cell = Math.max(4, Math.min(24, Math.floor(720 / K))), W = K * cell;
-  const img = new Uint8Array(W * W * 3).fill(255);
-  cm.forEach((row, i) => {
-    const total = row.reduce((a, b) => a + b, 0) || 1;
-    row.forEach((v, j) => {
-      const f = v / total;
-      const c = [255 - f * 225, 255 - f * 155, 255 - f * 30].map(Math.round);
-      for (let y = 0; y < cell - 1; y++) {
-        for (let x = 0; x < cell - 1; x++) img.set(c, ((i * cell + y) * W + j * cell + x) * 3);
-      }
-    });
-  });
-  return encodePng(img, W, W);
-}
-
-/** Training loss (red, left axis scaled to its max) and train / val accuracy (green / blue). */
-export function curvesPng(
-  m: { epoch: number; trainLoss: number; trainAccuracy: number; valAccuracy: number }[],
-): Uint8Array {
-  const W = 640, H = 360, pad = 30;
-  const img = new Uint8Array(W * H * 3).fill(255);
-  const px = (x: number, y: number, c: number[]) => {
-    if (x >= 0 && y >= 0 && x < W && y < H) img.set(c, (Math.round(y) * W + Math.round(x)) * 3);
-  };
-  for (let x = pad; x < W - pad; x++) px(x, H - pad, [120, 120, 120]);
-  for (let y = pad; y < H - pad; y++) px(pad, y, [120, 120, 120]);
-  const maxLoss = Math.max(...m.map((e) => e.trainLoss).filter(Number.isFinite), 1e-6);
-  const X = (i: number) => pad + ((W - 2 * pad) * i) / Math.max(1, m.length - 1);
-  const Y = (v: number) => H - pad - (H - 2 * pad) * v;
-  const series: [(e: (typeof m)[number]) => number, number[]][] = [
-    [(e) => e.trainLoss / maxLoss, [220, 40, 40]],
-    [(e) => e.trainAccuracy, [40, 160, 60]],
-    [(e) => e.valAccuracy, [40, 80, 220]],
-  ];
-  for (const [f, c] of series) {
-    for (let i = 0; i + 1 < m.length; i++) {
-      const a = f(m[i]), b = f(m[i + 1]);
-      if (!Number.isFinite(a) || !Number.isFinite(b)) continue;
-      for (let s = 0; s <= 40; s++) {
-        const u = s / 40;
-        for (const d of [-1, 0, 1]) px(X(i) + u * (X(i + 1) - X(i)), Y(a + u * (b - a)) + d, c);
-      }
-    }
-  }
-  return encodePng(img, W, H);
+/** The evaluation's charts (SVG and PNG): confusion, per-class accuracy, the run's curves. */
+async function writePictures(
+  out: string,
+  r: ReturnType<typeof summarize>,
+  classes: string[],
+  runDir: string,
+  name: string,
+) {
+  const confusion = await writeChart(
+    join(out, "confusion"),
+    confusionSpec(r.confusion, classes, r.top1),
+  );
+  const perClass = await writeChart(join(out, "per_class"), perClassSpec(r.perClass, classes));
+  let curves: { svg: string; png: string } | null = null;
+  try {
+    const lines = (await Deno.readTextFile(join(runDir, "metrics.jsonl"))).trim().split("\n")
+      .filter(Boolean).map((l) => JSON.parse(l) as MetricsLine);
+    const title = `${basename(runDir)} (${name})`;
+    if (lines.length) curves = await writeChart(join(out, "curves"), curvesSpec(lines, title));
+  } catch { /* no metrics beside the checkpoint */ }
+  return { confusion, perClass, curves };
 }

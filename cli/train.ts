@@ -77,6 +77,12 @@ const FIELDS: [
   ["--epochs <n>", "epochs", NUM, "epochs"],
   ["--seed <n>", "seed", NUM, "seed (init, data order, augmentation, dropout)"],
   ["--test-clips <n>", "testClips", NUM, "final evaluation: clips per sample"],
+  [
+    "--final-checkpoint <which>",
+    "finalCheckpoint",
+    String,
+    "final evaluation: last (default) | best (picked on the validation split)",
+  ],
   ["--eval-every <n>", "evalEvery", NUM, "validate every N epochs (and after the last)"],
   ["--out <dir>", "out", String, "run folder"],
 ];
@@ -285,7 +291,8 @@ export async function trainCommand(o: Flags): Promise<void> {
           (summary.bestValAccuracy * 100).toFixed(1)
         }% (epoch ${summary.bestEpoch}); final top-1 ${
           (summary.final.top1 * 100).toFixed(1)
-        }%, top-5 ${(summary.final.top5 * 100).toFixed(1)}% in ${summary.seconds.toFixed(0)} s`,
+        }%, top-5 ${(summary.final.top5 * 100).toFixed(1)}% (${summary.final.checkpoint} ` +
+          `checkpoint) in ${summary.seconds.toFixed(0)} s`,
       );
     } else {
       console.log(

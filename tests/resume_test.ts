@@ -100,7 +100,7 @@ gpuTest(
     const elsewhere = await Deno.makeTempDir();
     const ev = await cli(["eval", run, "--json"], { cwd: elsewhere });
     assertEquals(ev.code, 0, ev.stderr);
-    await Deno.copyFile(`${run}/best.safetensors`, `${elsewhere}/model.safetensors`);
+    await Deno.copyFile(`${run}/last.safetensors`, `${elsewhere}/model.safetensors`);
     const bare = await cli(["eval", "model.safetensors", "--json"], { cwd: elsewhere });
     assertEquals(bare.code, 0, bare.stderr);
     assertEquals(JSON.parse(bare.stdout).confusion, JSON.parse(ev.stdout).confusion);

@@ -35,7 +35,7 @@ gpuTest(
     const file = await SkeletonFile.open(data);
     try {
       const model = buildModel(rt, modelConfigFor(cfg, file), cfg.seed);
-      await loadCheckpoint(rt, `${dir}/run/best.safetensors`, model);
+      await loadCheckpoint(rt, `${dir}/run/last.safetensors`, model); // the final evaluation's
       const mode = { ...TEST_MODE, clips: 3, flipTest: true };
       const spec = inputSpecOf(cfg);
       const whole = await evaluate(rt, model, file, file.split("val"), spec, mode, 96);

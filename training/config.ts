@@ -65,6 +65,12 @@ export interface RunConfig {
   epochs: number;
   seed: number;
   testClips: number;
+  /**
+   * The weights of the final evaluation: the last epoch's, or the best validation epoch's. In
+   * every protocol here the validation split is the test split, so "best" picks the epoch on
+   * the test set: "last" is the honest default.
+   */
+  finalCheckpoint: "last" | "best";
   /** Validate every N epochs (and after the last). */
   evalEvery: number;
   flipTest: boolean;
@@ -125,6 +131,7 @@ const RunConfigSchema: z.ZodType<RunConfig> = z.object({
   epochs: z.number().int().positive(),
   seed: z.number().int().min(0),
   testClips: z.number().int().positive(),
+  finalCheckpoint: z.enum(["last", "best"]),
   /** Validate every N epochs (and after the last). */
   evalEvery: z.number().int().positive(),
   flipTest: z.boolean(),
@@ -187,6 +194,7 @@ export const DEFAULT_RUN: RunConfig = {
   epochs: 8,
   seed: 1,
   testClips: 1,
+  finalCheckpoint: "last",
   evalEvery: 1,
   flipTest: false,
   f16: false,

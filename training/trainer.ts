@@ -69,7 +69,7 @@ export interface TrainSummary {
   bestEpoch: number;
   bestValAccuracy: number;
   /** The final evaluation; null when the run was interrupted (it is skipped). */
-  final: (EvalResult & { clips: number; flip: boolean }) | null;
+  final: (EvalResult & { clips: number; flip: boolean; checkpoint: "last" | "best" }) | null;
   /** Samples per second and seconds of this process (a resumed run counts its own part). */
   samplesPerSec: number;
   seconds: number;
@@ -682,11 +682,13 @@ async function finish(
 ): Promise<TrainSummary> {
   let final: TrainSummary["final"] = null;
   if (!loop.interrupted) {
-    // The best checkpoint, with the configured test-time views.
-    if (loop.pos.best.epoch > 0) await loadCheckpoint(rt, join(cfg.out, BEST), s.model);
+    // The last epoch's weights (or the best validation epoch's), with the test-time views.
+    if (cfg.finalCheckpoint === "best" && loop.pos.best.epoch > 0) {
+      await loadCheckpoint(rt, join(cfg.out, BEST), s.model);
+    }
     const mode = { ...TEST_MODE, clips: cfg.testClips, flipTest: cfg.flipTest };
     const r = await evaluate(rt, s.model, data.file, data.valIdx, s.spec, mode, s.micro);
-    final = { ...r, clips: cfg.testClips, flip: cfg.flipTest };
+    final = { ...r, clips: cfg.testClips, flip: cfg.flipTest, checkpoint: cfg.finalCheckpoint };
     await appendEvents(cfg.out, finalRecords(r, loop.pos.epoch * s.stepsPerEpoch));
   }
   const summary: TrainSummary = {
