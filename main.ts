@@ -10,6 +10,7 @@ import { demoCommand } from "./cli/demo.ts";
 import { evalCommand } from "./cli/eval.ts";
 import { modelsCommand } from "./cli/models.ts";
 import { recipesCommand } from "./cli/recipes.ts";
+import { reportCommand } from "./cli/report.ts";
 import { predictCommand } from "./cli/predict.ts";
 import { addTrainOptions, trainCommand } from "./cli/train.ts";
 import { infoCommand } from "./cli/info.ts";
@@ -54,6 +55,10 @@ export function buildCli(): Command {
     )
     .option("--clips <n>", "test clips per sample (PoseConv3D: 10)", "1")
     .option("--flip", "add a flipped copy of every clip (PoseConv3D's test)")
+    .option(
+      "--checkpoint <which>",
+      "a run folder's last or best checkpoint (default: the one its final evaluation used)",
+    )
     .option(
       "--batch-size <n>",
       "input rows (sample views) per forward pass, fewer where the adapter's binding is smaller",
@@ -125,6 +130,13 @@ export function buildCli(): Command {
     .option("--json", "print one JSON summary object")
     .action((format, input, o) => runCommand(() => convertCommand(format, input, o)));
 
+  program.command("report")
+    .description("one self-contained HTML page comparing runs: table, curves, config differences")
+    .argument("<runs...>", "run folders")
+    .option("-o, --out <file.html>", "where to write it", "report.html")
+    .option("--json", "print one JSON object")
+    .action((runs, o) => runCommand(() => reportCommand(runs, o)));
+
   program.command("inspect")
     .description("counts per split and class, frames, persons, layout, anything suspicious")
     .argument("<file>", "an Arrow skeleton file")
@@ -132,7 +144,9 @@ export function buildCli(): Command {
     .action((file, o) => runCommand(() => inspectCommand(file, o)));
 
   program.command("render")
-    .description("a sample's heatmap volume (test-time pipeline) as a PNG contact sheet or a .npy")
+    .description(
+      "a sample's heatmap volume (test-time pipeline) as a labelled contact sheet or a .npy",
+    )
     .argument("<file>", "an Arrow skeleton file")
     .requiredOption("--sample <name>", "sample name")
     .requiredOption("-o, --out <path>", "out.png or out.npy (N x C x T x H x W float32)")

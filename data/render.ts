@@ -1,6 +1,8 @@
 // `heatformer render`: one sample's heatmap volume (deterministic test-time pipeline) as a
-// PNG contact sheet with the skeleton drawn over it, or as a raw float32 .npy.
+// contact sheet (PNG and SVG) with the skeleton drawn over it, each tile labelled with its
+// frame under a title naming the sample and its class, or as a raw float32 .npy.
 import { encodeNpy, encodePng } from "../io/png.ts";
+import { FONT, writeSvg } from "../plots/render.ts";
 import { Rng } from "../layers/init.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { deviceBatch, hostBatch, type InputSpec } from "./batches.ts";
@@ -104,6 +106,41 @@ export async function renderSample(
       }
     }
   });
-  await Deno.writeFile(o.out, encodePng(img, W, H));
+  const title = `${rec.name}: ${file.meta.classes[rec.label] ?? `class ${rec.label}`} ` +
+    `(clip ${o.clip + 1} of ${o.clips}, ${C} channels x ${T} frames of ${S} x ${S})`;
+  const labels = frames.map((t, k) => ({
+    x: (k % cols) * tile,
+    y: Math.floor(k / cols) * tile,
+    t,
+  }));
+  await writeSvg(
+    o.out.replace(/\.png$/, ""),
+    contactSheetSvg(encodePng(img, W, H), W, H, title, labels),
+  );
   return { shape: [1, C, T, S, S], path: o.out };
+}
+
+const escapeXml = (s: string) =>
+  s.replace(/[<>&"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!);
+
+/** The sheet as SVG: the raster under a title line, each tile labelled with its frame. */
+function contactSheetSvg(
+  png: Uint8Array,
+  W: number,
+  H: number,
+  title: string,
+  tiles: { x: number; y: number; t: number }[],
+): string {
+  const head = 28, b64 = btoa(Array.from(png, (c) => String.fromCharCode(c)).join(""));
+  const font = `font-family="${FONT}"`;
+  const tags = tiles.map(({ x, y, t }) =>
+    `<rect x="${x + 3}" y="${head + y + 3}" width="44" height="16" fill="black" opacity="0.6"/>` +
+    `<text x="${x + 7}" y="${head + y + 15}" ${font} font-size="11" fill="white">t=${t}</text>`
+  );
+  return `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" ` +
+    `width="${W}" height="${H + head}" viewBox="0 0 ${W} ${H + head}">` +
+    `<rect width="${W}" height="${H + head}" fill="white"/>` +
+    `<text x="6" y="19" ${font} font-size="13" fill="black">${escapeXml(title)}</text>` +
+    `<image x="0" y="${head}" width="${W}" height="${H}" xlink:href="data:image/png;base64,${b64}"/>` +
+    `${tags.join("")}</svg>`;
 }

@@ -6,7 +6,7 @@
 #   DATA=ntu60_2d.arrow SPLIT=ntu60-xsub STUDY=1 examples/ablate.sh
 # DRY=1 prints every row's resolved model, input, recipe and the time it would take here
 # (train --dry-run), and trains nothing. EPOCHS=N shortens every row; EXTRA adds flags to
-# every row, e.g. EXTRA="--f16 --seed 2".
+# every row, e.g. EXTRA="--f16 --seed 2". The rows' report is written to $OUT/report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DENO=${DENO:-deno}
@@ -36,6 +36,7 @@ else
   )
 fi
 
+runs=()
 for row in "${rows[@]}"; do
   read -r model input recipe <<<"$row"
   flags=(--model "$model" --input "$input")
@@ -50,8 +51,12 @@ for row in "${rows[@]}"; do
       --dry-run --json >"$OUT/$tag.dry.json" || echo "{\"failed\": \"$tag\"}" >"$OUT/$tag.dry.json"
     continue
   fi
-  "$DENO" run -A train.ts "${flags[@]}" "${epochs[@]}" "${data[@]}" "${extra[@]}" \
-    --out "$OUT/$tag" --force --json >"$OUT/$tag.json" || echo "{\"failed\": \"$tag\"}" >"$OUT/$tag.json"
+  if "$DENO" run -A train.ts "${flags[@]}" "${epochs[@]}" "${data[@]}" "${extra[@]}" \
+    --out "$OUT/$tag" --force --json >"$OUT/$tag.json"; then
+    runs+=("$OUT/$tag")
+  else
+    echo "{\"failed\": \"$tag\"}" >"$OUT/$tag.json"
+  fi
 done
 
 # One table from the summaries (or the dry runs).
@@ -80,3 +85,8 @@ done
     }
   }
 ' "$OUT" "${DRY:-}" | tee "$OUT/table${DRY:+.dry}.md"
+
+# The rows side by side in one HTML page (curves overlaid, configurations compared).
+if [ -z "${DRY:-}" ] && [ "${#runs[@]}" -gt 0 ]; then
+  "$DENO" run -A main.ts report "${runs[@]}" -o "$OUT/report.html" >&2
+fi

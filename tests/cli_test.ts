@@ -1,6 +1,8 @@
 // The CLI as shell loops use it: --json output that parses, exit codes (0 ok, 1 failure,
 // 2 usage), and error messages that name the file or the flag.
 import { fileURLToPath } from "node:url";
+import { decodePng, svgTexts } from "./pictures.ts";
+import { TINY } from "./tiny.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { legacySpec } from "../cli/eval.ts";
 import { layoutByName } from "../data/layouts.ts";
@@ -130,14 +132,11 @@ Deno.test({
     const e = JSON.parse(ev.stdout);
     assertEquals(e.views, 4);
     assert(e.top1 >= 0 && e.top5 >= e.top1 && e.confusion.length === 16, "metrics");
-    for (const png of [e.pictures.confusion, e.pictures.curves]) {
-      const b = await Deno.readFile(png);
-      assertEquals([b[1], b[2], b[3]], [0x50, 0x4e, 0x47]); // "PNG"
-    }
+    await checkPictures(e.pictures);
     // A checkpoint alone (no run folder beside it) evaluates the same: it records its input
     // pipeline (here sigma 1.5, which the model config does not say).
     await Deno.mkdir(`${dir}/bare`);
-    await Deno.copyFile(`${dir}/run/best.safetensors`, `${dir}/bare/model.safetensors`);
+    await Deno.copyFile(`${dir}/run/last.safetensors`, `${dir}/bare/model.safetensors`);
     const bare = await cli(
       "eval",
       `${dir}/bare/model.safetensors`,
@@ -166,6 +165,21 @@ Deno.test({
     assertEquals(twice.code, 0, twice.stderr);
     const t2 = JSON.parse(twice.stdout);
     assertEquals([t2.ensemble.length, t2.ensemble[1].top1, t2.top1], [2, e.top1, e.top1]);
+    // A second run with another lr, and the report comparing both, opened in a browser
+    const tr2 = await cli(
+      "train",
+      ...TINY,
+      "--data",
+      arrow,
+      "--epochs",
+      "1",
+      "--lr",
+      "0.002",
+      "--out",
+      `${dir}/run2`,
+    );
+    assertEquals(tr2.code, 0, tr2.stderr);
+    await checkReportOf([`${dir}/run`, `${dir}/run2`], dir);
     const bad = await cli("train", "--lr", "-1", "--out", `${dir}/bad`);
     assertEquals(bad.code, 2);
     assert(bad.stderr.includes("--lr"), bad.stderr);
@@ -244,3 +258,49 @@ Deno.test("train: every configuration field has a flag", async () => {
   );
   assertEquals(missing, []); // --eval-every was documented but missing
 });
+
+type Picture = { svg: string; png: string };
+
+/** The eval's charts: labelled axes, legends and class names in the SVGs; PNGs not blank. */
+async function checkPictures(p: { confusion: Picture; perClass: Picture; curves: Picture }) {
+  const texts = async (f: string) => svgTexts(await Deno.readTextFile(f));
+  const curves = await texts(p.curves.svg);
+  for (
+    const t of ["epoch", "top-1 (%)", "cross-entropy loss", "learning rate", "train", "validation"]
+  ) {
+    assert(curves.includes(t), `curves.svg lacks "${t}": ${curves.join(" | ")}`);
+  }
+  const cm = await texts(p.confusion.svg);
+  for (
+    const t of ["predicted class", "true class", "wave right hand", "clap", "share of the row"]
+  ) {
+    assert(cm.includes(t), `confusion.svg lacks "${t}"`);
+  }
+  assert(cm.some((t) => /^confusion matrix .*top-1 \d+\.\d%$/.test(t)), "the top-1 in the title");
+  const bars = await texts(p.perClass.svg);
+  assert(bars.includes("top-1 (%)") && bars.includes("wave left hand"), "per-class bars");
+  for (const f of [p.curves.png, p.confusion.png, p.perClass.png]) {
+    const png = await decodePng(await Deno.readFile(f));
+    assert(png.width > 400 && png.height > 200, `${f}: ${png.width} x ${png.height}`);
+    assert(png.distinct > 20, `${f}: blank (${png.distinct} distinct bytes)`);
+  }
+}
+
+/** `heatformer report` of the runs: the HTML, then (with Chromium) the page as a browser sees it. */
+async function checkReportOf(runs: string[], dir: string) {
+  const out = `${dir}/report.html`;
+  const r = await cli("report", ...runs, "-o", out, "--json");
+  assertEquals(r.code, 0, r.stderr);
+  assert(JSON.parse(r.stdout).differing.includes("lr"), r.stdout);
+  const html = await Deno.readTextFile(out);
+  assert(!/(src|href)="https?:/.test(html) && !html.includes("<script"), "self-contained");
+  assert(html.includes('<td class="diff">0.002</td>'), "the differing lr highlighted");
+  const { checkReport, findChromium } = await import("../tools/check_report.ts");
+  if (!findChromium()) {
+    console.log("skipping the browser check of the report: no Chromium installed");
+    return;
+  }
+  const c = await checkReport(out, `${dir}/report.png`);
+  assert(c.ok, JSON.stringify(c));
+  assertEquals(c.runRows, 2);
+}

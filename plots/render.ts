@@ -1,0 +1,83 @@
+// Charts as Vega-Lite specifications, rendered headless: vega draws the SVG (no browser, no
+// canvas: text is measured by estimate), resvg (WebAssembly) rasterises it to PNG with the
+// embedded DejaVu Sans. Every chart is written as both: SVG to read and diff, PNG to look at.
+import { createRequire } from "node:module";
+import { initWasm, Resvg } from "@resvg/resvg-wasm";
+import * as vega from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+
+export const FONT = "DejaVu Sans";
+
+/** The font for PNGs: the copy beside the sources, else the system's (bundles have no assets). */
+const FONT_FILES = [
+  new URL("../assets/fonts/DejaVuSans.ttf", import.meta.url),
+  "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+];
+
+let ready: Promise<Uint8Array> | null = null;
+
+/** Loads resvg's WebAssembly and the font once per process. */
+function rasteriser(): Promise<Uint8Array> {
+  ready ??= (async () => {
+    const require = createRequire(import.meta.url);
+    await initWasm(await Deno.readFile(require.resolve("@resvg/resvg-wasm/index_bg.wasm")));
+    for (const f of FONT_FILES) {
+      try {
+        return await Deno.readFile(f);
+      } catch { /* the next one */ }
+    }
+    throw new Error(`no font for PNG text: none of ${FONT_FILES.join(", ")} is readable`);
+  })();
+  return ready;
+}
+
+/** A Vega-Lite specification drawn as SVG. */
+export async function svgOf(spec: TopLevelSpec): Promise<string> {
+  const withFont = {
+    ...spec,
+    config: { font: FONT, background: "white", ...(spec.config ?? {}) },
+  } as TopLevelSpec;
+  const view = new vega.View(vega.parse(compile(withFont).spec), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** An SVG rasterised at `scale` (2: crisp on high-density screens). */
+export async function pngOf(svg: string, scale = 2): Promise<Uint8Array> {
+  const font = await rasteriser();
+  const r = new Resvg(svg, {
+    font: { fontBuffers: [font], defaultFontFamily: FONT, loadSystemFonts: false },
+    fitTo: { mode: "zoom", value: scale },
+  });
+  try {
+    const img = r.render();
+    try {
+      return img.asPng();
+    } finally {
+      img.free();
+    }
+  } finally {
+    r.free();
+  }
+}
+
+/** Writes `base`.svg and `base`.png; returns both paths. */
+export async function writeChart(
+  base: string,
+  spec: TopLevelSpec,
+): Promise<{ svg: string; png: string }> {
+  const svg = await svgOf(spec);
+  await Deno.writeTextFile(`${base}.svg`, svg);
+  await Deno.writeFile(`${base}.png`, await pngOf(svg));
+  return { svg: `${base}.svg`, png: `${base}.png` };
+}
+
+/** Writes an SVG drawn by hand (the contact sheet) and its PNG. */
+export async function writeSvg(base: string, svg: string): Promise<{ svg: string; png: string }> {
+  await Deno.writeTextFile(`${base}.svg`, svg);
+  await Deno.writeFile(`${base}.png`, await pngOf(svg, 1));
+  return { svg: `${base}.svg`, png: `${base}.png` };
+}
