@@ -53,8 +53,9 @@ export function buildCli(): Command {
       "--split <name>",
       "split name(s), comma separated (default: the run's validation split)",
     )
-    .option("--clips <n>", "test clips per sample (PoseConv3D: 10)", "1")
+    .option("--clips <n>", "test clips per sample (default: the run's; PoseConv3D: 10)")
     .option("--flip", "add a flipped copy of every clip (PoseConv3D's test)")
+    .option("--no-flip", "no flipped copies (default: the run's test protocol)")
     .option(
       "--checkpoint <which>",
       "a run folder's last or best checkpoint (default: the one its final evaluation used)",

@@ -82,7 +82,7 @@ export async function evalCommand(
   o: {
     data?: string;
     split?: string;
-    clips: string;
+    clips?: string;
     flip?: boolean;
     batchSize: string;
     json?: boolean;
@@ -118,8 +118,9 @@ export async function evalCommand(
       : file.split(split);
     const mode = {
       ...TEST_MODE,
-      clips: positiveInt("--clips", o.clips),
-      flipTest: !!o.flip,
+      // the run's own test protocol unless the flags say otherwise
+      clips: positiveInt("--clips", o.clips ?? String(run?.testClips ?? 1)),
+      flipTest: o.flip ?? run?.flipTest ?? false,
     };
     const batchSize = positiveInt("--batch-size", o.batchSize);
     const streams: { checkpoint: string; top1: number; scores: EvalScores }[] = [];

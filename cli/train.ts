@@ -76,7 +76,7 @@ const FIELDS: [
   ["--accumulate <n>", "accumulate", NUM, "micro-batches per step"],
   ["--epochs <n>", "epochs", NUM, "epochs"],
   ["--seed <n>", "seed", NUM, "seed (init, data order, augmentation, dropout)"],
-  ["--test-clips <n>", "testClips", NUM, "final evaluation: clips per sample"],
+  ["--test-clips <n>", "testClips", NUM, "final evaluation: clips per sample (heatmaps: 10)"],
   [
     "--final-checkpoint <which>",
     "finalCheckpoint",
@@ -97,7 +97,8 @@ export function addTrainOptions(cmd: Command): Command {
   return cmd
     .option("--nesterov", "SGD: Nesterov momentum")
     .option("--no-nesterov", "SGD: plain momentum")
-    .option("--flip-test", "final evaluation: add flipped views")
+    .option("--flip-test", "final evaluation: add flipped views (heatmaps: on by default)")
+    .option("--no-flip-test", "final evaluation: no flipped views")
     .option("--view-align", "kp3d: turn each clip into the body's frame (view-invariant input)")
     .option("--bones", "keypoint inputs: the bone stream (each joint minus its parent)")
     .option(

@@ -21,6 +21,7 @@ for (
     "motionbert_heatmap",
     "motionbert_kp2d",
     "vanilla_joint_stem",
+    "motionbert_stack", // the study's token: both persons' planes of a joint
   ]
 ) {
   gpuTest(`${name}: logits and all parameter gradients match PyTorch`, async (rt) => {

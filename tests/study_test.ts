@@ -50,6 +50,15 @@ Deno.test("study presets resolve to the study's input, recipe and Table 2 count 
   assertEquals([mb.epochs, mb.batchSize, mb.labelSmoothing, mb.clipNorm], [300, 32, 0, 0]);
   const kp = resolveLayers({}, { model: "motionbert", input: "kp2d" });
   assertEquals([kp.fields.clipLen, kp.fields.sampling, kp.fields.flip], [243, "resample", 0]);
+  // the test protocol follows the input: PoseConv3D's for heatmaps, one view for keypoints
+  assertEquals([mb.testClips, mb.flipTest, kp.fields.testClips, kp.fields.flipTest], [
+    10,
+    true,
+    1,
+    false,
+  ]);
+  const one = resolveLayers({}, { testClips: 1, flipTest: false }).fields;
+  assertEquals([one.testClips, one.flipTest], [1, false]);
   // the -tiny presets keep the CPU-sized input and recipe of the quick start
   const tiny = resolveLayers({}, {}).fields;
   assertEquals([tiny.model, tiny.clipLen, tiny.size, tiny.lr, tiny.epochs], [

@@ -29,4 +29,16 @@ export const tiny = (data: string, out: string, o: Partial<RunConfig> = {}): Run
   });
 
 /** The same run as CLI flags. */
-export const TINY = ["--clip-len", "8", "--size", "16", "--batch-size", "8", "--split", "synth"];
+export const TINY = [
+  "--clip-len",
+  "8",
+  "--size",
+  "16",
+  "--batch-size",
+  "8",
+  "--split",
+  "synth",
+  "--test-clips",
+  "1",
+  "--no-flip-test",
+];

@@ -1,5 +1,6 @@
-// Training recipes as values: the optimiser, schedule, length, batch, augmentations and test
-// protocol of a reference, named. A preset names its recipe (models/presets.ts); `--recipe`
+// Training recipes as values: the optimiser, schedule, length, batch, augmentations (and, for
+// PoseConv3D, its test protocol) of a reference, named. The test protocol otherwise follows the
+// input (training/resolve.ts): 10 clips + flip for heatmaps, one view for keypoints. A preset names its recipe (models/presets.ts); `--recipe`
 // picks another, and any flag still overrides one field (training/resolve.ts).
 import type { RunConfig } from "./config.ts";
 
@@ -58,8 +59,6 @@ export const RECIPES: Recipe[] = [
       clipNorm: 1,
       batchSize: 16,
       epochs: 8,
-      testClips: 1,
-      flipTest: false,
     },
   },
   {
@@ -78,8 +77,6 @@ export const RECIPES: Recipe[] = [
       batchSize: 32,
       epochs: 300,
       headDropout: 0.5,
-      testClips: 1,
-      flipTest: false,
     },
   },
   {
@@ -124,8 +121,6 @@ export const RECIPES: Recipe[] = [
       epochs: 30,
       headDropout: 0,
       flip: 0.5,
-      testClips: 4,
-      flipTest: false,
     },
   },
 ];

@@ -44,6 +44,10 @@ export function resolveLayers(
   put({ model, recipe: preset.recipe, input: i.kind, clipLen: i.frames, size: i.size }, "preset");
   put({ persons: i.persons, heatmapPersons: preset.config.heatmapPersons }, "preset");
   const kind = String(explicit.input ?? i.kind);
+  // The test protocol of the input's pipeline: PoseConv3D's 10 clips + flip for heatmaps,
+  // MotionBERT's single view for keypoints.
+  const heatmap = kind === "heatmap";
+  put({ testClips: heatmap ? 10 : 1, flipTest: heatmap }, "input");
   if (kind !== "heatmap") {
     put({ ...preset.keypointInput }, "input");
     // MotionBERT's keypoint pipeline does not flip; PoseConv3D flips heatmaps.
