@@ -15,6 +15,8 @@ export function modelsCommand(o: { json?: boolean }): Promise<void> {
     recipe: p.recipe,
     inputs: p.config.family.startsWith("vivit") ? ["heatmap"] : ["heatmap", "kp2d", "kp3d"],
     description: p.description,
+    /** The full model configuration (what bench/peers/torch_train.py builds). */
+    config: p.config,
   }));
   if (o.json) printJson({ models: rows });
   else {
