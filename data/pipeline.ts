@@ -71,6 +71,10 @@ export function resampleClip(
 
 /** How a clip's frames are chosen: pyskl's UniformSampleFrames or MotionBERT's resample. */
 export type Sampling = "uniform" | "resample";
+const SAMPLERS: Record<Sampling, typeof sampleClip> = {
+  uniform: sampleClip,
+  resample: resampleClip,
+};
 
 /** Frame indices of every clip: one random clip (train) or `clips` fixed-seed clips (test). */
 export function sampleFrames(
@@ -81,18 +85,12 @@ export function sampleFrames(
   test: boolean,
   sampling: Sampling = "uniform",
 ): number[][] {
-  if (sampling === "resample") {
-    if (!test) return [resampleClip(numFrames, clipLen, rng)];
-    return Array.from(
-      { length: clips },
-      (_, c) => resampleClip(numFrames, clipLen, rng, true, c, clips),
-    );
-  }
-  if (!test) return [sampleClip(numFrames, clipLen, rng)];
-  const fixed = new Rng(255); // pyskl's fixed test seed
+  const sample = SAMPLERS[sampling];
+  if (!test) return [sample(numFrames, clipLen, rng)];
+  const fixed = new Rng(255); // pyskl's fixed test seed (resample's test clips draw nothing)
   return Array.from(
     { length: clips },
-    (_, c) => sampleClip(numFrames, clipLen, fixed, true, c, clips),
+    (_, c) => sample(numFrames, clipLen, fixed, true, c, clips),
   );
 }
 

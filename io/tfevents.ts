@@ -71,19 +71,19 @@ class Proto {
   bool(field: number, v: boolean): this {
     return this.int(field, v ? 1 : 0);
   }
-  double(field: number, v: number): this {
-    this.#key(field, 1);
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, v, true);
+  /** A fixed-width little-endian value: 64-bit (wire type 1) or 32-bit (wire type 5). */
+  #fixed(field: number, wire: 1 | 5, put: (dv: DataView) => void): this {
+    this.#key(field, wire);
+    const b = new Uint8Array(wire === 1 ? 8 : 4);
+    put(new DataView(b.buffer));
     this.#parts.push(...b);
     return this;
   }
+  double(field: number, v: number): this {
+    return this.#fixed(field, 1, (dv) => dv.setFloat64(0, v, true));
+  }
   float(field: number, v: number): this {
-    this.#key(field, 5);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, v, true);
-    this.#parts.push(...b);
-    return this;
+    return this.#fixed(field, 5, (dv) => dv.setFloat32(0, v, true));
   }
   bytes(field: number, v: Uint8Array): this {
     this.#key(field, 2);
