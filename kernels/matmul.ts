@@ -11,6 +11,7 @@ import type { KernelSpec } from "../runtime/kernel.ts";
 import { type DType, wgslType } from "../runtime/dtype.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { binding, ERF_WGSL, header, requireDtype, requireSameDtype, ShapeError } from "./wgsl.ts";
+import { reduceSlices, sliceShape, splitFactor } from "./matmul_splitk.ts";
 
 export type Activation = "none" | "gelu" | "relu";
 
@@ -63,6 +64,11 @@ export interface MatmulTiling {
   /** Workgroup layout: invocations (register) or subgroups (subgroup) along N and M. */
   wgx: number;
   wgy: number;
+  /**
+   * Split K into this many slices (rounded down to a divisor of K), each a workgroup grid of
+   * its own, summed by a second pass (kernels/matmul_splitk.ts); f32, unbatched products only.
+   */
+  splitK?: number;
 }
 
 const SUBGROUP = 8;
@@ -89,8 +95,14 @@ export function chooseTiling(
       ? { kind: "register", tm: 16, tn: 8, wgx: 4, wgy: 4 }
       : { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 };
   }
-  // Real GPUs: 64x64 workgroup tiles staged through shared memory, 4x4 per invocation.
-  return { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 };
+  // Real GPUs: 64x64 workgroup tiles staged through shared memory, 4x4 per invocation, and
+  // split-K where M x N gives too few tiles to fill the GPU and K is long: at least 256
+  // workgroups in all, slices of at least 256.
+  const tiles = Math.ceil(s.m / 64) * Math.ceil(s.n / 64) * s.batch;
+  const splitK = s.batch === 1 && s.dtype === "f32" && tiles < 128
+    ? Math.min(Math.ceil(256 / tiles), Math.floor(s.k / 256))
+    : 1;
+  return { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16, ...(splitK > 1 ? { splitK } : {}) };
 }
 
 /** K-tile depth of the shared-memory kernel. */
@@ -583,6 +595,14 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, o: MatmulOptions = {})
   if (m === 0 || n === 0) return c;
   const t = o.tiling ??
     chooseTiling(s, { ...rt.gpu, subgroups: rt.gpu.subgroups && rt.useSubgroups });
+  const slices = s.batch === 1 && s.dtype === "f32" ? splitFactor(k, t.splitK ?? 1) : 1;
+  if (slices > 1) {
+    const partials = rt.empty([slices, m, n], "f32", "matmul.partials");
+    rt.run(matmulKernel(sliceShape(s, slices, partials), t, { a, b, c: partials }));
+    reduceSlices(rt, s, slices, { partials, c, bias: o.bias, preact: o.preact });
+    rt.dispose(partials);
+    return c;
+  }
   rt.run(matmulKernel(s, t, { a, b, c, bias: o.bias, preact: o.preact }));
   return c;
 }

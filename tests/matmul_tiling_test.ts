@@ -3,9 +3,11 @@
 // activation epilogue, pre-activation output and accumulation, against the TS reference.
 // Also reruns the attention fixtures on the portable (non-subgroup) kernels.
 import { map } from "../kernels/map.ts";
-import { matmul, matmulReference, type MatmulTiling } from "../kernels/matmul.ts";
+import { chooseTiling, matmul, matmulReference, type MatmulTiling } from "../kernels/matmul.ts";
 import { attentionBackward, attentionForward } from "../kernels/attention.ts";
 import { packedPart } from "../kernels/attention_dense.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { assertEquals } from "./assert.ts";
 import { assertClose, fixture, gpuTest, randn, readF32 } from "./helpers.ts";
 
 const TILINGS: MatmulTiling[] = [
@@ -38,6 +40,67 @@ const gelu = (x: number) => {
   return 0.5 * x * (1 + (x >= 0 ? y : -y));
 };
 
+/** Every product of `shapes` with `tiling`: plain, bias + GELU + pre-activation, accumulate,
+ * and B broadcast over A's batch, against the TypeScript reference. */
+async function checkProducts(rt: Runtime, tiling: MatmulTiling, shapes: typeof SHAPES) {
+  // Large unrolled tiles compile slowly on llvmpipe: they get the epilogue variants on two
+  // shapes, every shape in the plain product.
+  const big = tiling.tm * tiling.tn >= 64;
+  for (const [si, [batch, m, n, k, ta, tb]] of shapes.entries()) {
+    const full = !big || si % 2 === 1;
+    const av = randn(batch * m * k, m + 1),
+      bv = randn(batch * k * n, n + 2),
+      bias = randn(n, 3);
+    const prev = randn(batch * m * n, 4);
+    const ref = matmulReference(av, bv, batch, m, n, k, ta, tb);
+    const held = rt.tidy(() => {
+      const a = rt.tensor(av, ta ? [batch, k, m] : [batch, m, k]);
+      const b = rt.tensor(bv, tb ? [batch, n, k] : [batch, k, n]);
+      const plain = matmul(rt, a, b, { transA: ta, transB: tb, tiling });
+      if (!full) return { plain };
+      const pre = rt.empty([batch, m, n]);
+      const act = matmul(rt, a, b, {
+        transA: ta,
+        transB: tb,
+        tiling,
+        bias: rt.tensor(bias, [n]),
+        act: "gelu",
+        preact: pre,
+      });
+      const acc = rt.tensor(prev, [batch, m, n]);
+      matmul(rt, a, b, { transA: ta, transB: tb, tiling, out: acc, accumulate: true });
+      // broadcast B (shared weights) over A's batch
+      const b2 = rt.tensor(bv.slice(0, k * n), tb ? [n, k] : [k, n]);
+      const bc = ta ? null : matmul(rt, a, b2, { transB: tb, tiling });
+      return { plain, act, pre, acc, bc: bc ?? map(rt, [], "0.0", { out: rt.empty([1]) }) };
+    });
+    const what = `${tiling.kind} b${batch} ${m}x${n}x${k} tA=${ta} tB=${tb}`;
+    const tol = { atol: 1e-4, rtol: 1e-4 };
+    assertClose(`${what} plain`, await readF32(rt, held.plain), ref, tol);
+    if (!("act" in held) || !held.act || !held.pre || !held.acc || !held.bc) {
+      rt.dispose(held.plain);
+      continue;
+    }
+    const withBias = ref.map((v, i) => v + bias[i % n]);
+    assertClose(`${what} preact`, await readF32(rt, held.pre), withBias, tol);
+    assertClose(`${what} gelu`, await readF32(rt, held.act), withBias.map(gelu), {
+      atol: 2e-4,
+      rtol: 2e-4,
+    });
+    assertClose(
+      `${what} accumulate`,
+      await readF32(rt, held.acc),
+      ref.map((v, i) => v + prev[i]),
+      tol,
+    );
+    if (!ta) {
+      const refB = matmulReference(av, bv, batch, m, n, k, false, tb, true);
+      assertClose(`${what} broadcast B`, await readF32(rt, held.bc), refB, tol);
+    }
+    for (const t of Object.values(held)) rt.dispose(t);
+  }
+}
+
 for (const tiling of TILINGS) {
   gpuTest(
     `matmul ${tiling.kind} ${tiling.tm}x${tiling.tn} on odd shapes, epilogues`,
@@ -46,63 +109,29 @@ for (const tiling of TILINGS) {
         console.log("skipped: adapter has no 8-lane subgroups");
         return;
       }
-      // Large unrolled tiles compile slowly on llvmpipe: they get the epilogue variants on two
-      // shapes, every shape in the plain product.
-      const big = tiling.tm * tiling.tn >= 64;
-      for (const [si, [batch, m, n, k, ta, tb]] of SHAPES.entries()) {
-        const full = !big || si % 2 === 1;
-        const av = randn(batch * m * k, m + 1),
-          bv = randn(batch * k * n, n + 2),
-          bias = randn(n, 3);
-        const prev = randn(batch * m * n, 4);
-        const ref = matmulReference(av, bv, batch, m, n, k, ta, tb);
-        const held = rt.tidy(() => {
-          const a = rt.tensor(av, ta ? [batch, k, m] : [batch, m, k]);
-          const b = rt.tensor(bv, tb ? [batch, n, k] : [batch, k, n]);
-          const plain = matmul(rt, a, b, { transA: ta, transB: tb, tiling });
-          if (!full) return { plain };
-          const pre = rt.empty([batch, m, n]);
-          const act = matmul(rt, a, b, {
-            transA: ta,
-            transB: tb,
-            tiling,
-            bias: rt.tensor(bias, [n]),
-            act: "gelu",
-            preact: pre,
-          });
-          const acc = rt.tensor(prev, [batch, m, n]);
-          matmul(rt, a, b, { transA: ta, transB: tb, tiling, out: acc, accumulate: true });
-          // broadcast B (shared weights) over A's batch
-          const b2 = rt.tensor(bv.slice(0, k * n), tb ? [n, k] : [k, n]);
-          const bc = ta ? null : matmul(rt, a, b2, { transB: tb, tiling });
-          return { plain, act, pre, acc, bc: bc ?? map(rt, [], "0.0", { out: rt.empty([1]) }) };
-        });
-        const what = `${tiling.kind} b${batch} ${m}x${n}x${k} tA=${ta} tB=${tb}`;
-        const tol = { atol: 1e-4, rtol: 1e-4 };
-        assertClose(`${what} plain`, await readF32(rt, held.plain), ref, tol);
-        if (!("act" in held) || !held.act || !held.pre || !held.acc || !held.bc) {
-          rt.dispose(held.plain);
-          continue;
-        }
-        const withBias = ref.map((v, i) => v + bias[i % n]);
-        assertClose(`${what} preact`, await readF32(rt, held.pre), withBias, tol);
-        assertClose(`${what} gelu`, await readF32(rt, held.act), withBias.map(gelu), {
-          atol: 2e-4,
-          rtol: 2e-4,
-        });
-        assertClose(
-          `${what} accumulate`,
-          await readF32(rt, held.acc),
-          ref.map((v, i) => v + prev[i]),
-          tol,
-        );
-        if (!ta) {
-          const refB = matmulReference(av, bv, batch, m, n, k, false, tb, true);
-          assertClose(`${what} broadcast B`, await readF32(rt, held.bc), refB, tol);
-        }
-        for (const t of Object.values(held)) rt.dispose(t);
-      }
+      await checkProducts(rt, tiling, SHAPES);
     },
+  );
+}
+
+// Split-K (what big GPUs get for few output tiles over a long K), forced here: K cut into
+// equal slices (3 of 32, 4 of 30, 5 of 40...), partials summed with the epilogue after.
+const SPLIT_SHAPES: typeof SHAPES = [
+  [1, 37, 29, 96, false, false],
+  [1, 9, 13, 120, true, false],
+  [1, 70, 66, 64, true, true],
+  [1, 1, 17, 200, false, true],
+  [2, 5, 6, 40, false, false], // batched: not split
+];
+for (
+  const tiling of [
+    { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8, splitK: 4 },
+    { kind: "shared", tm: 2, tn: 4, wgx: 8, wgy: 4, splitK: 5 },
+  ] as MatmulTiling[]
+) {
+  gpuTest(
+    `matmul split-K ${tiling.splitK} (${tiling.kind}) on odd shapes, epilogues`,
+    (rt) => checkProducts(rt, tiling, SPLIT_SHAPES),
   );
 }
 
@@ -194,3 +223,45 @@ for (const tiling of STRIDED_TILINGS) {
     }
   });
 }
+
+Deno.test("matmul tiling: split-K on big GPUs for few tiles over a long K, never on lavapipe", () => {
+  const shape = (m: number, n: number, k: number, batch = 1) => ({
+    batch,
+    m,
+    n,
+    k,
+    transA: true,
+    transB: false,
+    aOffset: 0,
+    bOffset: 0,
+    cOffset: 0,
+    lda: m,
+    ldb: n,
+    ldc: n,
+    inner: 1,
+    aBatchStride: 0,
+    bBatchStride: 0,
+    cBatchStride: 0,
+    aInnerStride: 0,
+    bInnerStride: 0,
+    cInnerStride: 0,
+    bias: false,
+    biasOffset: 0,
+    act: "none" as const,
+    preact: false,
+    accumulate: false,
+    dtype: "f32" as const,
+  });
+  const gpu = { software: false, subgroups: true };
+  // the study's vanilla heatmap embedding gradient: 53,312 x 156 over the batch's frames
+  const embed = chooseTiling(shape(53312, 156, 16 * 48), gpu);
+  assertEquals(embed.splitK, undefined); // 834 x 3 tiles: enough already
+  const wgrad = chooseTiling(shape(156, 768, 53312), gpu); // 3 x 12 tiles over K = 53,312
+  assertEquals(wgrad.splitK, 8);
+  assertEquals(chooseTiling(shape(128, 128, 512), gpu).splitK, 2); // a block's weight gradient
+  assertEquals(chooseTiling(shape(128, 128, 512, 8), gpu).splitK, undefined); // batched
+  for (const s of [shape(156, 768, 53312), shape(128, 128, 512)]) {
+    assertEquals(chooseTiling(s, { software: true, subgroups: true }).splitK, undefined);
+    assertEquals(chooseTiling(s, { software: true, subgroups: false }).splitK, undefined);
+  }
+});
