@@ -6,6 +6,7 @@ import { basename, join, resolve } from "node:path";
 import { checkpointMetadata } from "../io/checkpoint.ts";
 import { confusionSpec, type MetricsLine, overlaySpec, perClassSpec } from "../plots/charts.ts";
 import { svgOf } from "../plots/render.ts";
+import { DEFAULT_RUN } from "../training/config.ts";
 import { printJson, UsageError } from "./output.ts";
 
 interface RunRecord {
@@ -41,7 +42,9 @@ async function readJson(path: string): Promise<unknown> {
 async function readRun(dir: string): Promise<RunRecord> {
   let config: Record<string, unknown>;
   try {
-    config = await readJson(join(dir, "config.json")) as Record<string, unknown>;
+    // a field an older run does not record had its default value then too
+    const raw = await readJson(join(dir, "config.json")) as Record<string, unknown>;
+    config = { ...DEFAULT_RUN, ...raw };
   } catch (e) {
     throw new UsageError(`${dir}: not a run folder (config.json: ${(e as Error).message})`);
   }
@@ -81,9 +84,9 @@ const pct = (v: number | undefined) => v === undefined ? "" : `${(v * 100).toFix
 function runsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
     const c = r.config, s = r.summary;
-    const input = `${c.input} ${c.clipLen}x${c.size}x${c.size}${
-      c.input === "heatmap" ? ` ${c.heatmap}` : ""
-    }`;
+    const input = c.input === "heatmap"
+      ? `heatmap ${c.clipLen}x${c.size}x${c.size} ${c.heatmap}`
+      : `${c.input} ${c.clipLen} frames`;
     const final = s?.final
       ? `${pct(s.final.top1)} (${s.final.checkpoint ?? "best"}, ${s.final.clips} clip${
         s.final.clips > 1 ? "s" : ""
