@@ -126,7 +126,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   rt.run({ name: "layerNorm.dx", code, grid, bindings: [dy, x, gamma, mean, rstd, dx] });
 
   // Column partial sums over row chunks: P[chunk, 0, j] = sum dy*xhat, P[chunk, 1, j] = sum dy.
-  const chunks = Math.max(1, Math.min(64, Math.ceil(rows / 256)));
+  // (GPUs: up to 1024 chunks of 32 rows, so many workgroups share the work; else 64 of 256.)
+  const chunks = rt.spread
+    ? Math.max(1, Math.min(1024, Math.ceil(rows / 32)))
+    : Math.max(1, Math.min(64, Math.ceil(rows / 256)));
   const per = Math.ceil(rows / chunks);
   const partial = rt.empty([chunks, 2, c], "f32", "layerNorm.partial");
   // One invocation per (chunk, column), or per (chunk, 4 columns) as vec4.

@@ -34,12 +34,22 @@ export function reduce(
     : kept.map((i) => x.shape[i]);
   const nOut = numel(kept.map((i) => x.shape[i]));
   const nRed = numel(ax.map((i) => x.shape[i]));
-  // Split long reductions with few outputs: pass 1 sums chunks, pass 2 sums the chunks.
+  // Split long reductions with few outputs: pass 1 sums chunks, pass 2 sums the chunks (itself
+  // split again when the chunks are many). Spread (GPUs): up to 4096 chunks of at least 256,
+  // chunk c reading elements c, c + chunks, ... so neighbouring invocations read neighbouring
+  // elements; else at most 256 contiguous runs of 1024 or more.
   if (nRed >= 8192 && nOut < 256 && op !== "max") {
-    const chunks = Math.min(256, Math.ceil(nRed / 1024));
-    const partial = reduceKernel(rt, x, ax, op === "mean" ? "sum" : op, chunks, {});
-    if (op !== "mean") return reduceKernel(rt, partial, [0], "sum", 1, { ...o, outShape });
-    const total = reduceKernel(rt, partial, [0], "sum", 1, { outShape });
+    const spread = rt.spread;
+    const chunks = spread
+      ? Math.min(4096, Math.ceil(nRed / 256))
+      : Math.min(256, Math.ceil(nRed / 1024));
+    const partial = reduceKernel(rt, x, ax, op === "mean" ? "sum" : op, chunks, {}, spread);
+    const pass2 = (r: ReduceOptions) => {
+      const y = reduce(rt, partial, [0], "sum", r);
+      return r.out ? y : y.view(outShape);
+    };
+    if (op !== "mean") return pass2({ out: o.out, accumulate: o.accumulate });
+    const total = pass2({});
     return map(rt, [total], `v0 * ${f32lit(1 / nRed)}`, {
       out: o.out,
       accumulate: o.accumulate,
@@ -56,6 +66,7 @@ function reduceKernel(
   op: ReduceOp,
   chunks: number,
   o: ReduceOptions & { outShape?: number[] },
+  interleave = false,
 ): Tensor {
   const kept = x.shape.map((_, i) => i).filter((i) => !ax.includes(i));
   const nOut = numel(kept.map((i) => x.shape[i]));
@@ -98,9 +109,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let q = i % ${nOut}u;
 ${keptCode.join("\n")}
   var acc: f32 = ${init};
-  let e0 = chunk * ${per}u;
-  let e1 = min(e0 + ${per}u, ${nRed}u);
-  for (var e = e0; e < e1; e++) {
+  ${
+    interleave
+      ? `for (var e = chunk; e < ${nRed}u; e += ${chunks}u) {`
+      : `let e1 = min(chunk * ${per}u + ${per}u, ${nRed}u);
+  for (var e = chunk * ${per}u; e < e1; e++) {`
+  }
 ${redCode.join("\n")}
     let v = f32(X[off]);
     ${update}

@@ -49,6 +49,13 @@ export class Runtime {
   /** Training steps are captured once and replayed (runtime/graph.ts StepGraphs); false
    * records every step afresh (for debugging, and the tests that compare the two). */
   replaySteps = true;
+  /** Long reductions spread over many workgroups with interleaved (coalesced) reads: what a
+   * GPU with many multiprocessors wants ("auto": on adapters that are not software ones). A
+   * software adapter sums long contiguous runs per invocation instead (its caches like that). */
+  spreadReductions: "auto" | boolean = "auto";
+  get spread(): boolean {
+    return this.spreadReductions === "auto" ? !this.gpu.software : this.spreadReductions;
+  }
   #pipelines = new Map<string, GPUComputePipeline>();
   #pipelineIds = new Map<GPUComputePipeline, number>();
   #bindGroups = new Map<string, GPUBindGroup>();
