@@ -55,7 +55,7 @@ export function legacySpec(mc: ModelConfig, layout: JointLayout, ckpt: string): 
 export async function openTarget(target: string, which?: "last" | "best") {
   const isDir = (await Deno.stat(target).catch(() => null))?.isDirectory ?? false;
   const runDir = isDir ? target : dirname(target);
-  const chosen = which ?? (await runConfig(runDir))?.finalCheckpoint ?? "last";
+  const chosen = which ?? await finalCheckpointOf(runDir);
   const ckpt = isDir ? join(target, `${chosen}.safetensors`) : target;
   const st = await readCheckpoint(ckpt);
   if (!st.metadata.config) {
@@ -65,6 +65,19 @@ export async function openTarget(target: string, which?: "last" | "best") {
   }
   const mc = JSON.parse(st.metadata.config) as ModelConfig;
   return { ckpt, runDir, metadata: st.metadata, mc, run: await runConfig(runDir) };
+}
+
+/**
+ * The checkpoint a run's final evaluation used: its config's choice; "best" for runs from before
+ * the choice existed (they evaluated their best epoch); "last" where there is no run config.
+ */
+async function finalCheckpointOf(dir: string): Promise<"last" | "best"> {
+  try {
+    const raw = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+    return raw.finalCheckpoint === "last" ? "last" : "best";
+  } catch {
+    return "last";
+  }
 }
 
 /** The configuration of the run in a folder (null when there is none or it is unreadable). */

@@ -42,9 +42,10 @@ async function readJson(path: string): Promise<unknown> {
 async function readRun(dir: string): Promise<RunRecord> {
   let config: Record<string, unknown>;
   try {
-    // a field an older run does not record had its default value then too
+    // a field an older run does not record had its default value then too (and its final
+    // evaluation used the best epoch)
     const raw = await readJson(join(dir, "config.json")) as Record<string, unknown>;
-    config = { ...DEFAULT_RUN, ...raw };
+    config = { ...DEFAULT_RUN, finalCheckpoint: "best", ...raw };
   } catch (e) {
     throw new UsageError(`${dir}: not a run folder (config.json: ${(e as Error).message})`);
   }

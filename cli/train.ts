@@ -210,8 +210,10 @@ async function resolveFlags(o: Flags): Promise<Resolved> {
         `--config: ${o.config} is not a readable JSON file (${(e as Error).message})`,
       );
     }
-    // a run's own config.json may be reused: its record-only fields are not configuration
-    fromFile = configFields(fromFile);
+    // a run's own config.json may be reused: its record-only fields are not configuration, and
+    // its folder is its own (the new run goes to --out or a new folder)
+    const { out: _out, ...fields } = configFields(fromFile);
+    fromFile = fields;
   }
   const flags: Record<string, unknown> = {};
   for (const [flag, field, parse] of FIELDS) {

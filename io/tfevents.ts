@@ -146,8 +146,8 @@ export function sessionStartEvent(
   return sessionRecord("_hparams_/session_start_info", 3, info, wallTime);
 }
 
-/** The end of the session: status 1 success, 3 failure/interrupted (as TensorBoard's Status). */
-export function sessionEndEvent(status: 1 | 3, wallTime: number): Uint8Array {
+/** The end of the session: TensorBoard's Status, 1 success or 2 failure. */
+export function sessionEndEvent(status: 1 | 2, wallTime: number): Uint8Array {
   const info = new Proto().int(1, status).double(2, wallTime);
   return sessionRecord("_hparams_/session_end_info", 4, info, wallTime);
 }

@@ -40,6 +40,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 /**
  * out[slot] += value[0] * scale, with the slot read from a tensor: a captured step adds its loss
  * into the logging interval it belongs to, and the host writes the slot before each replay.
+ * A slot outside 0..n-1 records nothing.
  */
 export function accumulateAt(
   rt: Runtime,
@@ -55,8 +56,9 @@ ${binding(1, "Slot", slot, "read")}
 ${binding(2, "Out", out, "read_write")}
 @compute @workgroup_size(1)
 fn main() {
-  let k = min(u32(max(Slot[${slot.bindOffset}u], 0)), ${n - 1}u);
-  Out[${out.bindOffset}u + k] += f32(V[${value.bindOffset}u]) * ${f32lit(scale)};
+  let k = Slot[${slot.bindOffset}u];
+  if (k < 0 || k >= ${n}) { return; } // outside the recorded intervals
+  Out[${out.bindOffset}u + u32(k)] += f32(V[${value.bindOffset}u]) * ${f32lit(scale)};
 }
 `;
   rt.run({ name: "accumulate_at", code, grid: [1, 1, 1], bindings: [value, slot, out] });

@@ -87,6 +87,9 @@ Deno.test("a flag overrides one field and the origins say so; recipes scale lr w
   // PoseConv3D: 0.4 at batch 256, linearly; a given lr is never scaled
   assertEquals(resolveLayers({}, { recipe: "posec3d", batchSize: 64 }).fields.lr, 0.1);
   assertEquals(resolveLayers({}, { recipe: "posec3d", batchSize: 64, lr: 0.3 }).fields.lr, 0.3);
+  // its flips and 10 flipped test views are the heatmap pipeline's, not keypoints'
+  const kp = resolveLayers({}, { recipe: "posec3d", input: "kp2d" }).fields;
+  assertEquals([kp.flip, kp.testClips, kp.flipTest], [0, 1, false]);
   const aug = resolveLayers({}, { model: "vanilla-big", recipe: "vivit+aug" }).fields;
   assertEquals([aug.rotation, aug.noise, aug.shift, aug.optimizer], [10, 0.01, 4, "sgd"]);
 });

@@ -54,9 +54,11 @@ export function resolveLayers(
     put({ flip: 0 }, "input");
   }
   const recipe = recipeByName(String(explicit.recipe ?? preset.recipe));
-  const { flip, ...recipeFields } = recipe.fields;
+  // A recipe's flips and test views are the heatmap pipeline's (PoseConv3D's): keypoint runs keep
+  // MotionBERT's unflipped single view.
+  const { flip, testClips, flipTest, ...recipeFields } = recipe.fields;
   put(recipeFields, "recipe");
-  if (flip !== undefined && kind === "heatmap") put({ flip }, "recipe");
+  if (heatmap) put({ flip, testClips, flipTest }, "recipe");
   put(fromFile, "config");
   put(flags, "flag");
   let lrScaled: Resolved["lrScaled"];

@@ -62,11 +62,12 @@ export function hparamsOf(cfg: RunConfig, mc: ModelConfig): Record<string, HPara
 /** One epoch: the loss per logging interval at its step, then the epoch's scalars at its end. */
 export function epochRecords(m: EpochMetrics, stepsPerEpoch: number): Uint8Array[] {
   const first = (m.epoch - 1) * stepsPerEpoch;
+  const time = m.time ?? 0; // epochs written before the event files had no time
   const records = (m.lossCurve ?? []).map((loss, k) =>
     scalarsEvent(
       { "train/loss_step": loss },
       first + Math.min((k + 1) * m.lossInterval, stepsPerEpoch),
-      m.time,
+      time,
     )
   );
   records.push(scalarsEvent(
@@ -79,7 +80,7 @@ export function epochRecords(m: EpochMetrics, stepsPerEpoch: number): Uint8Array
       "epoch": m.epoch,
     },
     m.epoch * stepsPerEpoch,
-    m.time,
+    time,
   ));
   return records;
 }
@@ -112,7 +113,7 @@ export async function writeEvents(
   stepsPerEpoch: number,
 ): Promise<void> {
   const path = await eventFile(dir);
-  const start = metrics[0] ? metrics[0].time - metrics[0].seconds : Date.now() / 1000;
+  const start = metrics[0]?.time ? metrics[0].time - metrics[0].seconds : Date.now() / 1000;
   const records = [
     fileVersionEvent(start),
     sessionStartEvent(hparams, basename(dir), start),

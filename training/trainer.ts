@@ -449,8 +449,10 @@ export class StepRunner {
     this.lossSum = rt.persistent([1], "f32", "lossSum");
     this.correctSum = rt.persistent([1], "f32", "correctSum");
     this.interval = lossInterval(s.stepsPerEpoch) * cfg.accumulate;
+    // one slot per interval of the epoch's optimiser steps; a trailing partial accumulation's
+    // batches fall past the last slot and are not recorded
     this.curve = rt.persistent(
-      [Math.ceil(s.loader.batchesPerEpoch / this.interval)],
+      [Math.ceil(microSteps(s, cfg) / this.interval)],
       "f32",
       "curve",
     );
@@ -596,6 +598,11 @@ async function runEpochs(
   }
 }
 
+/** Micro-batches of an epoch's optimiser steps. */
+function microSteps(s: Setup, cfg: RunConfig): number {
+  return s.stepsPerEpoch * cfg.accumulate;
+}
+
 /** Mean loss per interval from the summed loss x samples of each (the last may be partial). */
 function intervalMeans(sums: ArrayLike<number>, interval: number, batches: number, micro: number) {
   return Array.from(sums, (v, k) => v / (Math.min(interval, batches - k * interval) * micro));
@@ -644,7 +651,7 @@ async function endEpoch(
     seconds: speed.seconds,
     skippedSteps: gs[5],
     lossScale: gs[3],
-    lossCurve: intervalMeans(curve, steps.interval, s.loader.batchesPerEpoch, s.micro),
+    lossCurve: intervalMeans(curve, steps.interval, microSteps(s, cfg), s.micro),
     lossInterval: steps.interval / cfg.accumulate,
     time: Date.now() / 1000,
   };
