@@ -139,6 +139,8 @@ for (const model of ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbe
         clipLen: 8,
         size: 16,
         tubelet: [4, 8, 8],
+        // the question is whether it can fit them: its best epoch (scored on the same samples)
+        finalCheckpoint: "best",
       }),
       false,
     );
