@@ -55,7 +55,8 @@ export function legacySpec(mc: ModelConfig, layout: JointLayout, ckpt: string): 
 export async function openTarget(target: string, which?: "last" | "best") {
   const isDir = (await Deno.stat(target).catch(() => null))?.isDirectory ?? false;
   const runDir = isDir ? target : dirname(target);
-  const chosen = which ?? await finalCheckpointOf(runDir);
+  const { run, finalCheckpoint } = await runRecord(runDir);
+  const chosen = which ?? finalCheckpoint;
   const ckpt = isDir ? join(target, `${chosen}.safetensors`) : target;
   const st = await readCheckpoint(ckpt);
   if (!st.metadata.config) {
@@ -64,29 +65,28 @@ export async function openTarget(target: string, which?: "last" | "best") {
     );
   }
   const mc = JSON.parse(st.metadata.config) as ModelConfig;
-  return { ckpt, runDir, metadata: st.metadata, mc, run: await runConfig(runDir) };
+  return { ckpt, runDir, metadata: st.metadata, mc, run };
 }
 
 /**
- * The checkpoint a run's final evaluation used: its config's choice; "best" for runs from before
- * the choice existed (they evaluated their best epoch); "last" where there is no run config.
+ * The run in a folder: its configuration (null when there is none or it is unreadable) and the
+ * checkpoint its final evaluation used: its config's choice; "best" for runs from before the
+ * choice existed (they evaluated their best epoch); "last" where there is no run config.
  */
-async function finalCheckpointOf(dir: string): Promise<"last" | "best"> {
+async function runRecord(
+  dir: string,
+): Promise<{ run: RunConfig | null; finalCheckpoint: "last" | "best" }> {
+  let raw: Record<string, unknown>;
   try {
-    const raw = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
-    return raw.finalCheckpoint === "last" ? "last" : "best";
+    raw = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
   } catch {
-    return "last";
+    return { run: null, finalCheckpoint: "last" };
   }
-}
-
-/** The configuration of the run in a folder (null when there is none or it is unreadable). */
-async function runConfig(dir: string): Promise<RunConfig | null> {
+  const finalCheckpoint = raw.finalCheckpoint === "last" ? "last" : "best";
   try {
-    const raw = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
-    return validateConfig({ ...DEFAULT_RUN, ...configFields(raw) });
+    return { run: validateConfig({ ...DEFAULT_RUN, ...configFields(raw) }), finalCheckpoint };
   } catch {
-    return null;
+    return { run: null, finalCheckpoint };
   }
 }
 

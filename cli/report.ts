@@ -5,7 +5,7 @@
 import { basename, join, resolve } from "node:path";
 import { checkpointMetadata } from "../io/checkpoint.ts";
 import { confusionSpec, type MetricsLine, overlaySpec, perClassSpec } from "../plots/charts.ts";
-import { svgOf } from "../plots/render.ts";
+import { escapeXml, svgOf } from "../plots/render.ts";
 import { DEFAULT_RUN } from "../training/config.ts";
 import { printJson, UsageError } from "./output.ts";
 
@@ -75,11 +75,7 @@ export function differingFields(configs: Record<string, unknown>[]): string[] {
     .sort();
 }
 
-const esc = (s: unknown) =>
-  String(s).replace(
-    /[<>&"]/g,
-    (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!,
-  );
+const esc = escapeXml;
 const pct = (v: number | undefined) => v === undefined ? "" : `${(v * 100).toFixed(1)}%`;
 
 function runsTable(runs: RunRecord[]): string {

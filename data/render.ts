@@ -2,7 +2,7 @@
 // contact sheet (PNG and SVG) with the skeleton drawn over it, each tile labelled with its
 // frame under a title naming the sample and its class, or as a raw float32 .npy.
 import { encodeNpy, encodePng } from "../io/png.ts";
-import { FONT, writeSvg } from "../plots/render.ts";
+import { escapeXml, FONT, writeSvg } from "../plots/render.ts";
 import { Rng } from "../layers/init.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { deviceBatch, hostBatch, type InputSpec } from "./batches.ts";
@@ -119,9 +119,6 @@ export async function renderSample(
   );
   return { shape: [1, C, T, S, S], path: o.out };
 }
-
-const escapeXml = (s: string) =>
-  s.replace(/[<>&"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!);
 
 /** The sheet as SVG: the raster under a title line, each tile labelled with its frame. */
 function contactSheetSvg(

@@ -8,6 +8,13 @@ import { compile, type TopLevelSpec } from "vega-lite";
 
 export const FONT = "DejaVu Sans";
 
+/** Text for SVG and HTML markup. */
+export const escapeXml = (s: unknown) =>
+  String(s).replace(
+    /[<>&"]/g,
+    (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!,
+  );
+
 /** The font for PNGs: the copy beside the sources, else the system's (bundles have no assets). */
 const FONT_FILES = [
   new URL("../assets/fonts/DejaVuSans.ttf", import.meta.url),
@@ -69,15 +76,16 @@ export async function writeChart(
   base: string,
   spec: TopLevelSpec,
 ): Promise<{ svg: string; png: string }> {
-  const svg = await svgOf(spec);
-  await Deno.writeTextFile(`${base}.svg`, svg);
-  await Deno.writeFile(`${base}.png`, await pngOf(svg));
-  return { svg: `${base}.svg`, png: `${base}.png` };
+  return writeSvg(base, await svgOf(spec), 2);
 }
 
-/** Writes an SVG drawn by hand (the contact sheet) and its PNG. */
-export async function writeSvg(base: string, svg: string): Promise<{ svg: string; png: string }> {
+/** Writes an SVG (a chart's, or one drawn by hand: the contact sheet) and its PNG. */
+export async function writeSvg(
+  base: string,
+  svg: string,
+  scale = 1,
+): Promise<{ svg: string; png: string }> {
   await Deno.writeTextFile(`${base}.svg`, svg);
-  await Deno.writeFile(`${base}.png`, await pngOf(svg, 1));
+  await Deno.writeFile(`${base}.png`, await pngOf(svg, scale));
   return { svg: `${base}.svg`, png: `${base}.png` };
 }
