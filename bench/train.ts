@@ -1,6 +1,7 @@
 // `heatformer bench train`: training-step time (forward, backward, optimiser) and samples/s
 // for the reference step of ../shared/spec/performance.md (2-layer encoder, batch 8,
 // sequence 64, width 128, 4 heads, MLP 512, Adam) and for each family's CPU-sized preset.
+import { tunePending } from "../runtime/autotune.ts";
 import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
 import { Block } from "../layers/basic.ts";
@@ -53,6 +54,12 @@ async function timeSteps(
   steps = 7,
   rounds = 3,
 ): Promise<StepTimes> {
+  if (rt.tuner) {
+    // a step queues its kernel shapes; measure them before capturing the timed graph
+    begin();
+    body();
+    await tunePending(rt);
+  }
   const { graph } = rt.capture(body);
   rt.flush();
   const replayed = () => {

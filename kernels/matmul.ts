@@ -7,6 +7,7 @@
 // kernel); out-of-range rows/columns are clamped on load and skipped on store, so any shape
 // works. Shapes are baked in as constants.
 import type { Runtime } from "../runtime/runtime.ts";
+import { scratchLike } from "../runtime/autotune.ts";
 import type { KernelSpec } from "../runtime/kernel.ts";
 import { type DType, wgslType } from "../runtime/dtype.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -95,9 +96,13 @@ export function chooseTiling(
       ? { kind: "register", tm: 16, tn: 8, wgx: 4, wgy: 4 }
       : { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 };
   }
-  // Real GPUs: 64x64 workgroup tiles staged through shared memory, 4x4 per invocation, and
-  // split-K where M x N gives too few tiles to fill the GPU and K is long: at least 256
-  // workgroups in all, slices of at least 256.
+  // Real GPUs (where the autotuner starts; it measures the alternatives): tiles staged in
+  // workgroup memory, 128 x 128 (8 x 8 each) once there are enough of them to fill a big GPU
+  // twice over, else 64 x 64 (4 x 4 each) with split-K where M x N gives too few tiles and K
+  // is long: at least 256 workgroups in all, slices of at least 256.
+  if (Math.ceil(s.m / 128) * Math.ceil(s.n / 128) * s.batch >= 256) {
+    return { kind: "shared", tm: 8, tn: 8, wgx: 16, wgy: 16 };
+  }
   const tiles = Math.ceil(s.m / 64) * Math.ceil(s.n / 64) * s.batch;
   const splitK = s.batch === 1 && s.dtype === "f32" && tiles < 128
     ? Math.min(Math.ceil(256 / tiles), Math.floor(s.k / 256))
@@ -153,13 +158,23 @@ export function matmulKernel(
   const clampM = (e: string, hi: number) => (exactM ? e : `min(${e}, ${hi}u)`);
   const clampN = (e: string, hi: number) => (exactN ? e : `min(${e}, ${hi}u)`);
 
+  // Offsets from (m0, n0) of this invocation's row i and of its column vector p. Register
+  // and subgroup kernels own TM contiguous rows and TN contiguous columns. The shared kernel
+  // interleaves: runs of G (4) rows and of 4 columns, the invocations of the workgroup side by
+  // side within each run, so that its vec4 reads of the workgroup tiles are consecutive across
+  // neighbouring invocations (no bank conflicts) and its stores coalesce.
+  const G = shared ? (TM % 4 === 0 ? 4 : TM) : TM;
+  const rowOff = (i: number) => Math.floor(i / G) * t.wgy * G + (i % G);
+  const colOff = (p: number) => (shared ? p * t.wgx * 4 : 4 * p);
   // Rows this invocation loads A from: its own TM rows, or (subgroup) row lane + 8g.
   const loadRows = sub ? t.tm : TM;
   for (let i = 0; i < loadRows; i++) {
-    const r = sub ? `m0 + ${i * SUBGROUP}u + lane` : `m0 + ${i}u`;
+    const r = sub ? `m0 + ${i * SUBGROUP}u + lane` : `m0 + ${rowOff(i)}u`;
     L.push(`  let ra${i} = ${clampM(r, M - 1)};`);
   }
-  for (let j = 0; j < TN; j++) L.push(`  let cb${j} = ${clampN(`n0 + ${j}u`, N - 1)};`);
+  for (let j = 0; j < TN; j++) {
+    L.push(`  let cb${j} = ${clampN(`n0 + ${colOff(j >> 2) + (j & 3)}u`, N - 1)};`);
+  }
   for (let i = 0; i < TM; i++) {
     for (let p = 0; p < P; p++) L.push(`  var acc${i}_${p} = vec4<f32>(0.0);`);
   }
@@ -283,43 +298,8 @@ export function matmulKernel(
     return b;
   };
 
-  if (shared) {
-    // Cooperative loads of a (rows x 16) A tile and a (16 x cols) B tile, zero outside.
-    const rows = tile.rows, cols = tile.cols, nThreads = t.wgx * t.wgy;
-    const aA = s.transA ? `A[aBase + kk * ${s.lda}u + mm]` : `A[aBase + mm * ${s.lda}u + kk]`;
-    const bB = s.transB ? `B[bBase + nn * ${s.ldb}u + kk]` : `B[bBase + kk * ${s.ldb}u + nn]`;
-    L.push(`  let tid = lid.y * ${t.wgx}u + lid.x;`);
-    L.push(`  let tm0 = wid.y * ${rows}u;`, `  let tn0 = wid.x * ${cols}u;`);
-    L.push(`  for (var kt = 0u; kt < ${K}u; kt += ${SHARED_K}u) {`);
-    L.push(`    for (var e = tid; e < ${rows * SHARED_K}u; e += ${nThreads}u) {`);
-    L.push(`      let mm = tm0 + e / ${SHARED_K}u; let kk = kt + e % ${SHARED_K}u;`);
-    L.push(
-      `      As[e % ${SHARED_K}u][e / ${SHARED_K}u] = select(0.0, ${
-        f(aA)
-      }, mm < ${M}u && kk < ${K}u);`,
-    );
-    L.push(`    }`);
-    L.push(`    for (var e = tid; e < ${cols * SHARED_K}u; e += ${nThreads}u) {`);
-    L.push(`      let nn = tn0 + e % ${cols}u; let kk = kt + e / ${cols}u;`);
-    L.push(
-      `      Bs[e / ${cols}u][e % ${cols}u] = select(0.0, ${f(bB)}, nn < ${N}u && kk < ${K}u);`,
-    );
-    L.push(`    }`);
-    L.push(`    workgroupBarrier();`);
-    L.push(`    for (var kk = 0u; kk < ${SHARED_K}u; kk++) {`);
-    for (let p = 0; p < P; p++) {
-      L.push(
-        `      let b${p} = vec4<f32>(${
-          [0, 1, 2, 3].map((e) => `Bs[kk][lid.x * ${TN}u + ${4 * p + e}u]`).join(", ")
-        });`,
-      );
-    }
-    for (let i = 0; i < TM; i++) {
-      L.push(`      let a${i} = vec4<f32>(As[kk][lid.y * ${TM}u + ${i}u]);`);
-      for (let p = 0; p < P; p++) L.push(`      acc${i}_${p} = fma(a${i}, b${p}, acc${i}_${p});`);
-    }
-    L.push(`    }`, `    workgroupBarrier();`, `  }`);
-  } else if (K4 > 0) {
+  if (shared) L.push(...sharedBody(s, t, tile, G, f));
+  else if (K4 > 0) {
     L.push(`  for (var kv = 0u; kv < ${K4}u; kv++) {`, `    let k = kv * 4u;`, ...body4(), `  }`);
   }
   if (!shared && K % 4 !== 0) {
@@ -364,12 +344,12 @@ export function matmulKernel(
       ? `max(${v}, vec4<f32>(0.0))`
       : v;
   for (let i = 0; i < TM; i++) {
-    L.push(`  if (m0 + ${i}u < ${M}u) {`);
-    L.push(`    let row = cBase + (m0 + ${i}u) * ${s.ldc}u;`);
+    L.push(`  if (m0 + ${rowOff(i)}u < ${M}u) {`);
+    L.push(`    let row = cBase + (m0 + ${rowOff(i)}u) * ${s.ldc}u;`);
     for (let p = 0; p < P; p++) {
       L.push(`    {`);
       L.push(`      var v = acc${i}_${p}${s.bias ? ` + bias${p}` : ""};`);
-      const col = `n0 + ${4 * p}u`;
+      const col = `n0 + ${colOff(p)}u`;
       if (cVec) {
         L.push(`      if (${col} < ${N}u) {`);
         L.push(`        let ci = (row + ${col}) / 4u;`);
@@ -421,15 +401,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let m0 = (wid.y * ${t.wgy}u + sg / ${t.wgx}u) * ${TM}u;`
     : `@compute @workgroup_size(${t.wgx}, ${t.wgy}, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n0 = (wid.x * ${t.wgx}u + lid.x) * ${TN}u;
-  let m0 = (wid.y * ${t.wgy}u + lid.y) * ${TM}u;`;
+  ${
+      shared
+        ? `let n0 = wid.x * ${tile.cols}u + lid.x * 4u;
+  let m0 = wid.y * ${tile.rows}u + lid.y * ${G}u;`
+        : `let n0 = (wid.x * ${t.wgx}u + lid.x) * ${TN}u;
+  let m0 = (wid.y * ${t.wgy}u + lid.y) * ${TM}u;`
+    }`;
   const code = `${header(s.dtype)}// matmul ${JSON.stringify({ ...s })} ${JSON.stringify(t)}
 ${binds.join("\n")}
 ${s.act === "gelu" ? ERF_WGSL : ""}
 ${
-    shared
-      ? `var<workgroup> As: array<array<f32, ${tile.rows}>, ${SHARED_K}>;\nvar<workgroup> Bs: array<array<f32, ${tile.cols}>, ${SHARED_K}>;`
-      : ""
+    shared ? sharedDecls(tile, G) : ""
   }
 ${entry}
   let zo = wid.z / ${s.inner}u;
@@ -452,6 +435,67 @@ ${L.join("\n")}
     grid: [Math.ceil(N / tile.cols), Math.ceil(M / tile.rows), s.batch],
     bindings: list,
   };
+}
+
+/** Workgroup tiles of the shared kernel, K-major: B as vec4 column runs; A as vec4 row runs
+ * where invocations own runs of 4 rows (G = 4), else scalars. */
+function sharedDecls(tile: { rows: number; cols: number }, G: number): string {
+  const a = G === 4
+    ? `array<array<vec4<f32>, ${tile.rows / 4}>, ${SHARED_K}>`
+    : `array<array<f32, ${tile.rows}>, ${SHARED_K}>`;
+  return `var<workgroup> As: ${a};
+var<workgroup> Bs: array<array<vec4<f32>, ${tile.cols / 4}>, ${SHARED_K}>;`;
+}
+
+/**
+ * The shared kernel's K loop: the workgroup stages a (rows x 16) tile of A and a (16 x cols)
+ * tile of B (zero outside the matrices), consecutive invocations reading consecutive
+ * addresses of each operand's contiguous dimension; then each invocation accumulates its
+ * TM x TN block from vec4 reads of the tiles.
+ */
+function sharedBody(
+  s: MatmulShape,
+  t: MatmulTiling,
+  tile: { rows: number; cols: number },
+  G: number,
+  f: (e: string) => string,
+): string[] {
+  const { m: M, n: N, k: K } = s, SK = SHARED_K;
+  const { rows, cols } = tile, nThreads = t.wgx * t.wgy;
+  const aA = s.transA ? `A[aBase + kk * ${s.lda}u + mm]` : `A[aBase + mm * ${s.lda}u + kk]`;
+  const bB = s.transB ? `B[bBase + nn * ${s.ldb}u + kk]` : `B[bBase + kk * ${s.ldb}u + nn]`;
+  // (tile row or column, tile k) of staging element e: the contiguous one varies fastest.
+  const [am, ak] = s.transA ? [`e % ${rows}u`, `e / ${rows}u`] : [`e / ${SK}u`, `e % ${SK}u`];
+  const [bn, bk] = s.transB ? [`e / ${SK}u`, `e % ${SK}u`] : [`e % ${cols}u`, `e / ${cols}u`];
+  const aStore = G === 4 ? "As[lk][lm / 4u][lm % 4u]" : "As[lk][lm]";
+  const L = [
+    `  let tid = lid.y * ${t.wgx}u + lid.x;`,
+    `  let tm0 = wid.y * ${rows}u;`,
+    `  let tn0 = wid.x * ${cols}u;`,
+    `  for (var kt = 0u; kt < ${K}u; kt += ${SK}u) {`,
+    `    for (var e = tid; e < ${rows * SK}u; e += ${nThreads}u) {`,
+    `      let lm = ${am}; let lk = ${ak}; let mm = tm0 + lm; let kk = kt + lk;`,
+    `      ${aStore} = select(0.0, ${f(aA)}, mm < ${M}u && kk < ${K}u);`,
+    `    }`,
+    `    for (var e = tid; e < ${cols * SK}u; e += ${nThreads}u) {`,
+    `      let ln = ${bn}; let lk = ${bk}; let nn = tn0 + ln; let kk = kt + lk;`,
+    `      Bs[lk][ln / 4u][ln % 4u] = select(0.0, ${f(bB)}, nn < ${N}u && kk < ${K}u);`,
+    `    }`,
+    `    workgroupBarrier();`,
+    `    for (var k2 = 0u; k2 < ${SK}u; k2++) {`,
+  ];
+  const P = t.tn / 4;
+  for (let p = 0; p < P; p++) L.push(`      let b${p} = Bs[k2][${p * t.wgx}u + lid.x];`);
+  if (G === 4) {
+    for (let q = 0; q < t.tm / 4; q++) L.push(`      let a4_${q} = As[k2][${q * t.wgy}u + lid.y];`);
+  }
+  for (let i = 0; i < t.tm; i++) {
+    const a = G === 4 ? `a4_${i >> 2}[${i & 3}]` : `As[k2][lid.y * ${G}u + ${i}u]`;
+    L.push(`      let a${i} = vec4<f32>(${a});`);
+    for (let p = 0; p < P; p++) L.push(`      acc${i}_${p} = fma(a${i}, b${p}, acc${i}_${p});`);
+  }
+  L.push(`    }`, `    workgroupBarrier();`, `  }`);
+  return L;
 }
 
 export interface MatmulOptions {
@@ -593,18 +637,86 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, o: MatmulOptions = {})
     dtype: a.dtype,
   };
   if (m === 0 || n === 0) return c;
-  const t = o.tiling ??
-    chooseTiling(s, { ...rt.gpu, subgroups: rt.gpu.subgroups && rt.useSubgroups });
-  const slices = s.batch === 1 && s.dtype === "f32" ? splitFactor(k, t.splitK ?? 1) : 1;
-  if (slices > 1) {
-    const partials = rt.empty([slices, m, n], "f32", "matmul.partials");
-    rt.run(matmulKernel(sliceShape(s, slices, partials), t, { a, b, c: partials }));
-    reduceSlices(rt, s, slices, { partials, c, bias: o.bias, preact: o.preact });
-    rt.dispose(partials);
-    return c;
-  }
-  rt.run(matmulKernel(s, t, { a, b, c, bias: o.bias, preact: o.preact }));
+  const operands = { a, b, c, bias: o.bias, preact: o.preact };
+  dispatchMatmul(rt, s, o.tiling ?? pickTiling(rt, s, operands), operands);
   return c;
+}
+
+interface Operands {
+  a: Tensor;
+  b: Tensor;
+  c: Tensor;
+  bias?: Tensor;
+  preact?: Tensor;
+}
+
+/** Records the product with tiling `t`: one kernel, or split-K slices and their sum. */
+function dispatchMatmul(rt: Runtime, s: MatmulShape, t: MatmulTiling, x: Operands): void {
+  const slices = s.batch === 1 && s.dtype === "f32" ? splitFactor(s.k, t.splitK ?? 1) : 1;
+  if (slices <= 1) return rt.run(matmulKernel(s, t, x));
+  const partials = rt.empty([slices, s.m, s.n], "f32", "matmul.partials");
+  rt.run(matmulKernel(sliceShape(s, slices, partials), t, { a: x.a, b: x.b, c: partials }));
+  reduceSlices(rt, s, slices, { partials, c: x.c, bias: x.bias, preact: x.preact });
+  rt.dispose(partials);
+}
+
+/** Workgroup tiles tried for big GPUs: 64 x 64 (4 x 4 each) and 128 x 128 (8 x 8 each). */
+const GPU_TILES: MatmulTiling[] = [
+  { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 },
+  { kind: "shared", tm: 8, tn: 8, wgx: 16, wgy: 16 },
+];
+
+/**
+ * What the autotuner times for a product: the heuristic's choice, then each big-GPU tile with
+ * split-K factors that leave slices of at least 128 and at most 2048 workgroups in all.
+ */
+export function tilingCandidates(s: MatmulShape, heuristic: MatmulTiling): MatmulTiling[] {
+  const out = [heuristic];
+  for (const tile of GPU_TILES) {
+    const { rows, cols } = workgroupTile(tile);
+    const tiles = Math.ceil(s.m / rows) * Math.ceil(s.n / cols) * s.batch;
+    out.push(tile);
+    if (s.batch !== 1 || s.dtype !== "f32") continue;
+    for (const splitK of [2, 4, 8, 16, 32]) {
+      if (s.k / splitK >= 128 && tiles * splitK <= 2048) out.push({ ...tile, splitK });
+    }
+  }
+  const seen = new Set<string>();
+  return out.filter((t) => !seen.has(JSON.stringify(t)) && !!seen.add(JSON.stringify(t)));
+}
+
+/** The autotuner's key: what the tiling's speed depends on (not offsets or the epilogue). */
+function tuneKey(s: MatmulShape): string {
+  return `matmul ${s.dtype} ${s.batch}x${s.m}x${s.n}x${s.k}${s.transA ? " tA" : ""}${
+    s.transB ? " tB" : ""
+  } ld ${s.lda},${s.ldb},${s.ldc} inner ${s.inner}`;
+}
+
+/** The heuristic tiling, or the autotuner's measured one for this shape once it has it. */
+function pickTiling(rt: Runtime, s: MatmulShape, x: Operands): MatmulTiling {
+  const heuristic = chooseTiling(s, {
+    ...rt.gpu,
+    subgroups: rt.gpu.subgroups && rt.useSubgroups,
+  });
+  if (!rt.tuner) return heuristic;
+  const choice = rt.tuner.choose({
+    key: tuneKey(s),
+    candidates: tilingCandidates(s, heuristic).map((t) => JSON.stringify(t)),
+    prepare: (rt) => {
+      const scratch = {
+        a: scratchLike(rt, x.a),
+        b: scratchLike(rt, x.b),
+        c: scratchLike(rt, x.c),
+        bias: x.bias && scratchLike(rt, x.bias),
+        preact: x.preact && scratchLike(rt, x.preact),
+      };
+      return {
+        record: (t) => dispatchMatmul(rt, s, JSON.parse(t), scratch),
+        dispose: () => Object.values(scratch).forEach((t) => t && rt.dispose(t)),
+      };
+    },
+  });
+  return choice ? JSON.parse(choice) : heuristic;
 }
 
 /** Plain TypeScript reference (tests only): (batch, M, K) x (batch|1, K, N). */

@@ -1,6 +1,7 @@
 // The runtime: allocation (pooled, scoped), recording dispatches into one command buffer,
 // pipeline and bind-group caches, explicit asynchronous readback, error scopes that turn
 // WebGPU validation errors into messages naming the kernel.
+import { Autotuner, autotuneWanted } from "./autotune.ts";
 import { BufferPool, type PooledBuffer } from "./buffer_pool.ts";
 import { acquireGpu, type Gpu, type GpuOptions } from "./device.ts";
 import { BYTES_PER_ELEMENT, type DType, f16BitsToF32, toF16Array } from "./dtype.ts";
@@ -53,6 +54,8 @@ export class Runtime {
    * GPU with many multiprocessors wants ("auto": on adapters that are not software ones). A
    * software adapter sums long contiguous runs per invocation instead (its caches like that). */
   spreadReductions: "auto" | boolean = "auto";
+  /** Measures kernel variants at first use (runtime/autotune.ts); null: heuristics only. */
+  tuner: Autotuner | null = null;
   get spread(): boolean {
     return this.spreadReductions === "auto" ? !this.gpu.software : this.spreadReductions;
   }
@@ -81,8 +84,11 @@ export class Runtime {
     this.pool = new BufferPool(gpu.device, gpu.description.limits.maxStorageBufferBindingSize);
   }
 
+  /** A runtime on the best adapter; kernels are autotuned where `autotuneWanted` says. */
   static async create(options?: GpuOptions): Promise<Runtime> {
-    return new Runtime(await acquireGpu(options));
+    const rt = new Runtime(await acquireGpu(options));
+    if (autotuneWanted(rt.gpu)) rt.tuner = await Autotuner.open(rt.gpu);
+    return rt;
   }
 
   // ---- allocation ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ const TILINGS: MatmulTiling[] = [
   { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 },
   { kind: "register", tm: 8, tn: 8, wgx: 4, wgy: 4 },
   { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 },
+  { kind: "shared", tm: 8, tn: 8, wgx: 16, wgy: 16 }, // 128 x 128 tiles (big GPUs)
   { kind: "shared", tm: 2, tn: 4, wgx: 8, wgy: 4 },
   { kind: "subgroup", tm: 1, tn: 4, wgx: 4, wgy: 2 },
   { kind: "subgroup", tm: 2, tn: 4, wgx: 1, wgy: 1 }, // lavapipe's choice for training shapes

@@ -31,6 +31,7 @@ import { accumulateAt, accumulateCorrect } from "../kernels/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { type ActionModel, buildModel, parameterCount, presetByName } from "../models/presets.ts";
 import { StepGraphs } from "../runtime/graph.ts";
+import { tunePending } from "../runtime/autotune.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { type RunConfig, splitNames } from "./config.ts";
@@ -494,6 +495,12 @@ export class StepRunner {
     rt.flush();
   }
 
+  /** Measures the kernel shapes the autotuner queued (runtime/autotune.ts); the captured
+   * steps are then recorded again, with its answers. */
+  async tune(log?: (line: string) => void): Promise<void> {
+    if (await tunePending(this.rt, log)) this.#graphs.dispose();
+  }
+
   dispose(): void {
     this.renderer?.dispose();
     this.#graphs.dispose();
@@ -539,6 +546,7 @@ async function trainEpoch(
     }
     steps.run(hb, epoch, batch);
     failpoint("step");
+    if (rt.tuner?.pending) await steps.tune(hooks.log);
     seen += hb.samples;
     counters.processed += hb.samples;
     batch++;
