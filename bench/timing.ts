@@ -17,4 +17,3 @@ export async function medianMs(
   times.sort((a, b) => a - b);
   return times[times.length >> 1];
 }
-

@@ -411,9 +411,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   const code = `${header(s.dtype)}// matmul ${JSON.stringify({ ...s })} ${JSON.stringify(t)}
 ${binds.join("\n")}
 ${s.act === "gelu" ? ERF_WGSL : ""}
-${
-    shared ? sharedDecls(tile, G) : ""
-  }
+${shared ? sharedDecls(tile, G) : ""}
 ${entry}
   let zo = wid.z / ${s.inner}u;
   let zi = wid.z % ${s.inner}u;
