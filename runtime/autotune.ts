@@ -73,7 +73,7 @@ export class Autotuner {
   private constructor(readonly adapter: string, readonly file: string | null) {}
 
   /** A tuner holding the cached answers for this adapter. */
-  static async open(gpu: Gpu, file = defaultCacheFile()): Promise<Autotuner> {
+  static async open(gpu: Gpu, file: string | null = defaultCacheFile()): Promise<Autotuner> {
     const t = new Autotuner(adapterKey(gpu), file);
     if (file) {
       const cached = (await readCache(file)).adapters[t.adapter] ?? {};
