@@ -10,6 +10,8 @@
 import { grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
+import type { KernelSpec } from "../runtime/kernel.ts";
+import { scratchLike } from "../runtime/autotune.ts";
 import { binding, f32lit, header, requireDtype, ShapeError } from "./wgsl.ts";
 import {
   dkdvKernel,
@@ -25,26 +27,30 @@ function useSubgroups(rt: Runtime, ts: Tensor[], d: number): boolean {
     subgroupAttentionFits(ts, d);
 }
 
-const WG = 64;
-
 /** Other-side rows per workgroup-memory tile: two f32 tiles of (rows x d) plus two scalars a
  * row stay within WebGPU's default 16 KiB of workgroup storage. */
-function tileRows(d: number): number {
-  return Math.max(1, Math.min(WG, Math.floor(4096 / (2 * (d + 1)))));
+function tileRows(d: number, wg: number): number {
+  return Math.max(1, Math.min(wg, Math.floor(4096 / (2 * (d + 1)))));
 }
 
 /**
- * WGSL prologue of the portable kernels: the workgroup owns rows r0 .. r0 + 63 of one
+ * WGSL prologue of the portable kernels: the workgroup owns rows r0 .. r0 + wg - 1 of one
  * (batch bb, head hh); `i` is this invocation's row (clamped, so that out-of-range rows still
  * reach every barrier) and `live` whether it is real. Extra workgroups of a 2D grid return
  * as a whole, which keeps the barriers in uniform control flow.
  */
-function rowBlock(rows: number, dm: Dims, grid: [number, number, number], i: string): string {
-  const blocks = Math.ceil(rows / WG);
+function rowBlock(
+  rows: number,
+  dm: Dims,
+  grid: [number, number, number],
+  i: string,
+  wg: number,
+): string {
+  const blocks = Math.ceil(rows / wg);
   return `
   let blk = wid.x + wid.y * ${grid[0]}u;
   if (blk >= ${dm.b * dm.h * blocks}u) { return; }
-  let r0 = (blk % ${blocks}u) * ${WG}u;
+  let r0 = (blk % ${blocks}u) * ${wg}u;
   let hh = (blk / ${blocks}u) % ${dm.h}u;
   let bb = blk / ${blocks * dm.h}u;
   let live = r0 + li < ${rows}u;
@@ -52,19 +58,25 @@ function rowBlock(rows: number, dm: Dims, grid: [number, number, number], i: str
 }
 
 /** The query-row passes' K and V tiles: workgroup declarations and the staging of rows t0... */
-function kvTiles(k: Tensor, v: Tensor, d: number, lk: number): { decls: string; stage: string } {
-  const tk = tileRows(d);
+function kvTiles(
+  k: Tensor,
+  v: Tensor,
+  d: number,
+  lk: number,
+  wg: number,
+): { decls: string; stage: string } {
+  const tk = tileRows(d, wg);
   const load = (t: Tensor, name: string) => (r: string, e: string) =>
     `f32(${name}[${rowOffset(t, "bb", r, "hh")} + ${e} * ${t.strides[3]}u])`;
   return {
     decls: `var<workgroup> Ks: array<f32, ${tk * d}>;\nvar<workgroup> Vs: array<f32, ${tk * d}>;`,
-    stage: stageTile(tk, d, lk, [["Ks", load(k, "K")], ["Vs", load(v, "V")]]),
+    stage: stageTile(tk, d, lk, wg, [["Ks", load(k, "K")], ["Vs", load(v, "V")]]),
   };
 }
 
-/** Grid of the portable kernels: one workgroup per 64 rows of each (batch, head). */
-function rowGrid(rows: number, dm: Dims): [number, number, number] {
-  return grid1d(dm.b * dm.h * Math.ceil(rows / WG), 1);
+/** Grid of the portable kernels: one workgroup per `wg` rows of each (batch, head). */
+function rowGrid(rows: number, dm: Dims, wg: number): [number, number, number] {
+  return grid1d(dm.b * dm.h * Math.ceil(rows / wg), 1);
 }
 
 /** WGSL: stage rows t0 .. t0 + TK - 1 (those below \`limit\`) of each (name, tensor, row
@@ -73,11 +85,12 @@ function stageTile(
   tk: number,
   d: number,
   limit: number,
+  wg: number,
   rows: [shared: string, load: (row: string, e: string) => string][],
 ): string {
   return `
     workgroupBarrier(); // the previous tile is consumed
-    for (var t = li; t < ${tk * d}u; t += ${WG}u) {
+    for (var t = li; t < ${tk * d}u; t += ${wg}u) {
       let row = t0 + t / ${d}u;
       let e = t % ${d}u;
       if (row < ${limit}u) {
@@ -136,10 +149,10 @@ export function attentionForward(
   q: Tensor,
   k: Tensor,
   v: Tensor,
-  o: { scale?: number; mask?: Tensor } = {},
+  o: AttentionKernelOptions = {},
 ): { out: Tensor; lse: Tensor } {
   const dm = dims(q, k, v, o.mask);
-  const { b, h, lq, lk, d } = dm;
+  const { b, h, lq, d } = dm;
   const scale = o.scale ?? 1 / Math.sqrt(d);
   const out = rt.empty([b, lq, h, d], q.dtype, "attention.out");
   const lse = rt.empty([b, h, lq], "f32", "attention.lse");
@@ -147,14 +160,42 @@ export function attentionForward(
     rt.run(forwardKernel(q, k, v, out, lse, dm, scale, o.mask));
     return { out, lse };
   }
-  const grid = rowGrid(lq, dm);
+  const x = { q, k, v, out, lse, mask: o.mask };
+  runPass(rt, "forward", lq, dm, o.rows, x, (x, wg) => forwardSpec(x, dm, scale, wg));
+  return { out, lse };
+}
+
+export interface AttentionKernelOptions {
+  /** Default 1 / sqrt(D). */
+  scale?: number;
+  /** Additive, (Lq, Lk) or (B, Lq, Lk). */
+  mask?: Tensor;
+  /** Rows per workgroup of the portable kernels (default: by adapter, then autotuned). */
+  rows?: number;
+}
+
+interface ForwardTensors {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  out: Tensor;
+  lse: Tensor;
+  mask?: Tensor;
+}
+
+/** The portable forward: one invocation per query row, `wg` rows of a (batch, head) per
+ * workgroup, K and V tiles staged in workgroup memory, online softmax. */
+function forwardSpec(x: ForwardTensors, dm: Dims, scale: number, wg: number): KernelSpec {
+  const { q, k, v, out, lse, mask } = x;
+  const { h, lq, lk, d } = dm;
+  const grid = rowGrid(lq, dm, wg);
   const sd = (t: Tensor) => t.strides[3];
-  const tk = tileRows(d);
-  const kv = kvTiles(k, v, d, lk);
+  const tk = tileRows(d, wg);
+  const kv = kvTiles(k, v, d, lk, wg);
   const binds = [q, k, v, out, lse];
-  const maskDecl = o.mask ? binding(5, "Mask", o.mask, "read") : "";
-  if (o.mask) binds.push(o.mask);
-  const code = `${header(q.dtype, ...(o.mask ? [o.mask.dtype] : []))}// attention forward ${
+  const maskDecl = mask ? binding(5, "Mask", mask, "read") : "";
+  if (mask) binds.push(mask);
+  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention forward ${
     JSON.stringify(dm)
   }
 ${binding(0, "Q", q, "read")}
@@ -164,9 +205,9 @@ ${binding(3, "O", out, "read_write")}
 ${binding(4, "Lse", lse, "read_write")}
 ${maskDecl}
 ${kv.decls}
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${rowBlock(lq, dm, grid, "i")}
+  ${rowBlock(lq, dm, grid, "i", wg)}
   let qo = ${rowOffset(q, "bb", "i", "hh")};
   var qv: array<f32, ${d}>;
   var acc: array<f32, ${d}>;
@@ -178,7 +219,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var t0 = 0u; t0 < ${lk}u; t0 += ${tk}u) {${kv.stage}
     for (var r = 0u; r < tn; r++) {
       let j = t0 + r;
-      var s = ${maskExpr(o.mask, dm, "i", "j")};
+      var s = ${maskExpr(mask, dm, "i", "j")};
       for (var e = 0u; e < ${d}u; e++) { s = fma(qv[e], Ks[r * ${d}u + e], s); }
       let mn = max(m, s);
       let corr = exp(m - mn);
@@ -195,8 +236,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   Lse[(bb * ${h}u + hh) * ${lq}u + i] = m + log(l);
 }
 `;
-  rt.run({ name: "attention", code, grid, bindings: binds });
-  return { out, lse };
+  return { name: "attention", code, grid, bindings: binds };
 }
 
 /** Gradients of attention: dq, dk, dv contiguous (B, L, H, D). */
@@ -208,7 +248,7 @@ export function attentionBackward(
   v: Tensor,
   out: Tensor,
   lse: Tensor,
-  o: { scale?: number; mask?: Tensor } = {},
+  o: AttentionKernelOptions = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const dm = dims(q, k, v, o.mask);
   const { b, h, lq, lk, d } = dm;
@@ -216,7 +256,6 @@ export function attentionBackward(
     throw new ShapeError("attention backward", "dout must be contiguous like out", dout, out);
   }
   const scale = o.scale ?? 1 / Math.sqrt(d);
-  const sd = (t: Tensor) => t.strides[3];
   const dq = rt.empty([b, lq, h, d], q.dtype, "attention.dq");
   const dk = rt.empty([b, lk, h, d], k.dtype, "attention.dk");
   const dv = rt.empty([b, lk, h, d], v.dtype, "attention.dv");
@@ -226,18 +265,48 @@ export function attentionBackward(
     rt.run(dkdvKernel(dout, q, k, v, lse, delta, dk, dv, dm, scale, o.mask));
     return { dq, dk, dv };
   }
-  const hdr = header(q.dtype, ...(o.mask ? [o.mask.dtype] : []));
-  const maskB = (i: number) => (o.mask ? binding(i, "Mask", o.mask, "read") : "");
-  const mask = o.mask ? [o.mask] : [];
-  // dO and O rows are contiguous (B, L, H, D).
-  const rowC = (bb: string, row: string, hh: string, l: number) =>
-    `(((${bb} * ${l}u + ${row}) * ${h}u + ${hh}) * ${d}u)`;
+  const mask = o.mask;
+  const x1 = { dout, q, k, v, out, lse, dq, delta, mask };
+  runPass(rt, "dq", lq, dm, o.rows, x1, (x, wg) => dqSpec(x, dm, scale, wg));
+  const x2 = { dout, q, k, v, lse, delta, dk, dv, mask };
+  runPass(rt, "dkdv", lk, dm, o.rows, x2, (x, wg) => dkdvSpec(x, dm, scale, wg));
+  return { dq, dk, dv };
+}
 
-  // Pass 1, per query row: delta_i = dO_i . O_i; dQ_i = scale * sum_j P_ij (dP_ij - delta_i) K_j.
-  const g1 = rowGrid(lq, dm);
-  const tk = tileRows(d);
-  const kv = kvTiles(k, v, d, lk);
-  const code1 = `${hdr}// attention backward dq ${JSON.stringify(dm)}
+/** WGSL: element offset of row `row` of a contiguous (B, L, H, D) tensor (dO, O). */
+function rowC(dm: Dims, bb: string, row: string, hh: string, l: number): string {
+  return `(((${bb} * ${l}u + ${row}) * ${dm.h}u + ${hh}) * ${dm.d}u)`;
+}
+
+/**
+ * Backward pass 1, one invocation per query row: delta_i = dO_i . O_i and
+ * dQ_i = scale * sum_j P_ij (dP_ij - delta_i) K_j.
+ */
+function dqSpec(
+  x: {
+    dout: Tensor;
+    q: Tensor;
+    k: Tensor;
+    v: Tensor;
+    out: Tensor;
+    lse: Tensor;
+    dq: Tensor;
+    delta: Tensor;
+    mask?: Tensor;
+  },
+  dm: Dims,
+  scale: number,
+  wg: number,
+): KernelSpec {
+  const { dout, q, k, v, out, lse, dq, delta, mask } = x;
+  const { h, lq, lk, d } = dm;
+  const hdr = header(q.dtype, ...(mask ? [mask.dtype] : []));
+  const maskB = (i: number) => (mask ? binding(i, "Mask", mask, "read") : "");
+  const sd = (t: Tensor) => t.strides[3];
+  const grid = rowGrid(lq, dm, wg);
+  const tk = tileRows(d, wg);
+  const kv = kvTiles(k, v, d, lk, wg);
+  const code = `${hdr}// attention backward dq ${JSON.stringify(dm)}
 ${binding(0, "DO", dout, "read")}
 ${binding(1, "Q", q, "read")}
 ${binding(2, "K", k, "read")}
@@ -248,11 +317,11 @@ ${binding(6, "DQ", dq, "read_write")}
 ${binding(7, "Delta", delta, "read_write")}
 ${maskB(8)}
 ${kv.decls}
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${rowBlock(lq, dm, g1, "i")}
+  ${rowBlock(lq, dm, grid, "i", wg)}
   let qo = ${rowOffset(q, "bb", "i", "hh")};
-  let ro = ${rowC("bb", "i", "hh", lq)};
+  let ro = ${rowC(dm, "bb", "i", "hh", lq)};
   var qv: array<f32, ${d}>;
   var dov: array<f32, ${d}>;
   var acc: array<f32, ${d}>;
@@ -268,7 +337,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var t0 = 0u; t0 < ${lk}u; t0 += ${tk}u) {${kv.stage}
     for (var r = 0u; r < tn; r++) {
       let j = t0 + r;
-      var s = ${maskExpr(o.mask, dm, "i", "j")};
+      var s = ${maskExpr(mask, dm, "i", "j")};
       var dp = 0.0;
       for (var e = 0u; e < ${d}u; e++) {
         s = fma(qv[e], Ks[r * ${d}u + e], s);
@@ -283,16 +352,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   Delta[lrow] = dl;
 }
 `;
-  rt.run({
+  return {
     name: "attention.dq",
-    code: code1,
-    grid: g1,
-    bindings: [dout, q, k, v, out, lse, dq, delta, ...mask],
-  });
+    code,
+    grid,
+    bindings: [dout, q, k, v, out, lse, dq, delta, ...(mask ? [mask] : [])],
+  };
+}
 
-  // Pass 2, per key row: dV_j = sum_i P_ij dO_i; dK_j = scale * sum_i P_ij (dP_ij - delta_i) Q_i.
-  const g2 = rowGrid(lk, dm);
-  const code2 = `${hdr}// attention backward dk dv ${JSON.stringify(dm)}
+/**
+ * Backward pass 2, one invocation per key row: dV_j = sum_i P_ij dO_i and
+ * dK_j = scale * sum_i P_ij (dP_ij - delta_i) Q_i.
+ */
+function dkdvSpec(
+  x: {
+    dout: Tensor;
+    q: Tensor;
+    k: Tensor;
+    v: Tensor;
+    lse: Tensor;
+    delta: Tensor;
+    dk: Tensor;
+    dv: Tensor;
+    mask?: Tensor;
+  },
+  dm: Dims,
+  scale: number,
+  wg: number,
+): KernelSpec {
+  const { dout, q, k, v, lse, delta, dk, dv, mask } = x;
+  const { h, lq, lk, d } = dm;
+  const hdr = header(q.dtype, ...(mask ? [mask.dtype] : []));
+  const maskB = (i: number) => (mask ? binding(i, "Mask", mask, "read") : "");
+  const sd = (t: Tensor) => t.strides[3];
+  const grid = rowGrid(lk, dm, wg);
+  const tk = tileRows(d, wg);
+  const code = `${hdr}// attention backward dk dv ${JSON.stringify(dm)}
 ${binding(0, "DO", dout, "read")}
 ${binding(1, "Q", q, "read")}
 ${binding(2, "K", k, "read")}
@@ -306,9 +401,9 @@ var<workgroup> Qs: array<f32, ${tk * d}>;
 var<workgroup> Ds: array<f32, ${tk * d}>;
 var<workgroup> Ls: array<f32, ${tk}>;
 var<workgroup> Dls: array<f32, ${tk}>;
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${rowBlock(lk, dm, g2, "j")}
+  ${rowBlock(lk, dm, grid, "j", wg)}
   let ko = ${rowOffset(k, "bb", "j", "hh")};
   let vo = ${rowOffset(v, "bb", "j", "hh")};
   var kv: array<f32, ${d}>;
@@ -323,9 +418,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let lrow = (bb * ${h}u + hh) * ${lq}u;
   for (var t0 = 0u; t0 < ${lq}u; t0 += ${tk}u) {${
-    stageTile(tk, d, lq, [
+    stageTile(tk, d, lq, wg, [
       ["Qs", (r, e) => `f32(Q[${rowOffset(q, "bb", r, "hh")} + ${e} * ${sd(q)}u])`],
-      ["Ds", (r, e) => `f32(DO[${dout.bindOffset}u + ${rowC("bb", r, "hh", lq)} + ${e}])`],
+      ["Ds", (r, e) => `f32(DO[${dout.bindOffset}u + ${rowC(dm, "bb", r, "hh", lq)} + ${e}])`],
     ])
   }
     if (li < tn) {
@@ -335,7 +430,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     for (var r = 0u; r < tn; r++) {
       let i = t0 + r;
-      var s = ${maskExpr(o.mask, dm, "i", "j")};
+      var s = ${maskExpr(mask, dm, "i", "j")};
       var dp = 0.0;
       for (var e = 0u; e < ${d}u; e++) {
         s = fma(kv[e], Qs[r * ${d}u + e], s);
@@ -350,20 +445,59 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   if (!live) { return; }
-  let wo = ${rowC("bb", "j", "hh", lk)};
+  let wo = ${rowC(dm, "bb", "j", "hh", lk)};
   for (var e = 0u; e < ${d}u; e++) {
     DK[wo + e] = ${dk.dtype}(dka[e] * ${f32lit(scale)});
     DV[wo + e] = ${dv.dtype}(dva[e]);
   }
 }
 `;
-  rt.run({
+  return {
     name: "attention.dkdv",
-    code: code2,
-    grid: g2,
-    bindings: [dout, q, k, v, lse, delta, dk, dv, ...mask],
+    code,
+    grid,
+    bindings: [dout, q, k, v, lse, delta, dk, dv, ...(mask ? [mask] : [])],
+  };
+}
+
+/** Rows per workgroup tried for the portable kernels. */
+const PASS_ROWS = [64, 32, 16];
+
+/**
+ * Rows per workgroup of a portable pass over `rows` rows: 64 on software adapters (what was
+ * measured there); on GPUs fewer, so that short sequences (L = 64: one block per head)
+ * still give batch x heads x blocks >= 512 workgroups. The autotuner refines it.
+ */
+function passRows(rt: Runtime, rows: number, dm: Dims): number {
+  if (rt.gpu.software) return 64;
+  return PASS_ROWS.find((wg) => dm.b * dm.h * Math.ceil(rows / wg) >= 512) ?? 16;
+}
+
+/** Runs one portable pass with the forced, heuristic or autotuned rows per workgroup. */
+function runPass<X extends { q: Tensor; mask?: Tensor }>(
+  rt: Runtime,
+  pass: string,
+  rows: number,
+  dm: Dims,
+  forced: number | undefined,
+  x: X,
+  build: (x: X, wg: number) => KernelSpec,
+): void {
+  const heuristic = forced ?? passRows(rt, rows, dm);
+  const choice = forced === undefined && rt.tuner?.choose({
+    key: `attention ${pass} ${x.q.dtype} ${JSON.stringify(dm)}${x.mask ? " mask" : ""}`,
+    candidates: [heuristic, ...PASS_ROWS.filter((r) => r !== heuristic)].map(String),
+    prepare: (rt) => {
+      const scratch = Object.fromEntries(
+        Object.entries(x).map(([n, t]) => [n, t && scratchLike(rt, t as Tensor)]),
+      ) as X;
+      return {
+        record: (c) => rt.run(build(scratch, Number(c))),
+        dispose: () => Object.values(scratch).forEach((t) => t && rt.dispose(t as Tensor)),
+      };
+    },
   });
-  return { dq, dk, dv };
+  rt.run(build(x, choice ? Number(choice) : heuristic));
 }
 
 /** Plain TypeScript reference (tests only): q, k, v (B, L, H, D) contiguous. */
