@@ -2,6 +2,7 @@
 // shape and runs the heuristic; tuning times every candidate and caches the fastest per
 // adapter; the answer is then used (seen in the recorded kernels' names), also by a later
 // process reading the cache, and never by another adapter.
+import { attentionBackward, attentionForward } from "../kernels/attention.ts";
 import { matmul, matmulReference } from "../kernels/matmul.ts";
 import { adapterKey, Autotuner, tunePending } from "../runtime/autotune.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -97,4 +98,28 @@ gpuTest("autotune: measure at first use, cache per adapter, reuse", async (rt) =
     assertEquals(tuner.pending, 1);
   });
   await Deno.remove(dir, { recursive: true });
+});
+
+gpuTest("autotune: attention's rows per workgroup, per pass", async (rt) => {
+  const dir = await Deno.makeTempDir();
+  rt.useSubgroups = false; // the portable kernels (what GPUs run)
+  try {
+    await withTuner(rt, `${dir}/autotune.json`, async (tuner) => {
+      const [b, l, h, d] = [2, 40, 2, 8];
+      const held = rt.tidy(() => {
+        const [q, k, v] = [1, 2, 3].map((s) => rt.tensor(randn(b * l * h * d, s), [b, l, h, d]));
+        const { out, lse } = attentionForward(rt, q, k, v);
+        attentionBackward(rt, rt.tensor(randn(b * l * h * d, 4), [b, l, h, d]), q, k, v, out, lse);
+        return { out };
+      });
+      rt.dispose(held.out);
+      assertEquals(tuner.pending, 3); // forward, dq, dk/dv
+      const results = await tuner.tune(rt, { minMs: 1 });
+      assertEquals(results.map((r) => r.key.split(" ")[1]), ["forward", "dq", "dkdv"]);
+      for (const r of results) assertEquals(Object.keys(r.ms).sort(), ["16", "32", "64"]);
+    });
+  } finally {
+    rt.useSubgroups = true;
+    await Deno.remove(dir, { recursive: true });
+  }
 });
