@@ -11,38 +11,43 @@ const read = (name: string) => {
   }
 };
 type Step = { name: string; batch: number; msPerStep: number; gflops?: number };
+/** bench train names a preset's step "NAME (B16, shape)". */
+const preset = (name: string) => name.replace(/ \(.*\)$/, "").replace(/ f16$/, "");
+// One file per mode, batch and preset (train-f32-16-vanilla.json), or per mode and batch for all
+// presets (train-f32-16.json); each holds the reference step too: the first one is kept.
 const ours: { mode: string; batch: number; steps: Step[] }[] = [];
-for (
-  const [file, mode, batch] of [
-    ["train-f32-16.json", "f32", 16],
-    ["train-f32-32.json", "f32", 32],
-    ["train-f16-16.json", "f16", 16],
-  ] as const
-) {
-  const r = read(file);
-  if (r?.results) ours.push({ mode, batch, steps: r.results });
+for (const e of [...Deno.readDirSync(dir)].sort((a, b) => a.name.localeCompare(b.name))) {
+  const m = e.name.match(/^train-(f32|f16)-(\d+)(-.*)?\.json$/);
+  const r = m && read(e.name);
+  if (!m || !r?.results) continue;
+  const [mode, batch] = [m[1], Number(m[2])];
+  let o = ours.find((x) => x.mode === mode && x.batch === batch);
+  if (!o) ours.push(o = { mode, batch, steps: [] });
+  for (const s of r.results as Step[]) {
+    const seen = o.steps.some((x) => preset(x.name) === preset(s.name) && x.batch === s.batch);
+    if (!seen) o.steps.push(s);
+  }
 }
 const torch = read("torch.json");
 type Row = { model: string; batch: number; mode: string; msPerStep?: number; error?: string };
 const peer = (model: string, batch: number, mode: string) =>
   (torch?.rows ?? []).find((r: Row) => r.model === model && r.batch === batch && r.mode === mode);
 const table: Record<string, unknown>[] = [];
-/** bench train names a preset's step "NAME (B16, shape)". */
-const preset = (name: string) => name.replace(/ \(.*\)$/, "");
 for (const o of ours.filter((o) => o.mode === "f32")) {
   for (const s of o.steps) {
+    if (table.some((r) => r.model === preset(s.name) && r.batch === s.batch)) continue;
     const f16 = ours.find((x) => x.mode === "f16" && x.batch === o.batch)?.steps
-      .find((x) => preset(x.name) === preset(s.name));
+      .find((x) => preset(x.name) === preset(s.name) && x.batch === s.batch);
     const row: Record<string, unknown> = {
       model: preset(s.name),
-      batch: o.batch,
+      batch: s.batch,
       heatformerF32Ms: s.msPerStep,
       heatformerF16Ms: f16?.msPerStep ?? null,
-      samplesPerSec: (o.batch * 1000) / s.msPerStep,
+      samplesPerSec: (s.batch * 1000) / s.msPerStep,
       tflops: s.gflops ? s.gflops / 1000 : null,
     };
     for (const mode of ["fp32", "tf32", "bf16"]) {
-      const p = peer(preset(s.name), o.batch, mode);
+      const p = peer(preset(s.name), s.batch, mode);
       row[`torch_${mode}Ms`] = p?.msPerStep ?? null;
       // above 1: heatformer is faster
       row[`ratio_${mode}`] = p?.msPerStep ? p.msPerStep / s.msPerStep : null;

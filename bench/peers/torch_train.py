@@ -49,6 +49,35 @@ def step_fn(config, params, x, y, opt, autocast):
     return step
 
 
+def reference_step(device, autocast):
+    """bench train's reference step: two pre-norm blocks (dim 128, 4 heads, MLP x4) on
+    (8, 64, 128) inputs, cross-entropy over the 8 x 64 tokens and 128 classes, AdamW."""
+    shapes = {}
+    for i in range(2):
+        n = f"{i}"
+        shapes.update({f"{n}.norm1.weight": (128,), f"{n}.norm1.bias": (128,),
+                       f"{n}.attn.qkv.weight": (384, 128), f"{n}.attn.qkv.bias": (384,),
+                       f"{n}.attn.proj.weight": (128, 128), f"{n}.attn.proj.bias": (128,),
+                       f"{n}.norm2.weight": (128,), f"{n}.norm2.bias": (128,),
+                       f"{n}.mlp.fc1.weight": (512, 128), f"{n}.mlp.fc1.bias": (512,),
+                       f"{n}.mlp.fc2.weight": (128, 512), f"{n}.mlp.fc2.bias": (128,)})
+    params = {k: (torch.ones(s) if k.endswith("norm1.weight") or k.endswith("norm2.weight")
+                  else torch.randn(s) * 0.02).to(device).requires_grad_(True) for k, s in shapes.items()}
+    x = torch.sin(torch.arange(8 * 64 * 128, dtype=torch.float32, device=device)).reshape(8, 64, 128)
+    y = torch.arange(8 * 64, device=device) % 128
+    opt = torch.optim.AdamW(params.values(), lr=1e-3, weight_decay=0)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=autocast):
+            h = x
+            for i in range(2):
+                h = tm.block(h, params, f"{i}", 4)
+        F.cross_entropy(h.float().reshape(8 * 64, 128), y).backward()
+        opt.step()
+    return step
+
+
 def time_step(step, device, warmup, steps):
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
@@ -77,6 +106,14 @@ def main():
     only = set(filter(None, a.only.split(",")))
     presets = [m for m in json.loads(Path(a.models).read_text())["models"] if not only or m["name"] in only]
     rows = []
+    for mode in modes:  # the reference step of bench train (batch 8)
+        torch.backends.cuda.matmul.allow_tf32 = mode != "fp32"
+        torch.backends.cudnn.allow_tf32 = mode != "fp32"
+        torch.manual_seed(0)
+        ms = time_step(reference_step(device, mode == "bf16"), device, a.warmup, a.steps)
+        rows.append({"model": "reference", "batch": 8, "mode": mode, "msPerStep": ms,
+                     "samplesPerSec": 8 * 1000 / ms})
+        print(f"{'reference':24} batch   8 {mode:5} {ms:9.2f} ms/step", flush=True)
     for m in presets:
         config = {**m["config"], "classes": 60}
         for batch in map(int, a.batch.split(",")):
