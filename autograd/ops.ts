@@ -1,8 +1,9 @@
 // Differentiable ops: each is a forward built from kernels/ plus its gradient rule, all in
 // this one table. Shapes in comments: (B, T, C) etc.
 import { attentionBackward, attentionForward } from "../kernels/attention.ts";
+import { useDenseAttention } from "../kernels/attention_impl.ts";
+import type { AttentionImpl } from "../kernels/attention_impl.ts";
 import {
-  DENSE_ATTENTION_MAX_L,
   denseAttentionBackward,
   denseAttentionForward,
   packedPart,
@@ -310,13 +311,8 @@ export function softmax(x: Tensor): Tensor {
   return record(y, "softmax", [x], (g) => [softmaxBackward(x.rt, g, y)]);
 }
 
-/**
- * Which attention kernels: "fused" (online softmax, nothing of size L x L stored) or "dense"
- * (kernels/attention_dense.ts: batched matmuls around a stored softmax). "auto" takes dense
- * for f32 sequences up to DENSE_ATTENTION_MAX_L on a software adapter, where it measured
- * faster, and fused everywhere else. Default: the runtime's `attention` setting.
- */
-export type AttentionImpl = Runtime["attention"];
+/** Which attention kernels (kernels/attention_impl.ts); default: the runtime's setting. */
+export type { AttentionImpl };
 
 export interface AttentionOptions {
   /** Additive, (Lq, Lk) or (B, Lq, Lk). */
@@ -324,12 +320,6 @@ export interface AttentionOptions {
   /** Default 1 / sqrt(D). */
   scale?: number;
   impl?: AttentionImpl;
-}
-
-function denseAttention(q: Tensor, lk: number, impl = q.rt.attention): boolean {
-  if (impl !== "auto") return impl === "dense";
-  const l = Math.max(q.shape[1], lk);
-  return q.rt.gpu.software && q.dtype === "f32" && l <= DENSE_ATTENTION_MAX_L;
 }
 
 /** Multi-head attention core: q, k, v (B, L, H, D) views -> (B, Lq, H, D). */
@@ -340,7 +330,7 @@ export function attention(
   opts: AttentionOptions = {},
 ): Tensor {
   [q, k, v] = [autocast(q), autocast(k), autocast(v)];
-  if (denseAttention(q, k.shape[1], opts.impl)) {
+  if (useDenseAttention(q, k, v, opts)) {
     const { out, saved } = denseAttentionForward(q.rt, q, k, v, opts);
     return record(out, "attention", [q, k, v], (g) => {
       const r = denseAttentionBackward(q.rt, g, saved);
@@ -397,7 +387,7 @@ export function attentionPacked(qkv: Tensor, opts: AttentionOptions = {}): Tenso
   const src = contiguous(rt, qkv);
   const [b, l, , h, d] = src.shape;
   const [q, k, v] = [packedPart(src, 0), packedPart(src, 1), packedPart(src, 2)];
-  if (denseAttention(q, l, opts.impl)) {
+  if (useDenseAttention(q, k, v, opts)) {
     const { out, saved } = denseAttentionForward(rt, q, k, v, opts);
     return record(out, "attention", [qkv], (g) => {
       // dq, dk, dv land straight in their parts of the packed gradient.

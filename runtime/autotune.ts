@@ -107,7 +107,10 @@ export class Autotuner {
   async tune(rt: Runtime, o: { minMs?: number } = {}): Promise<TuneResult[]> {
     const results: TuneResult[] = [];
     await rt.sync();
-    for (const req of this.#pending.values()) {
+    // Keys queued while timing (the products inside dense attention) wait for the next call.
+    const queued = [...this.#pending.values()];
+    for (const req of queued) {
+      this.#pending.delete(req.key);
       const run = req.prepare(rt);
       const ms: Record<string, number> = {};
       try {
@@ -122,7 +125,6 @@ export class Autotuner {
       this.#answers.set(req.key, r);
       results.push(r);
     }
-    this.#pending.clear();
     if (results.length) await this.save();
     return results;
   }

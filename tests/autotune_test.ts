@@ -2,7 +2,9 @@
 // shape and runs the heuristic; tuning times every candidate and caches the fastest per
 // adapter; the answer is then used (seen in the recorded kernels' names), also by a later
 // process reading the cache, and never by another adapter.
+import * as ops from "../autograd/ops.ts";
 import { attentionBackward, attentionForward } from "../kernels/attention.ts";
+import { useDenseAttention } from "../kernels/attention_impl.ts";
 import { matmul, matmulReference } from "../kernels/matmul.ts";
 import { adapterKey, Autotuner, tunePending } from "../runtime/autotune.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -120,6 +122,55 @@ gpuTest("autotune: attention's rows per workgroup, per pass", async (rt) => {
     });
   } finally {
     rt.useSubgroups = true;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+gpuTest("autotune: dense or fused attention, timed both ways, the answer used", async (rt) => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/autotune.json`;
+  const [b, l, h, d] = [2, 20, 2, 8];
+  const qkv = [1, 2, 3].map((s) => randn(b * l * h * d, s));
+  /** Kernel names of one forward of ops.attention under the current tuner. */
+  const kernels = () => {
+    const [q, k, v] = qkv.map((x) => rt.tensor(x, [b, l, h, d]));
+    const { graph } = rt.capture(() => rt.tidy(() => void ops.attention(q, k, v)));
+    const names = graph.commands.flatMap((c) => (c.kind === "dispatch" ? [c.name] : []));
+    graph.dispose();
+    [q, k, v].forEach((t) => rt.dispose(t));
+    return names;
+  };
+  try {
+    let key = "";
+    await withTuner(rt, file, async (tuner) => {
+      const [q, k, v] = qkv.map((x) => rt.tensor(x, [b, l, h, d]));
+      useDenseAttention(q, k, v); // queues the choice alone
+      [q, k, v].forEach((t) => rt.dispose(t));
+      const results = await tuner.tune(rt, { minMs: 1 });
+      const impl = results.find((r) => r.key.startsWith("attention impl"));
+      assert(impl, `tuned: ${results.map((r) => r.key)}`);
+      assertEquals(Object.keys(impl.ms).sort(), ["dense", "fused"]);
+      key = impl.key;
+    });
+    for (
+      const [choice, has, lacks] of [["fused", "attention", "softmax"], [
+        "dense",
+        "softmax",
+        "attention",
+      ]]
+    ) {
+      const cache = {
+        version: 1,
+        adapters: { [adapterKey(rt.gpu)]: { [key]: { key, choice, ms: {} } } },
+      };
+      await Deno.writeTextFile(file, JSON.stringify(cache));
+      await withTuner(rt, file, () => {
+        const names = kernels();
+        assert(names.includes(has) && !names.includes(lacks), `${choice}: ${names}`);
+        return Promise.resolve();
+      });
+    }
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

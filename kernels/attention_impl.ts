@@ -1,0 +1,72 @@
+// Which attention kernels run: "fused" (kernels/attention*.ts, online softmax, nothing of size
+// L x L stored) or "dense" (kernels/attention_dense.ts, batched matmuls around a stored
+// softmax). A software adapter takes dense for f32 sequences up to DENSE_ATTENTION_MAX_L, where
+// it measured faster. Where the autotuner runs, f32 sequences up to DENSE_TUNE_MAX_L are timed
+// both ways (forward and backward on scratch operands) and the faster is cached per shape: on a
+// big GPU dense rides on the tuned matmuls, as PyTorch's math attention does.
+import type { Runtime } from "../runtime/runtime.ts";
+import { scratchLike } from "../runtime/autotune.ts";
+import type { Tensor } from "../runtime/tensor.ts";
+import { attentionBackward, attentionForward, dims } from "./attention.ts";
+import {
+  DENSE_ATTENTION_MAX_L,
+  denseAttentionBackward,
+  denseAttentionForward,
+} from "./attention_dense.ts";
+
+/** Longest sequence for which dense attention is a candidate (it stores B x H x L x L). */
+export const DENSE_TUNE_MAX_L = 512;
+
+export type AttentionImpl = Runtime["attention"];
+
+/** True when attention over q, k, v should take the dense kernels. */
+export function useDenseAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  o: { impl?: AttentionImpl; mask?: Tensor; scale?: number } = {},
+): boolean {
+  const rt = q.rt, impl = o.impl ?? rt.attention;
+  if (impl !== "auto") return impl === "dense";
+  const l = Math.max(q.shape[1], k.shape[1]);
+  const heuristic = rt.gpu.software && q.dtype === "f32" && l <= DENSE_ATTENTION_MAX_L;
+  if (!rt.tuner || q.dtype !== "f32" || l > DENSE_TUNE_MAX_L) return heuristic;
+  const first = heuristic ? "dense" : "fused";
+  const choice = rt.tuner.choose({
+    key: `attention impl ${q.dtype} ${JSON.stringify(dims(q, k, v, o.mask))}${
+      o.mask ? " mask" : ""
+    }`,
+    candidates: [first, heuristic ? "fused" : "dense"],
+    prepare: (rt) => timedBothWays(rt, q, k, v, o),
+  });
+  return (choice ?? first) === "dense";
+}
+
+/** Scratch operands and a recorder of one forward + backward by either implementation. */
+function timedBothWays(
+  rt: Runtime,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  o: { mask?: Tensor; scale?: number },
+): { record(choice: string): void; dispose(): void } {
+  const x = [q, k, v].map((t) => scratchLike(rt, t));
+  const mask = o.mask && scratchLike(rt, o.mask);
+  const opts = { mask, scale: o.scale };
+  const [b, lq, h, d] = q.shape;
+  const dout = rt.zeros([b, lq, h, d], q.dtype);
+  return {
+    record: (choice) =>
+      rt.tidy(() => {
+        const [sq, sk, sv] = x;
+        if (choice === "dense") {
+          const { saved } = denseAttentionForward(rt, sq, sk, sv, opts);
+          denseAttentionBackward(rt, dout, saved);
+        } else {
+          const { out, lse } = attentionForward(rt, sq, sk, sv, opts);
+          attentionBackward(rt, dout, sq, sk, sv, out, lse, opts);
+        }
+      }),
+    dispose: () => [...x, dout, ...(mask ? [mask] : [])].forEach((t) => rt.dispose(t)),
+  };
+}
