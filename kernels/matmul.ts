@@ -136,13 +136,13 @@ export function matmulKernel(
   // A loads: per-invocation rows (register) or one row per lane and group (subgroup).
   const shared = t.kind === "shared";
   const aVec = shared
-    ? false
+    ? sharedVec4(s).a
     : s.transA
     ? !sub && al(M) && al(s.lda) && al(s.aOffset) && al(s.aBatchStride) &&
       al(s.aInnerStride) && al(TM)
     : al(s.lda) && al(s.aOffset) && al(s.aBatchStride) && al(s.aInnerStride);
   const bVec = shared
-    ? false
+    ? sharedVec4(s).b
     : s.transB
     ? al(s.ldb) && al(s.bOffset) && al(s.bBatchStride) && al(s.bInnerStride)
     : al(N) && al(s.ldb) && al(s.bOffset) && al(s.bBatchStride) && al(s.bInnerStride);
@@ -445,11 +445,85 @@ function sharedDecls(tile: { rows: number; cols: number }, G: number): string {
 var<workgroup> Bs: array<array<vec4<f32>, ${tile.cols / 4}>, ${SHARED_K}>;`;
 }
 
+/** Operands the shared kernel stages with vec4 loads: 4 consecutive elements along the
+ * operand's contiguous dimension, which is a multiple of 4, at aligned offsets and strides. */
+export function sharedVec4(s: MatmulShape): { a: boolean; b: boolean } {
+  const al = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  return {
+    a: al(s.transA ? s.m : s.k, s.lda, s.aOffset, s.aBatchStride, s.aInnerStride),
+    b: al(s.transB ? s.k : s.n, s.ldb, s.bOffset, s.bBatchStride, s.bInnerStride),
+  };
+}
+
+/** One operand's staging into its K-major workgroup tile (rows x 16): which operand, its tile
+ * extent along M (A) or N (B), and how it is stored. */
+interface Stage {
+  x: "A" | "B";
+  /** Tile extent along the operand's M or N. */
+  n: number;
+  /** The operand's size along M or N, and its leading dimension. */
+  size: number;
+  ld: number;
+  /** Stored M/N-contiguous (transposed A, plain B) rather than K-contiguous. */
+  mnMajor: boolean;
+  /** The workgroup tile holds vec4 runs along M/N (else scalars). */
+  tileVec: boolean;
+  vec: boolean;
+}
+
+/**
+ * WGSL staging loop: consecutive invocations read consecutive addresses of the operand's
+ * contiguous dimension, scalars or (aligned operands) vec4s; zero outside the matrix.
+ */
+function stageLines(st: Stage, K: number, nThreads: number, f: (e: string) => string): string[] {
+  const SK = SHARED_K, { x, n, ld } = st, base = `${x.toLowerCase()}Base`;
+  const origin = x === "A" ? "tm0" : "tn0", sh = `${x}s`;
+  const at = (
+    lm: string,
+  ) => (st.tileVec ? `${sh}[lk][${lm} / 4u][${lm} % 4u]` : `${sh}[lk][${lm}]`);
+  const v4 = (e: string) => `vec4<f32>(${e})`;
+  const L: string[] = [];
+  if (!st.vec) {
+    const [lm, lk] = st.mnMajor ? [`e % ${n}u`, `e / ${n}u`] : [`e / ${SK}u`, `e % ${SK}u`];
+    const g = st.mnMajor ? `${x}[${base} + kk * ${ld}u + mm]` : `${x}[${base} + mm * ${ld}u + kk]`;
+    L.push(
+      `    for (var e = tid; e < ${n * SK}u; e += ${nThreads}u) {`,
+      `      let lm = ${lm}; let lk = ${lk}; let mm = ${origin} + lm; let kk = kt + lk;`,
+      `      ${at("lm")} = select(0.0, ${f(g)}, mm < ${st.size}u && kk < ${K}u);`,
+    );
+  } else if (st.mnMajor) {
+    // vec4 along M/N: one run of 4 columns (or rows) of one k
+    L.push(
+      `    for (var e = tid; e < ${(n / 4) * SK}u; e += ${nThreads}u) {`,
+      `      let lq = e % ${n / 4}u; let lk = e / ${n / 4}u; let mm = ${origin} + lq * 4u;`,
+      `      let kk = kt + lk;`,
+      `      let v = select(vec4<f32>(0.0), ${
+        v4(`${x}[${base}4 + kk * ${ld / 4}u + mm / 4u]`)
+      }, mm < ${st.size}u && kk < ${K}u);`,
+      st.tileVec
+        ? `      ${sh}[lk][lq] = v;`
+        : [0, 1, 2, 3].map((c) => `      ${sh}[lk][lq * 4u + ${c}u] = v[${c}];`).join("\n"),
+    );
+  } else {
+    // vec4 along K: 4 consecutive k of one row (column), stored into 4 k rows of the tile
+    L.push(
+      `    for (var e = tid; e < ${n * (SK / 4)}u; e += ${nThreads}u) {`,
+      `      let lm = e / ${SK / 4}u; let k4 = (e % ${SK / 4}u) * 4u; let mm = ${origin} + lm;`,
+      `      let kk = kt + k4;`,
+      `      let v = select(vec4<f32>(0.0), ${
+        v4(`${x}[${base}4 + mm * ${ld / 4}u + kk / 4u]`)
+      }, mm < ${st.size}u && kk < ${K}u);`,
+      ...[0, 1, 2, 3].map((c) => `      ${at("lm").replace("[lk]", `[k4 + ${c}u]`)} = v[${c}];`),
+    );
+  }
+  L.push(`    }`);
+  return L;
+}
+
 /**
  * The shared kernel's K loop: the workgroup stages a (rows x 16) tile of A and a (16 x cols)
- * tile of B (zero outside the matrices), consecutive invocations reading consecutive
- * addresses of each operand's contiguous dimension; then each invocation accumulates its
- * TM x TN block from vec4 reads of the tiles.
+ * tile of B (stageLines), then each invocation accumulates its TM x TN block from vec4 reads
+ * of the tiles.
  */
 function sharedBody(
   s: MatmulShape,
@@ -458,27 +532,40 @@ function sharedBody(
   G: number,
   f: (e: string) => string,
 ): string[] {
-  const { m: M, n: N, k: K } = s, SK = SHARED_K;
-  const { rows, cols } = tile, nThreads = t.wgx * t.wgy;
-  const aA = s.transA ? `A[aBase + kk * ${s.lda}u + mm]` : `A[aBase + mm * ${s.lda}u + kk]`;
-  const bB = s.transB ? `B[bBase + nn * ${s.ldb}u + kk]` : `B[bBase + kk * ${s.ldb}u + nn]`;
-  // (tile row or column, tile k) of staging element e: the contiguous one varies fastest.
-  const [am, ak] = s.transA ? [`e % ${rows}u`, `e / ${rows}u`] : [`e / ${SK}u`, `e % ${SK}u`];
-  const [bn, bk] = s.transB ? [`e / ${SK}u`, `e % ${SK}u`] : [`e % ${cols}u`, `e / ${cols}u`];
-  const aStore = G === 4 ? "As[lk][lm / 4u][lm % 4u]" : "As[lk][lm]";
+  const K = s.k, SK = SHARED_K, nThreads = t.wgx * t.wgy, vec = sharedVec4(s);
   const L = [
     `  let tid = lid.y * ${t.wgx}u + lid.x;`,
-    `  let tm0 = wid.y * ${rows}u;`,
-    `  let tn0 = wid.x * ${cols}u;`,
+    `  let tm0 = wid.y * ${tile.rows}u;`,
+    `  let tn0 = wid.x * ${tile.cols}u;`,
     `  for (var kt = 0u; kt < ${K}u; kt += ${SK}u) {`,
-    `    for (var e = tid; e < ${rows * SK}u; e += ${nThreads}u) {`,
-    `      let lm = ${am}; let lk = ${ak}; let mm = tm0 + lm; let kk = kt + lk;`,
-    `      ${aStore} = select(0.0, ${f(aA)}, mm < ${M}u && kk < ${K}u);`,
-    `    }`,
-    `    for (var e = tid; e < ${cols * SK}u; e += ${nThreads}u) {`,
-    `      let ln = ${bn}; let lk = ${bk}; let nn = tn0 + ln; let kk = kt + lk;`,
-    `      Bs[lk][ln / 4u][ln % 4u] = select(0.0, ${f(bB)}, nn < ${N}u && kk < ${K}u);`,
-    `    }`,
+    ...stageLines(
+      {
+        x: "A",
+        n: tile.rows,
+        size: s.m,
+        ld: s.lda,
+        mnMajor: s.transA,
+        tileVec: G === 4,
+        vec: vec.a,
+      },
+      K,
+      nThreads,
+      f,
+    ),
+    ...stageLines(
+      {
+        x: "B",
+        n: tile.cols,
+        size: s.n,
+        ld: s.ldb,
+        mnMajor: !s.transB,
+        tileVec: true,
+        vec: vec.b,
+      },
+      K,
+      nThreads,
+      f,
+    ),
     `    workgroupBarrier();`,
     `    for (var k2 = 0u; k2 < ${SK}u; k2++) {`,
   ];

@@ -28,6 +28,7 @@ const SHAPES: [number, number, number, number, boolean, boolean][] = [
   [3, 9, 13, 7, false, true],
   [1, 70, 66, 40, true, true],
   [2, 1, 1, 1, false, false],
+  [2, 12, 16, 20, false, false], // aligned: the shared kernel stages both operands as vec4
 ];
 
 const gelu = (x: number) => {
