@@ -189,7 +189,6 @@ function forwardSpec(x: ForwardTensors, dm: Dims, scale: number, wg: number): Ke
   const { q, k, v, out, lse, mask } = x;
   const { h, lq, lk, d } = dm;
   const grid = rowGrid(lq, dm, wg);
-  const sd = (t: Tensor) => t.strides[3];
   const tk = tileRows(d, wg);
   const kv = kvTiles(k, v, d, lk, wg);
   const binds = [q, k, v, out, lse];
@@ -278,6 +277,17 @@ function rowC(dm: Dims, bb: string, row: string, hh: string, l: number): string 
   return `(((${bb} * ${l}u + ${row}) * ${dm.h}u + ${hh}) * ${dm.d}u)`;
 }
 
+/** The WGSL header of a backward pass and its optional mask binding. */
+function passHeader(q: Tensor, mask?: Tensor): { hdr: string; maskB: (i: number) => string } {
+  return {
+    hdr: header(q.dtype, ...(mask ? [mask.dtype] : [])),
+    maskB: (i) => (mask ? binding(i, "Mask", mask, "read") : ""),
+  };
+}
+
+/** WGSL: stride of a (B, L, H, D) view along D. */
+const sd = (t: Tensor) => t.strides[3];
+
 /**
  * Backward pass 1, one invocation per query row: delta_i = dO_i . O_i and
  * dQ_i = scale * sum_j P_ij (dP_ij - delta_i) K_j.
@@ -300,9 +310,7 @@ function dqSpec(
 ): KernelSpec {
   const { dout, q, k, v, out, lse, dq, delta, mask } = x;
   const { h, lq, lk, d } = dm;
-  const hdr = header(q.dtype, ...(mask ? [mask.dtype] : []));
-  const maskB = (i: number) => (mask ? binding(i, "Mask", mask, "read") : "");
-  const sd = (t: Tensor) => t.strides[3];
+  const { hdr, maskB } = passHeader(q, mask);
   const grid = rowGrid(lq, dm, wg);
   const tk = tileRows(d, wg);
   const kv = kvTiles(k, v, d, lk, wg);
@@ -382,9 +390,7 @@ function dkdvSpec(
 ): KernelSpec {
   const { dout, q, k, v, lse, delta, dk, dv, mask } = x;
   const { h, lq, lk, d } = dm;
-  const hdr = header(q.dtype, ...(mask ? [mask.dtype] : []));
-  const maskB = (i: number) => (mask ? binding(i, "Mask", mask, "read") : "");
-  const sd = (t: Tensor) => t.strides[3];
+  const { hdr, maskB } = passHeader(q, mask);
   const grid = rowGrid(lk, dm, wg);
   const tk = tileRows(d, wg);
   const code = `${hdr}// attention backward dk dv ${JSON.stringify(dm)}
