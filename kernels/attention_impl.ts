@@ -15,7 +15,7 @@ import {
 } from "./attention_dense.ts";
 
 /** Longest sequence for which dense attention is a candidate (it stores B x H x L x L). */
-export const DENSE_TUNE_MAX_L = 512;
+export const DENSE_TUNE_MAX_L = 1024;
 
 export type AttentionImpl = Runtime["attention"];
 

@@ -114,12 +114,11 @@ export class Autotuner {
       const run = req.prepare(rt);
       const ms: Record<string, number> = {};
       try {
-        for (const c of req.candidates) {
-          ms[c] = (await timeGpu(rt, () => run.record(c), { minMs: o.minMs ?? 10 })).ms;
-        }
+        for (const c of req.candidates) ms[c] = await timeCandidate(rt, () => run.record(c), o);
       } finally {
         run.dispose();
       }
+      // the heuristic (first) stands unless another is faster; failed candidates never win
       const choice = req.candidates.reduce((a, b) => (ms[b] < ms[a] ? b : a));
       const r = { key: req.key, choice, ms };
       this.#answers.set(req.key, r);
@@ -141,6 +140,22 @@ export class Autotuner {
     const tmp = `${this.file}.${Deno.pid}.tmp`;
     await Deno.writeTextFile(tmp, JSON.stringify(cache, null, 1) + "\n");
     await Deno.rename(tmp, this.file);
+  }
+}
+
+/** Milliseconds per run of one candidate; Infinity when it cannot run here (a buffer past the
+ * adapter's limits, a shader the driver rejects), so that it is never chosen. */
+async function timeCandidate(
+  rt: Runtime,
+  record: () => void,
+  o: { minMs?: number },
+): Promise<number> {
+  try {
+    return (await timeGpu(rt, record, { minMs: o.minMs ?? 10 })).ms;
+  } catch (e) {
+    await rt.sync().catch(() => {}); // drop the failed work's errors with it
+    console.error(`autotune: a candidate failed and is skipped: ${(e as Error).message}`);
+    return Infinity;
   }
 }
 

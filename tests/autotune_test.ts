@@ -174,3 +174,27 @@ gpuTest("autotune: dense or fused attention, timed both ways, the answer used", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+gpuTest("autotune: a candidate that cannot run is skipped, never chosen", async (rt) => {
+  const dir = await Deno.makeTempDir();
+  await withTuner(rt, `${dir}/autotune.json`, async (tuner) => {
+    tuner.choose({
+      key: "test failing candidate",
+      candidates: ["too big", "fits"], // the failing one is the heuristic
+      prepare: (rt) => {
+        const t = rt.empty([1024]);
+        return {
+          record: (c) => {
+            if (c === "too big") throw new RangeError("needs a buffer above the binding limit");
+            rt.clear(t);
+          },
+          dispose: () => rt.dispose(t),
+        };
+      },
+    });
+    const [r] = await tuner.tune(rt, { minMs: 1 });
+    assertEquals(r.choice, "fits");
+    assertEquals(r.ms["too big"], Infinity);
+  });
+  await Deno.remove(dir, { recursive: true });
+});
