@@ -1,6 +1,6 @@
 // `heatformer bench kernels`: the adapter's FMA peak, matmul, attention and the tubelet
 // embedding at the study's shapes, and the same matmuls in TensorFlow.js WebGPU, one run.
-import { tunePending } from "../runtime/autotune.ts";
+import { tuneRecorded } from "../runtime/autotune.ts";
 import { attentionForward } from "../kernels/attention.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { PEAK_WG, peakFlops, peakKernel } from "../kernels/peak.ts";
@@ -52,10 +52,7 @@ async function timeTuned(
   record: () => void,
   minMs: number,
 ): Promise<{ ms: number; reps: number }> {
-  for (let round = 0; rt.tuner && round < 3 && (round === 0 || rt.tuner.pending); round++) {
-    record();
-    await tunePending(rt);
-  }
+  await tuneRecorded(rt, record);
   return timeGpu(rt, record, { minMs });
 }
 export async function benchKernels(

@@ -1,7 +1,7 @@
 // `heatformer bench train`: training-step time (forward, backward, optimiser) and samples/s
 // for the reference step of ../shared/spec/performance.md (2-layer encoder, batch 8,
 // sequence 64, width 128, 4 heads, MLP 512, Adam) and for each family's CPU-sized preset.
-import { tunePending } from "../runtime/autotune.ts";
+import { tuneRecorded } from "../runtime/autotune.ts";
 import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
 import { Block } from "../layers/basic.ts";
@@ -54,13 +54,8 @@ async function timeSteps(
   steps = 7,
   rounds = 3,
 ): Promise<StepTimes> {
-  // A step queues its kernel shapes; measure them before capturing the timed graph (again
-  // while choices made by tuning, such as dense attention, queue products of their own).
-  for (let round = 0; rt.tuner && round < 3 && (round === 0 || rt.tuner.pending); round++) {
-    begin();
-    body();
-    await tunePending(rt);
-  }
+  // a step queues its kernel shapes: measure them before capturing the timed graph
+  await tuneRecorded(rt, () => (begin(), body()));
   const { graph } = rt.capture(body);
   rt.flush();
   const replayed = () => {

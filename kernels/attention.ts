@@ -11,7 +11,7 @@ import { grid1d } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import type { KernelSpec } from "../runtime/kernel.ts";
-import { scratchLike } from "../runtime/autotune.ts";
+import { onScratch } from "../runtime/autotune.ts";
 import { binding, f32lit, header, requireDtype, ShapeError } from "./wgsl.ts";
 import {
   dkdvKernel,
@@ -480,7 +480,7 @@ function passRows(rt: Runtime, rows: number, dm: Dims): number {
 }
 
 /** Runs one portable pass with the forced, heuristic or autotuned rows per workgroup. */
-function runPass<X extends { q: Tensor; mask?: Tensor }>(
+function runPass<X extends { q: Tensor; mask?: Tensor } & Record<string, Tensor | undefined>>(
   rt: Runtime,
   pass: string,
   rows: number,
@@ -493,15 +493,7 @@ function runPass<X extends { q: Tensor; mask?: Tensor }>(
   const choice = forced === undefined && rt.tuner?.choose({
     key: `attention ${pass} ${x.q.dtype} ${JSON.stringify(dm)}${x.mask ? " mask" : ""}`,
     candidates: [heuristic, ...PASS_ROWS.filter((r) => r !== heuristic)].map(String),
-    prepare: (rt) => {
-      const scratch = Object.fromEntries(
-        Object.entries(x).map(([n, t]) => [n, t && scratchLike(rt, t as Tensor)]),
-      ) as X;
-      return {
-        record: (c) => rt.run(build(scratch, Number(c))),
-        dispose: () => Object.values(scratch).forEach((t) => t && rt.dispose(t as Tensor)),
-      };
-    },
+    prepare: (rt) => onScratch(rt, x, (sx, c) => rt.run(build(sx, Number(c)))),
   });
   rt.run(build(x, choice ? Number(choice) : heuristic));
 }

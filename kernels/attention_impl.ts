@@ -5,7 +5,7 @@
 // both ways (forward and backward on scratch operands) and the faster is cached per shape: on a
 // big GPU dense rides on the tuned matmuls, as PyTorch's math attention does.
 import type { Runtime } from "../runtime/runtime.ts";
-import { scratchLike } from "../runtime/autotune.ts";
+import { onScratch } from "../runtime/autotune.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { attentionBackward, attentionForward, dims } from "./attention.ts";
 import {
@@ -37,36 +37,32 @@ export function useDenseAttention(
       o.mask ? " mask" : ""
     }`,
     candidates: [first, heuristic ? "fused" : "dense"],
-    prepare: (rt) => timedBothWays(rt, q, k, v, o),
+    prepare: (rt) => {
+      const [b, lq, h, d] = q.shape;
+      const dout = rt.zeros([b, lq, h, d], q.dtype);
+      const run = onScratch(rt, { q, k, v, mask: o.mask }, (x, c) => recordBoth(rt, x, dout, c, o));
+      return { record: run.record, dispose: () => (run.dispose(), rt.dispose(dout)) };
+    },
   });
   return (choice ?? first) === "dense";
 }
 
-/** Scratch operands and a recorder of one forward + backward by either implementation. */
-function timedBothWays(
+/** One forward + backward of attention by the chosen implementation (for timing). */
+function recordBoth(
   rt: Runtime,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  o: { mask?: Tensor; scale?: number },
-): { record(choice: string): void; dispose(): void } {
-  const x = [q, k, v].map((t) => scratchLike(rt, t));
-  const mask = o.mask && scratchLike(rt, o.mask);
-  const opts = { mask, scale: o.scale };
-  const [b, lq, h, d] = q.shape;
-  const dout = rt.zeros([b, lq, h, d], q.dtype);
-  return {
-    record: (choice) =>
-      rt.tidy(() => {
-        const [sq, sk, sv] = x;
-        if (choice === "dense") {
-          const { saved } = denseAttentionForward(rt, sq, sk, sv, opts);
-          denseAttentionBackward(rt, dout, saved);
-        } else {
-          const { out, lse } = attentionForward(rt, sq, sk, sv, opts);
-          attentionBackward(rt, dout, sq, sk, sv, out, lse, opts);
-        }
-      }),
-    dispose: () => [...x, dout, ...(mask ? [mask] : [])].forEach((t) => rt.dispose(t)),
-  };
+  x: { q: Tensor; k: Tensor; v: Tensor; mask?: Tensor },
+  dout: Tensor,
+  choice: string,
+  o: { scale?: number },
+): void {
+  const opts = { mask: x.mask, scale: o.scale };
+  rt.tidy(() => {
+    if (choice === "dense") {
+      const { saved } = denseAttentionForward(rt, x.q, x.k, x.v, opts);
+      denseAttentionBackward(rt, dout, saved);
+    } else {
+      const { out, lse } = attentionForward(rt, x.q, x.k, x.v, opts);
+      attentionBackward(rt, dout, x.q, x.k, x.v, out, lse, opts);
+    }
+  });
 }

@@ -7,7 +7,7 @@
 // kernel); out-of-range rows/columns are clamped on load and skipped on store, so any shape
 // works. Shapes are baked in as constants.
 import type { Runtime } from "../runtime/runtime.ts";
-import { scratchLike } from "../runtime/autotune.ts";
+import { onScratch } from "../runtime/autotune.ts";
 import type { KernelSpec } from "../runtime/kernel.ts";
 import { type DType, wgslType } from "../runtime/dtype.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -787,19 +787,7 @@ function pickTiling(rt: Runtime, s: MatmulShape, x: Operands): MatmulTiling {
   const choice = rt.tuner.choose({
     key: tuneKey(s),
     candidates: tilingCandidates(s, heuristic).map((t) => JSON.stringify(t)),
-    prepare: (rt) => {
-      const scratch = {
-        a: scratchLike(rt, x.a),
-        b: scratchLike(rt, x.b),
-        c: scratchLike(rt, x.c),
-        bias: x.bias && scratchLike(rt, x.bias),
-        preact: x.preact && scratchLike(rt, x.preact),
-      };
-      return {
-        record: (t) => dispatchMatmul(rt, s, JSON.parse(t), scratch),
-        dispose: () => Object.values(scratch).forEach((t) => t && rt.dispose(t)),
-      };
-    },
+    prepare: (rt) => onScratch(rt, { ...x }, (sx, t) => dispatchMatmul(rt, s, JSON.parse(t), sx)),
   });
   return choice ? JSON.parse(choice) : heuristic;
 }

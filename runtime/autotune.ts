@@ -95,11 +95,6 @@ export class Autotuner {
     return this.#pending.size;
   }
 
-  /** Every answer this tuner holds (cached or measured). */
-  get answers(): TuneResult[] {
-    return [...this.#answers.values()];
-  }
-
   /**
    * Measures every queued key (each candidate for at least `minMs`, after a warm-up run that
    * compiles it) and saves the answers. Call between steps, outside any capture.
@@ -187,10 +182,40 @@ export async function tunePending(rt: Runtime, log?: (line: string) => void): Pr
 
 /** A zeroed stand-in for `t` on a buffer of its own, with the same shape, strides, dtype and
  * offset within its binding, so that a kernel built for `t` runs on it unchanged. */
-export function scratchLike(rt: Runtime, t: Tensor): Tensor {
+function scratchLike(rt: Runtime, t: Tensor): Tensor {
   const e = BYTES_PER_ELEMENT[t.dtype];
   const n = Math.ceil((t.storage.buf.bytes - t.bindByteOffset) / e / 2) * 2;
   const base = rt.empty([n], t.dtype, `scratch ${t.name}`);
   rt.clear(base);
   return new Tensor(rt, base.storage, t.shape, t.dtype, t.bindOffset, t.strides);
+}
+
+/**
+ * A tuning run's operands: a zeroed stand-in (scratchLike) for each tensor of `x`, and how to
+ * record one choice on them; the stand-ins are released with the recorder.
+ */
+export function onScratch<X extends Record<string, Tensor | undefined>>(
+  rt: Runtime,
+  x: X,
+  record: (scratch: X, choice: string) => void,
+): { record(choice: string): void; dispose(): void } {
+  const scratch = Object.fromEntries(
+    Object.entries(x).map(([name, t]) => [name, t && scratchLike(rt, t)]),
+  ) as X;
+  return {
+    record: (choice) => record(scratch, choice),
+    dispose: () => Object.values(scratch).forEach((t) => t && rt.dispose(t)),
+  };
+}
+
+/**
+ * Records `record` and tunes what it queued, again while tuning's own choices queue more (the
+ * products inside dense attention), three rounds at most: what a benchmark does before it
+ * times. Nothing where no tuner runs.
+ */
+export async function tuneRecorded(rt: Runtime, record: () => void): Promise<void> {
+  for (let round = 0; rt.tuner && round < 3 && (round === 0 || rt.tuner.pending); round++) {
+    record();
+    await tunePending(rt);
+  }
 }
