@@ -59,8 +59,18 @@ export { HeatmapRenderer, renderHeatmaps } from "./kernels/heatmap.ts";
 // training and files
 export { train } from "./training/trainer.ts";
 export type { TrainSummary } from "./training/trainer.ts";
-export { DEFAULT_RUN, validateConfig } from "./training/config.ts";
-export type { RunConfig } from "./training/config.ts";
+export {
+  DEFAULT_EXPERIMENT,
+  effectiveLr,
+  LEAVES,
+  validateExperiment,
+  validateLayer,
+  withRunFolder,
+} from "./training/experiment.ts";
+export type { Experiment, Layer, Leaf, RunExperiment } from "./training/experiment.ts";
+export { resolveExperiment } from "./training/resolve.ts";
+export type { NamedLayer, Origins, Resolved } from "./training/resolve.ts";
+export { readConfigLayer, readRunConfig, runConfigText } from "./training/experiment_file.ts";
 export { evaluate } from "./training/evaluate.ts";
 export { Optimizer } from "./training/optimizer.ts";
 export { loadCheckpoint, saveCheckpoint } from "./io/checkpoint.ts";

@@ -12,13 +12,9 @@ import type { ModelConfig } from "../models/config.ts";
 import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { type InputSpec, TEST_MODE } from "../data/batches.ts";
-import {
-  configFields,
-  DEFAULT_RUN,
-  type RunConfig,
-  splitNames,
-  validateConfig,
-} from "../training/config.ts";
+import { splitNames } from "../data/protocols.ts";
+import type { Experiment } from "../training/experiment.ts";
+import { readRunConfig } from "../training/experiment_file.ts";
 import { ensemble, type EvalScores, evaluateScores, summarize } from "../training/evaluate.ts";
 import { builtinDataset, inputSpecOf } from "../training/trainer.ts";
 import { printJson, UsageError } from "./output.ts";
@@ -75,18 +71,12 @@ export async function openTarget(target: string, which?: "last" | "best") {
  */
 async function runRecord(
   dir: string,
-): Promise<{ run: RunConfig | null; finalCheckpoint: "last" | "best" }> {
-  let raw: Record<string, unknown>;
+): Promise<{ run: Experiment | null; finalCheckpoint: "last" | "best" }> {
   try {
-    raw = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+    const { experiment } = await readRunConfig(dir);
+    return { run: experiment, finalCheckpoint: experiment.eval.checkpoint };
   } catch {
     return { run: null, finalCheckpoint: "last" };
-  }
-  const finalCheckpoint = raw.finalCheckpoint === "last" ? "last" : "best";
-  try {
-    return { run: validateConfig({ ...DEFAULT_RUN, ...configFields(raw) }), finalCheckpoint };
-  } catch {
-    return { run: null, finalCheckpoint };
   }
 }
 
@@ -116,11 +106,11 @@ export async function evalCommand(
   const recorded = metadata.data
     ? JSON.parse(metadata.data) as { path: string; split: string }
     : null;
-  const dataPath = o.data ?? (run ? run.data ?? await builtinDataset(runDir) : recorded?.path);
+  const dataPath = o.data ?? (run ? run.data.path ?? await builtinDataset(runDir) : recorded?.path);
   if (!dataPath) {
     throw new UsageError("--data: which Arrow file to evaluate on (the checkpoint does not say)");
   }
-  const protocol = run?.split ?? recorded?.split;
+  const protocol = run?.data.split ?? recorded?.split;
   const split = o.split ?? (protocol ? splitNames(protocol)[1] : undefined);
   if (!split) throw new UsageError("--split: which split to evaluate");
   const rt = await Runtime.create();
@@ -132,8 +122,8 @@ export async function evalCommand(
     const mode = {
       ...TEST_MODE,
       // the run's own test protocol unless the flags say otherwise
-      clips: positiveInt("--clips", o.clips ?? String(run?.testClips ?? 1)),
-      flipTest: o.flip ?? run?.flipTest ?? false,
+      clips: positiveInt("--clips", o.clips ?? String(run?.eval.clips ?? 1)),
+      flipTest: o.flip ?? run?.eval.flip ?? false,
     };
     const batchSize = positiveInt("--batch-size", o.batchSize);
     const streams: { checkpoint: string; top1: number; scores: EvalScores }[] = [];

@@ -1,5 +1,6 @@
 // `heatformer models`: the presets with parameter counts, GFLOPs per sample and inputs.
 import { flopsPerSample, parameterCount, PRESETS } from "../models/presets.ts";
+import { FAMILY_INPUTS } from "../training/experiment.ts";
 import { printJson } from "./output.ts";
 
 export function modelsCommand(o: { json?: boolean }): Promise<void> {
@@ -13,7 +14,7 @@ export function modelsCommand(o: { json?: boolean }): Promise<void> {
     keypointInput: p.keypointInput ?? null,
     heatmapPersons: p.config.heatmapPersons,
     recipe: p.recipe,
-    inputs: p.config.family.startsWith("vivit") ? ["heatmap"] : ["heatmap", "kp2d", "kp3d"],
+    inputs: FAMILY_INPUTS[p.config.family],
     description: p.description,
     /** The full model configuration (what bench/peers/torch_train.py builds). */
     config: p.config,

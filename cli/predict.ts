@@ -154,8 +154,8 @@ export async function predictCommand(
   }
   const mode = {
     ...TEST_MODE,
-    clips: o.clips ? positiveInt("--clips", o.clips) : t.run?.testClips ?? 1,
-    flipTest: o.flip ?? t.run?.flipTest ?? false,
+    clips: o.clips ? positiveInt("--clips", o.clips) : t.run?.eval.clips ?? 1,
+    flipTest: o.flip ?? t.run?.eval.flip ?? false,
   };
   const rt = await Runtime.create();
   const model = buildModel(rt, t.mc, 0);

@@ -1,4 +1,5 @@
-// `heatformer recipes`: the training recipes with their fields and references.
+// `heatformer recipes`: the training recipes with their leaves and references.
+import { layerLeaves } from "../training/experiment.ts";
 import { RECIPES, STUDY_AUGMENTATION } from "../training/recipes.ts";
 import { printJson } from "./output.ts";
 
@@ -7,21 +8,18 @@ export function recipesCommand(o: { json?: boolean }): Promise<void> {
     name: r.name,
     description: r.description,
     reference: r.reference,
-    lrBatch: r.lrBatch ?? null,
-    fields: r.fields,
+    layer: r.layer,
   }));
   if (o.json) printJson({ recipes: rows, augmentation: STUDY_AUGMENTATION });
   else {
     for (const r of rows) {
       console.log(`${r.name}: ${r.description}\n  from ${r.reference}`);
-      const fields = Object.entries(r.fields).map(([k, v]) =>
-        `${k} ${Array.isArray(v) ? v.join(",") : v}${
-          k === "lr" && r.lrBatch ? ` (at batch ${r.lrBatch}, scaled linearly)` : ""
-        }`
+      const leaves = layerLeaves(r.layer).map(([path, v]) =>
+        `${path} ${Array.isArray(v) ? v.join(",") : v}`
       );
-      console.log(`  ${fields.join(", ")}`);
+      console.log(`  ${leaves.length ? leaves.join(", ") : "(the defaults)"}`);
     }
-    const aug = Object.entries(STUDY_AUGMENTATION).map(([k, v]) => `${k} ${v}`).join(", ");
+    const aug = layerLeaves(STUDY_AUGMENTATION).map(([k, v]) => `${k} ${v}`).join(", ");
     console.log(`NAME+aug: NAME with the study's augmentations (${aug})`);
   }
   return Promise.resolve();

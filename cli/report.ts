@@ -6,12 +6,14 @@ import { basename, join, resolve } from "node:path";
 import { checkpointMetadata } from "../io/checkpoint.ts";
 import { confusionSpec, type MetricsLine, overlaySpec, perClassSpec } from "../plots/charts.ts";
 import { escapeXml, svgOf } from "../plots/render.ts";
-import { DEFAULT_RUN } from "../training/config.ts";
+import { layerLeaves } from "../training/experiment.ts";
+import { readRunConfig } from "../training/experiment_file.ts";
 import { printJson, UsageError } from "./output.ts";
 
 interface RunRecord {
   name: string;
   dir: string;
+  /** The experiment's leaves by path ("optim.lr"). */
   config: Record<string, unknown>;
   metrics: MetricsLine[];
   summary: {
@@ -42,10 +44,8 @@ async function readJson(path: string): Promise<unknown> {
 async function readRun(dir: string): Promise<RunRecord> {
   let config: Record<string, unknown>;
   try {
-    // a field an older run does not record had its default value then too (and its final
-    // evaluation used the best epoch)
-    const raw = await readJson(join(dir, "config.json")) as Record<string, unknown>;
-    config = { ...DEFAULT_RUN, finalCheckpoint: "best", ...raw };
+    // an older (flat) run is migrated: what it does not record had its default then too
+    config = Object.fromEntries(layerLeaves((await readRunConfig(dir)).experiment));
   } catch (e) {
     throw new UsageError(`${dir}: not a run folder (config.json: ${(e as Error).message})`);
   }
@@ -64,7 +64,7 @@ async function readRun(dir: string): Promise<RunRecord> {
 }
 
 /** Fields that record a run rather than configure it, or differ between any two runs by nature. */
-const NOT_COMPARED = new Set(["out", "origins", "modelConfig", "dataFile", "extended"]);
+const NOT_COMPARED = new Set(["run.out"]);
 
 /** Configuration fields whose values are not the same in every run. */
 export function differingFields(configs: Record<string, unknown>[]): string[] {
@@ -81,17 +81,20 @@ const pct = (v: number | undefined) => v === undefined ? "" : `${(v * 100).toFix
 function runsTable(runs: RunRecord[]): string {
   const rows = runs.map((r) => {
     const c = r.config, s = r.summary;
-    const input = c.input === "heatmap"
-      ? `heatmap ${c.clipLen}x${c.size}x${c.size} ${c.heatmap}`
-      : `${c.input} ${c.clipLen} frames`;
+    const [kind, len, size] = [c["input.kind"], c["input.clipLen"], c["input.size"]];
+    const input = kind === "heatmap"
+      ? `heatmap ${len}x${size}x${size} ${c["input.heatmap"]}`
+      : `${kind} ${len} frames`;
     const final = s?.final
       ? `${pct(s.final.top1)} (${s.final.checkpoint ?? "best"}, ${s.final.clips} clip${
         s.final.clips > 1 ? "s" : ""
       }${s.final.flip ? " + flip" : ""})`
       : "not finished";
-    return `<tr><td>${esc(r.name)}</td><td>${esc(c.model)}</td><td>${esc(input)}</td><td>${
-      esc(c.recipe ?? "")
-    }</td><td class="n">${s ? (s.parameters / 1e6).toFixed(2) + "M" : ""}</td><td class="n">${
+    return `<tr><td>${esc(r.name)}</td><td>${esc(String(c["model.preset"]))}</td><td>${
+      esc(input)
+    }</td><td>${esc(String(c["run.recipe"] ?? ""))}</td><td class="n">${
+      s ? (s.parameters / 1e6).toFixed(2) + "M" : ""
+    }</td><td class="n">${
       s ? `${pct(s.bestValAccuracy)} (epoch ${s.bestEpoch})` : ""
     }</td><td class="n">${esc(final)}</td><td class="n">${r.metrics.length}</td><td class="n">${
       s ? `${(s.seconds / 60).toFixed(1)} min` : ""

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The study's Table 1 as a shell loop: one `heatformer train --json` per row, the summaries
 # collected into one table. Defaults run the CPU-sized presets on the built-in dataset
-# (minutes each on a CPU). With NTU60 converted (README), the study's rows, each with its
-# preset's input and recipe (heatformer models, heatformer recipes):
-#   DATA=ntu60_2d.arrow SPLIT=ntu60-xsub STUDY=1 examples/ablate.sh
+# (minutes each on a CPU). With NTU60 converted (README), the study's rows, one experiment file
+# each in configs/study/ntu60/ (each names its preset, input and recipe; DATA overrides the
+# file's data.path):
+#   DATA=ntu60_2d.arrow STUDY=1 examples/ablate.sh
 # DRY=1 prints every row's resolved model, input, recipe and the time it would take here
 # (train --dry-run), and trains nothing. EPOCHS=N shortens every row; EXTRA adds flags to
 # every row, e.g. EXTRA="--f16 --seed 2". The rows' report is written to $OUT/report.html.
@@ -14,19 +15,16 @@ OUT=${OUT:-runs/ablate}
 mkdir -p "$OUT"
 read -r -a extra <<<"${EXTRA:-}"
 data=()
-[ -n "${DATA:-}" ] && data=(--data "$DATA" --split "${SPLIT:-ntu60-xsub}")
+[ -n "${DATA:-}" ] && data=(--data "$DATA")
+[ -n "${SPLIT:-}" ] && data+=(--split "$SPLIT")
 epochs=()
 [ -n "${EPOCHS:-}" ] && epochs=(--epochs "$EPOCHS")
 
 # Rows: preset, input, and the recipe when it is not the preset's ("+aug": the study's
 # augmentation variant of the preset's recipe).
 if [ -n "${STUDY:-}" ]; then
-  rows=(
-    "motionbert kp2d" "motionbert kp3d" "motionbert heatmap" "motionbert heatmap motionbert+aug"
-    "vivit-m1 heatmap" "vivit-m1-big heatmap" "vivit-m1-small-tubelet heatmap" "vivit-m2 heatmap"
-    "vanilla kp2d" "vanilla kp3d" "vanilla heatmap" "vanilla-big heatmap"
-    "vanilla-big heatmap vivit+aug"
-  )
+  rows=()
+  for f in configs/study/ntu60/*.json; do rows+=("config $f"); done
 else
   [ -z "${EPOCHS:-}" ] && epochs=(--epochs 8)
   rows=(
@@ -41,7 +39,10 @@ for row in "${rows[@]}"; do
   read -r model input recipe <<<"$row"
   flags=(--model "$model" --input "$input")
   tag="${model}-${input}"
-  if [ -n "${recipe:-}" ]; then
+  if [ "$model" = config ]; then
+    flags=(--config "$input")
+    tag=$(basename "$input" .json)
+  elif [ -n "${recipe:-}" ]; then
     flags+=(--recipe "$recipe")
     [[ $recipe == *+aug ]] && tag="${model}+aug-${input}"
   fi

@@ -2,14 +2,16 @@
 // study leaves a dimension open, the choice is documented here and in the README; every
 // study preset's parameter count is within 3% of Table 2 (tests/models_test.ts).
 import type { Runtime } from "../runtime/runtime.ts";
-import type { RunConfig } from "../training/config.ts";
+import type { Experiment, Layer } from "../training/experiment.ts";
 import { DEFAULT_CONFIG, type ModelConfig, type ModelInput } from "./config.ts";
 import { DSTformer, tokenJoints, tokenSize } from "./dstformer.ts";
 import { VanillaTransformer } from "./vanilla.ts";
 import { Vivit } from "./vivit.ts";
 
 /** Run fields a preset sets for one input kind (on top of its heatmap input). */
-export type InputDefaults = Partial<Pick<RunConfig, "clipLen" | "sampling" | "size" | "persons">>;
+export type InputDefaults = Partial<
+  Pick<Experiment["input"], "clipLen" | "sampling" | "size" | "persons">
+>;
 
 export interface Preset {
   name: string;
@@ -174,6 +176,25 @@ export function presetByName(name: string): Preset {
     throw new Error(`unknown model "${name}" (presets: ${PRESETS.map((x) => x.name).join(", ")})`);
   }
   return pr;
+}
+
+/**
+ * A preset as a partial experiment: its whole model section, its input and its recipe. Its
+ * keypoint input (`keypointInput`) is the input layer's (training/resolve.ts).
+ */
+export function presetLayer(pr: Preset): Layer {
+  const { input, classes: _classes, heatmapPersons, ...model } = pr.config;
+  return {
+    model: { preset: pr.name, ...model, tubelet: [...model.tubelet] },
+    input: {
+      kind: input.kind,
+      clipLen: input.frames,
+      size: input.size,
+      persons: input.persons,
+      heatmapPersons,
+    },
+    run: { recipe: pr.recipe },
+  };
 }
 
 export type ActionModel = VanillaTransformer | Vivit | DSTformer;

@@ -6,7 +6,7 @@ import { convertNumpy } from "../data/convert_numpy.ts";
 import { convertKinetics, convertOpenpose } from "../data/convert_openpose.ts";
 import { inspectFile } from "../data/inspect.ts";
 import { DataError, SkeletonFile } from "../data/schema.ts";
-import { DEFAULT_RUN, validateConfig } from "../training/config.ts";
+import { tiny } from "./tiny.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
@@ -37,17 +37,11 @@ async function trainAndPredict(
 ) {
   const s = await train(
     rt,
-    validateConfig({
-      ...DEFAULT_RUN,
-      data,
-      split,
-      input,
-      out: `${dir}/run`,
-      clipLen: 8,
-      size: 16,
-      batchSize: 2,
-      epochs: 1,
-      warmupEpochs: 0,
+    tiny(data, `${dir}/run`, {
+      data: { split },
+      input: { kind: input },
+      optim: { batchSize: 2 },
+      run: { epochs: 1 },
     }),
     false,
   );

@@ -14,7 +14,7 @@ import {
 import { flipClip, heatmapReference } from "../data/pipeline.ts";
 import { DataError, SkeletonFile } from "../data/schema.ts";
 import { encodeNpy } from "../io/png.ts";
-import { DEFAULT_RUN, validateConfig } from "../training/config.ts";
+import { tiny } from "./tiny.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
@@ -118,17 +118,11 @@ gpuTest(
     await f.close();
     const s = await train(
       rt,
-      validateConfig({
-        ...DEFAULT_RUN,
-        data: out,
-        out: `${dir}/run`,
-        split: "train:test",
-        heatmap: "both",
-        clipLen: 8,
-        size: 16,
-        batchSize: 4,
-        epochs: 1,
-        warmupEpochs: 0,
+      tiny(out, `${dir}/run`, {
+        data: { split: "train:test" },
+        input: { heatmap: "both" },
+        optim: { batchSize: 4 },
+        run: { epochs: 1 },
       }),
       false,
     );

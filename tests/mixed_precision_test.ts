@@ -6,7 +6,7 @@ import { synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { writeSkeletonArrow } from "../data/schema.ts";
 import { buildModel, presetByName } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { DEFAULT_RUN, validateConfig } from "../training/config.ts";
+import { tiny } from "./tiny.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
@@ -90,16 +90,9 @@ gpuTest("f16: a tiny --f16 run trains, reports its loss scale and no skipped ste
     synthMeta(),
     synthRecords({ seed: 3, subjects: 3, trainSubjects: 2, repetitions: 1 }),
   );
-  const cfg = validateConfig({
-    ...DEFAULT_RUN,
-    data,
-    out: `${dir}/run`,
-    clipLen: 8,
-    size: 16,
-    batchSize: 4, // the comparisons' shapes above: their f16 kernels are compiled already
-    epochs: 1,
-    warmupEpochs: 0,
-    f16: true,
+  const cfg = tiny(data, `${dir}/run`, {
+    optim: { batchSize: 4 }, // the comparisons' shapes above: their f16 kernels are compiled already
+    run: { epochs: 1, f16: true },
   });
   const s = await train(rt, cfg, false);
   assertEquals(rt.computeDtype, "f16");

@@ -3,7 +3,7 @@
 // Tiny shapes (8 frames of 16 x 16, batches of 8) shared with train_test.ts.
 import { fileURLToPath } from "node:url";
 import { readSafetensors } from "../io/safetensors.ts";
-import { DEFAULT_RUN } from "../training/config.ts";
+import { withRunFolder } from "../training/experiment.ts";
 import { ConfigError } from "../training/preflight.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
@@ -45,14 +45,16 @@ Deno.test("resume: only --epochs may change; other flags are refused by name (#1
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(
     `${dir}/config.json`,
-    JSON.stringify({ ...DEFAULT_RUN, out: dir, epochs: 4, data: null, modelConfig: {} }),
+    // a flat (format 1) run record, migrated on read
+    JSON.stringify({ model: "vanilla-tiny", recipe: "cpu", out: dir, epochs: 4, lr: 0.001 }),
   );
   const e = await assertRejects(() => resolveConfig({ resume: dir, epochs: "5", lr: "5" }), Error);
   assert(e.message.startsWith("--lr:") && e.message.includes("only --epochs"), e.message);
   const shorter = await assertRejects(() => resolveConfig({ resume: dir, epochs: "3" }), Error);
   assert(shorter.message.startsWith("--epochs:"), shorter.message);
   const same = await resolveConfig({ resume: dir, lr: "0.001", epochs: "6" }); // unchanged lr
-  assertEquals([same.resume, same.cfg.epochs, same.cfg.lr], [true, 6, 0.001]);
+  const e2 = same.experiment;
+  assertEquals([same.resume, e2.run.epochs, e2.optim.lr, e2.run.out], [true, 6, 0.001, dir]);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -60,7 +62,7 @@ gpuTest("resume: a finished run is left untouched; --epochs extends it (#14.1)",
   const dir = await Deno.makeTempDir();
   const data = await tinyData(dir);
   const run = `${dir}/run`;
-  await train(rt, tiny(data, run, { epochs: 1 }), false);
+  await train(rt, tiny(data, run, { run: { epochs: 1 } }), false);
   const summary = await Deno.readTextFile(`${run}/summary.json`);
   const { trainCommand } = await import("../cli/train.ts");
   const log = console.log;
@@ -74,8 +76,8 @@ gpuTest("resume: a finished run is left untouched; --epochs extends it (#14.1)",
   assert(said.includes("finished"), said);
   assertEquals(await Deno.readTextFile(`${run}/summary.json`), summary);
   const { resolveConfig } = await import("../cli/train.ts");
-  const { cfg } = await resolveConfig({ resume: run, epochs: "2" });
-  const s = await train(rt, cfg, true);
+  const { experiment } = await resolveConfig({ resume: run, epochs: "2" });
+  const s = await train(rt, withRunFolder(experiment), true);
   assertEquals([s.epochs, s.interrupted], [2, false]);
   assertEquals(await metricsEpochs(run), [1, 2]);
   const saved = JSON.parse(await Deno.readTextFile(`${run}/config.json`));
@@ -90,9 +92,12 @@ gpuTest(
     const data = await tinyData(dir);
     const run = `${dir}/run`;
     // A start that fails before its first step (a batch larger than the data) leaves no folder.
-    await assertRejects(() => train(rt, tiny(data, run, { batchSize: 4096 }), false), ConfigError);
+    await assertRejects(
+      () => train(rt, tiny(data, run, { optim: { batchSize: 4096 } }), false),
+      ConfigError,
+    );
     assert(!(await Deno.stat(run).catch(() => null)), "no folder left by a failed start");
-    await train(rt, tiny(data, run, { epochs: 1 }), false);
+    await train(rt, tiny(data, run, { run: { epochs: 1 } }), false);
     const again = await assertRejects(() => train(rt, tiny(data, run), false), ConfigError);
     assert(again.message.includes("--force"), again.message);
     // Evaluated from another working directory, with no --data or --split: the run's config
@@ -138,7 +143,9 @@ gpuTest(
     const bytes = await Deno.readFile(`${run}/last.safetensors`);
     await Deno.writeFile(`${run}/last.safetensors`, bytes.subarray(0, bytes.length - 100));
     const lines: string[] = [];
-    const r = await train(rt, tiny(data, run, { epochs: 2 }), true, { log: (l) => lines.push(l) });
+    const r = await train(rt, tiny(data, run, { run: { epochs: 2 } }), true, {
+      log: (l) => lines.push(l),
+    });
     assert(
       lines.some((l) => l.includes("last.safetensors: damaged checkpoint") && l.includes("last-1")),
       lines.join("\n"),
@@ -150,7 +157,10 @@ gpuTest(
       b[b.length - 5] ^= 0xff; // a flipped bit in the data: the checksum catches it
       await Deno.writeFile(`${run}/${f}.safetensors`, b);
     }
-    const e = await assertRejects(() => train(rt, tiny(data, run, { epochs: 3 }), true), Error);
+    const e = await assertRejects(
+      () => train(rt, tiny(data, run, { run: { epochs: 3 } }), true),
+      Error,
+    );
     assert(
       e.message.includes("no usable checkpoint") && e.message.includes("last-1.safetensors") &&
         e.message.includes("checksum"),
@@ -165,7 +175,7 @@ gpuTest(
   async (rt) => {
     const dir = await Deno.makeTempDir();
     const data = await tinyData(dir);
-    const o = { epochs: 3 };
+    const o = { run: { epochs: 3 } };
     await train(rt, tiny(data, `${dir}/a`, o), false);
     const b = `${dir}/b`;
     const args = [...TINY, "--data", data, "--epochs", "3", "--warmup-epochs", "0"];

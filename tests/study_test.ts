@@ -14,9 +14,9 @@ import type { ModelConfig } from "../models/config.ts";
 import { DSTformer } from "../models/dstformer.ts";
 import { parameterCount, PRESETS } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { validateConfig } from "../training/config.ts";
+import { effectiveLr, getLeaf, type Layer, LEAVES, withRunFolder } from "../training/experiment.ts";
 import { dryRun } from "../training/dry_run.ts";
-import { resolveLayers } from "../training/resolve.ts";
+import { resolveExperiment } from "../training/resolve.ts";
 import { learningRate } from "../training/schedule.ts";
 import { modelConfigFor } from "../training/trainer.ts";
 import { assert, assertEquals } from "./assert.ts";
@@ -28,70 +28,83 @@ const NTU60_COCO = {
   meta: { layout: "coco17", classes: Array.from({ length: 60 }, (_, i) => `c${i}`) },
 } as unknown as SkeletonFile;
 
+/** The experiment of flag-like layers over the fixed ones (training/resolve.ts). */
+const resolveFlags = (flags: Layer, file: Layer = {}) =>
+  resolveExperiment([{ origin: "config", layer: file }, { origin: "flag", layer: flags }]);
+
 Deno.test("study presets resolve to the study's input, recipe and Table 2 count without a flag", () => {
   for (const p of PRESETS.filter((x) => x.studyParams)) {
-    const { fields, origins } = resolveLayers({}, { model: p.name });
-    const cfg = validateConfig({ ...fields, out: "x" });
+    const { experiment: e, origins } = resolveFlags({ model: { preset: p.name } });
     const frames = p.config.family.startsWith("vivit") ? 56 : 48;
-    assertEquals([cfg.input, cfg.clipLen, cfg.size, cfg.persons], ["heatmap", frames, 56, 2]);
-    assertEquals([cfg.recipe, origins.clipLen, origins.optimizer], [p.recipe, "preset", "recipe"]);
-    const n = parameterCount(modelConfigFor(cfg, NTU60_COCO)) / 1e6;
+    const i = e.input;
+    assertEquals([i.kind, i.clipLen, i.size, i.persons], ["heatmap", frames, 56, 2]);
+    assertEquals(
+      [e.run.recipe, origins["input.clipLen"], origins["optim.optimizer"]],
+      [p.recipe, `preset ${p.name}`, `recipe ${p.recipe}`],
+    );
+    const n = parameterCount(modelConfigFor(e, NTU60_COCO)) / 1e6;
     assert(Math.abs(n / p.studyParams! - 1) <= 0.03, `${p.name}: ${n}M vs ${p.studyParams}M`);
   }
   // MotionBERT: its recipe, and its keypoint pipeline for the keypoint rows
-  const mb = validateConfig({ ...resolveLayers({}, { model: "motionbert" }).fields, out: "x" });
-  assertEquals([mb.optimizer, mb.lr, mb.weightDecay, mb.schedule, mb.gamma], [
+  const mb = resolveFlags({ model: { preset: "motionbert" } }).experiment;
+  const o = mb.optim;
+  assertEquals([o.optimizer, o.lr, o.weightDecay, mb.schedule.kind, mb.schedule.gamma], [
     "adamw",
     1e-4,
     0.01,
     "exponential",
     0.99,
   ]);
-  assertEquals([mb.epochs, mb.batchSize, mb.labelSmoothing, mb.clipNorm], [300, 32, 0, 0]);
-  const kp = resolveLayers({}, { model: "motionbert", input: "kp2d" });
-  assertEquals([kp.fields.clipLen, kp.fields.sampling, kp.fields.flip], [243, "resample", 0]);
+  assertEquals([mb.run.epochs, o.batchSize, o.labelSmoothing, o.clipNorm], [300, 32, 0, 0]);
+  const kp = resolveFlags({ model: { preset: "motionbert" }, input: { kind: "kp2d" } }).experiment;
+  assertEquals([kp.input.clipLen, kp.input.sampling, kp.augment.flip], [243, "resample", 0]);
   // the test protocol follows the input: PoseConv3D's for heatmaps, one view for keypoints
-  assertEquals([mb.testClips, mb.flipTest, kp.fields.testClips, kp.fields.flipTest], [
-    10,
-    true,
-    1,
-    false,
-  ]);
-  const one = resolveLayers({}, { testClips: 1, flipTest: false }).fields;
-  assertEquals([one.testClips, one.flipTest], [1, false]);
+  assertEquals([mb.eval.clips, mb.eval.flip, kp.eval.clips, kp.eval.flip], [10, true, 1, false]);
+  const one = resolveFlags({ eval: { clips: 1, flip: false } }).experiment;
+  assertEquals([one.eval.clips, one.eval.flip], [1, false]);
   // the -tiny presets keep the CPU-sized input and recipe of the quick start
-  const tiny = resolveLayers({}, {}).fields;
-  assertEquals([tiny.model, tiny.clipLen, tiny.size, tiny.lr, tiny.epochs], [
-    "vanilla-tiny",
-    16,
-    32,
-    1e-3,
-    8,
-  ]);
+  const tiny = resolveFlags({}).experiment;
+  assertEquals(
+    [tiny.model.preset, tiny.input.clipLen, tiny.input.size, tiny.optim.lr, tiny.run.epochs],
+    ["vanilla-tiny", 16, 32, 1e-3, 8],
+  );
 });
 
-Deno.test("a flag overrides one field and the origins say so; recipes scale lr with the batch", () => {
-  const base = resolveLayers({}, { model: "motionbert" });
-  const over = resolveLayers({}, { model: "motionbert", lr: 3e-4 });
-  const changed = Object.keys(over.fields).filter((k) =>
-    JSON.stringify(over.fields[k]) !== JSON.stringify(base.fields[k])
+Deno.test("a flag overrides one leaf and the origins say so; recipes scale lr with the batch", () => {
+  const base = resolveFlags({ model: { preset: "motionbert" } });
+  const over = resolveFlags({ model: { preset: "motionbert" }, optim: { lr: 3e-4 } });
+  const changed = LEAVES.map((l) => l.path).filter((p) =>
+    JSON.stringify(getLeaf(over.experiment, p)) !== JSON.stringify(getLeaf(base.experiment, p))
   );
-  assertEquals(changed, ["lr"]);
-  assertEquals([over.origins.lr, over.origins.weightDecay, over.origins.size], [
+  assertEquals(changed, ["optim.lr"]);
+  const origin = (p: string) => over.origins[p];
+  assertEquals([origin("optim.lr"), origin("optim.weightDecay"), origin("input.size")], [
     "flag",
-    "recipe",
-    "preset",
+    "recipe motionbert",
+    "preset motionbert",
   ]);
-  const file = resolveLayers({ weightDecay: 0.1 }, { model: "motionbert" });
-  assertEquals([file.fields.weightDecay, file.origins.weightDecay], [0.1, "config"]);
-  // PoseConv3D: 0.4 at batch 256, linearly; a given lr is never scaled
-  assertEquals(resolveLayers({}, { recipe: "posec3d", batchSize: 64 }).fields.lr, 0.1);
-  assertEquals(resolveLayers({}, { recipe: "posec3d", batchSize: 64, lr: 0.3 }).fields.lr, 0.3);
+  const file = resolveFlags({ model: { preset: "motionbert" } }, { optim: { weightDecay: 0.1 } });
+  assertEquals([file.experiment.optim.weightDecay, file.origins["optim.weightDecay"]], [
+    0.1,
+    "config",
+  ]);
+  // PoseConv3D: 0.4 at batch 256, linearly; optim.lrBatch 0 takes a given lr as it is
+  const lrOf = (l: Layer) =>
+    effectiveLr(resolveFlags({ run: { recipe: "posec3d" }, ...l }).experiment);
+  assertEquals(lrOf({ optim: { batchSize: 64 } }), 0.1);
+  assertEquals(lrOf({ optim: { batchSize: 64, lr: 0.3, lrBatch: 0 } }), 0.3);
+  assertEquals(lrOf({ optim: { batchSize: 64, lr: 0.8 } }), 0.2); // 0.8 at batch 256
   // its flips and 10 flipped test views are the heatmap pipeline's, not keypoints'
-  const kp = resolveLayers({}, { recipe: "posec3d", input: "kp2d" }).fields;
-  assertEquals([kp.flip, kp.testClips, kp.flipTest], [0, 1, false]);
-  const aug = resolveLayers({}, { model: "vanilla-big", recipe: "vivit+aug" }).fields;
-  assertEquals([aug.rotation, aug.noise, aug.shift, aug.optimizer], [10, 0.01, 4, "sgd"]);
+  const kp = resolveFlags({ run: { recipe: "posec3d" }, input: { kind: "kp2d" } }).experiment;
+  assertEquals([kp.augment.flip, kp.eval.clips, kp.eval.flip], [0, 1, false]);
+  const aug = resolveFlags({ model: { preset: "vanilla-big" }, run: { recipe: "vivit+aug" } })
+    .experiment;
+  assertEquals([aug.augment.rotation, aug.augment.noise, aug.augment.shift, aug.optim.optimizer], [
+    10,
+    0.01,
+    4,
+    "sgd",
+  ]);
 });
 
 Deno.test("exponential schedule: lr x gamma after every epoch, from the end of the warm-up", () => {
@@ -208,15 +221,13 @@ dataTest("train --dry-run: resolves, times real steps on 5 NTU samples, writes n
   const data = join(tmp, "ntu5.arrow");
   await convertNtu(dir, data, { classes: 60 });
   const out = join(tmp, "run");
-  const { fields, origins } = resolveLayers({}, {
-    model: "motionbert-tiny",
-    data,
-    split: "ntu60-xsub",
-    clipLen: 8,
-    size: 16,
-    out,
+  const { experiment, origins } = resolveFlags({
+    model: { preset: "motionbert-tiny" },
+    data: { path: data, split: "ntu60-xsub" },
+    input: { clipLen: 8, size: 16 },
+    run: { out },
   });
-  const r = await dryRun(rt, validateConfig(fields), origins, 1);
+  const r = await dryRun(rt, withRunFolder(experiment), origins, 1);
   assertEquals([r.dryRun, r.model, r.recipe, r.data.train, r.data.val, r.data.classes], [
     true,
     "motionbert-tiny",

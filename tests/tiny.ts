@@ -2,7 +2,8 @@
 // batches of 8 (one set of compiled shapes for train_test.ts and resume_test.ts).
 import { synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { writeSkeletonArrow } from "../data/schema.ts";
-import { DEFAULT_RUN, type RunConfig, validateConfig } from "../training/config.ts";
+import { type Layer, type RunExperiment, withRunFolder } from "../training/experiment.ts";
+import { resolveExperiment } from "../training/resolve.ts";
 
 export async function tinyData(dir: string, subjects = 3): Promise<string> {
   const path = `${dir}/tiny.arrow`;
@@ -14,19 +15,24 @@ export async function tinyData(dir: string, subjects = 3): Promise<string> {
   return path;
 }
 
-export const tiny = (data: string, out: string, o: Partial<RunConfig> = {}): RunConfig =>
-  validateConfig({
-    ...DEFAULT_RUN,
-    data,
-    out,
-    split: "synth",
-    clipLen: 8,
-    size: 16,
-    batchSize: 8,
-    epochs: 2,
-    warmupEpochs: 0,
-    ...o,
-  });
+/** The tiny run's layer. */
+const TINY_LAYER = (data: string, out: string): Layer => ({
+  data: { path: data, split: "synth" },
+  input: { clipLen: 8, size: 16 },
+  optim: { batchSize: 8 },
+  schedule: { warmupEpochs: 0 },
+  eval: { clips: 1, flip: false },
+  run: { epochs: 2, out },
+});
+
+/** A tiny run of vanilla-tiny, `o` layered over it. */
+export const tiny = (data: string, out: string, o: Layer = {}): RunExperiment =>
+  withRunFolder(
+    resolveExperiment([
+      { origin: "test", layer: TINY_LAYER(data, out) },
+      { origin: "test", layer: o },
+    ]).experiment,
+  );
 
 /** The same run as CLI flags. */
 export const TINY = [

@@ -3,7 +3,8 @@
 import { synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { writeSkeletonArrow } from "../data/schema.ts";
 import { readSafetensors } from "../io/safetensors.ts";
-import { DEFAULT_RUN, validateConfig } from "../training/config.ts";
+import { type Layer, validateLayer } from "../training/experiment.ts";
+import { readRunConfig, runConfigText } from "../training/experiment_file.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { scalarLines } from "./tfevents_reader.ts";
@@ -28,13 +29,16 @@ gpuTest(
     const dir = await Deno.makeTempDir();
     const data = await tinyData(dir);
     // 8 rows per training step; 3 clips x 2 flips = 6 views per sample: one sample per pass.
-    const cfg = tiny(data, `${dir}/run`, { epochs: 1, testClips: 3, flipTest: true });
+    const cfg = tiny(data, `${dir}/run`, {
+      run: { epochs: 1 },
+      eval: { clips: 3, flip: true },
+    });
     const s = await train(rt, cfg, false);
     assertEquals([s.final!.samples, s.final!.views], [16, 6]);
     // The same checkpoint scored 16 samples (96 rows) at a time gives the same result.
     const file = await SkeletonFile.open(data);
     try {
-      const model = buildModel(rt, modelConfigFor(cfg, file), cfg.seed);
+      const model = buildModel(rt, modelConfigFor(cfg, file), cfg.run.seed);
       await loadCheckpoint(rt, `${dir}/run/last.safetensors`, model); // the final evaluation's
       const mode = { ...TEST_MODE, clips: 3, flipTest: true };
       const spec = inputSpecOf(cfg);
@@ -81,7 +85,11 @@ gpuTest(
     // steps are captured with and without the update. The uninterrupted run records every
     // step eagerly, the interrupted and resumed one replays: bit-identical weights prove both
     // the resume and the replay.
-    const o = { epochs: 2, batchSize: 16, accumulate: 2, rotation: 5, noise: 0.01, shift: 1 };
+    const o = {
+      run: { epochs: 2 },
+      optim: { batchSize: 16, accumulate: 2 },
+      augment: { rotation: 5, noise: 0.01, shift: 1 },
+    };
     rt.replaySteps = false;
     try {
       await train(rt, tiny(data, `${dir}/a`, o), false);
@@ -127,20 +135,15 @@ for (const model of ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbe
     const s = await train(
       rt,
       tiny(path, `${dir}/run`, {
-        model,
-        split: "train:train",
-        epochs: 40,
-        batchSize: 4,
-        lr: 3e-3,
-        schedule: "constant",
-        weightDecay: 0,
-        labelSmoothing: 0,
-        flip: 0,
-        clipLen: 8,
-        size: 16,
-        tubelet: [4, 8, 8],
+        model: { preset: model, tubelet: [4, 8, 8] },
+        data: { split: "train:train" },
+        run: { epochs: 40 },
+        optim: { batchSize: 4, lr: 3e-3, weightDecay: 0, labelSmoothing: 0 },
+        schedule: { kind: "constant" },
+        augment: { flip: 0 },
+        input: { clipLen: 8, size: 16 },
         // the question is whether it can fit them: its best epoch (scored on the same samples)
-        finalCheckpoint: "best",
+        eval: { checkpoint: "best" },
       }),
       false,
     );
@@ -156,15 +159,15 @@ for (const model of ["vanilla-tiny", "vivit-m1-tiny", "vivit-m2-tiny", "motionbe
   });
 }
 
-Deno.test("train: invalid values are refused before any work, naming the flag", () => {
-  const e1 = assertThrows(() => validateConfig({ ...DEFAULT_RUN, lr: -1 }), Error);
-  assert(e1.message.startsWith("--lr:"), e1.message);
-  const e2 = assertThrows(() => validateConfig({ ...DEFAULT_RUN, batchSize: 2.5 }), Error);
-  assert(e2.message.startsWith("--batch-size:"), e2.message);
-  const e3 = assertThrows(() => validateConfig({ ...DEFAULT_RUN, input: "video" }), Error);
-  assert(e3.message.startsWith("--input:"), e3.message);
-  const e4 = assertThrows(() => validateConfig({ ...DEFAULT_RUN, bogus: 1 }), Error);
-  assert(e4.message.includes("bogus") || e4.message.includes("Unrecognized"), e4.message);
+Deno.test("train: invalid values are refused before any work, naming the path", () => {
+  const bad = (layer: Layer) => assertThrows(() => tiny("x.arrow", "out", layer), Error).message;
+  assert(bad({ optim: { lr: -1 } }).startsWith("optim.lr:"), bad({ optim: { lr: -1 } }));
+  const half = bad({ optim: { batchSize: 2.5 } });
+  assert(half.startsWith("optim.batchSize:"), half);
+  const video = bad({ input: { kind: "video" as "heatmap" } });
+  assert(video.startsWith("input.kind:"), video);
+  const e4 = assertThrows(() => validateLayer({ optim: { bogus: 1 } }), Error);
+  assert(e4.message.includes("optim.bogus"), e4.message);
 });
 
 gpuTest(
@@ -173,33 +176,21 @@ gpuTest(
     const dir = await Deno.makeTempDir();
     const data = await tinyData(dir);
     // One good epoch, then a learning rate that blows the weights up.
-    await train(rt, tiny(data, `${dir}/run`, { epochs: 1 }), false);
+    await train(rt, tiny(data, `${dir}/run`, { run: { epochs: 1 } }), false);
     const good = await Deno.readFile(`${dir}/run/last.safetensors`);
-    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`));
+    const blowUp: Layer = {
+      run: { epochs: 2 },
+      optim: { optimizer: "sgd", lr: 1e30, clipNorm: 0 },
+      schedule: { kind: "constant" },
+    };
+    const { experiment, origins, record } = await readRunConfig(`${dir}/run`);
     await Deno.writeTextFile(
       `${dir}/run/config.json`,
-      JSON.stringify({
-        ...cfg,
-        epochs: 2,
-        optimizer: "sgd",
-        lr: 1e30,
-        clipNorm: 0,
-        schedule: "constant",
-      }),
+      runConfigText(tiny(data, experiment.run.out!, blowUp), origins, record),
     );
     let message = "";
     try {
-      await train(
-        rt,
-        tiny(data, `${dir}/run`, {
-          epochs: 2,
-          optimizer: "sgd",
-          lr: 1e30,
-          clipNorm: 0,
-          schedule: "constant",
-        }),
-        true,
-      );
+      await train(rt, tiny(data, `${dir}/run`, blowUp), true);
     } catch (e) {
       message = (e as Error).message;
     }

@@ -3,72 +3,55 @@
 // the flags is a UsageError (exit 2) naming the flag; a problem of the data file names it.
 import { bodyFrameJoints, layoutByName } from "../data/layouts.ts";
 import type { SkeletonFile } from "../data/schema.ts";
-import { presetByName } from "../models/presets.ts";
-import { PROTOCOL_DATASETS, type RunConfig, splitNames } from "./config.ts";
+import { PROTOCOL_DATASETS, splitNames } from "../data/protocols.ts";
+import { ConfigError, type Experiment } from "./experiment.ts";
 
-/** A mistake in the flags (or config file): exit 2. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError };
 
-/** Checks that need no data. */
-export function checkFlags(cfg: RunConfig): void {
-  let preset;
+/** Checks that need no data: the split names (the schema checked the leaves and across them). */
+export function checkFlags(cfg: Experiment): void {
   try {
-    preset = presetByName(cfg.model).config;
+    splitNames(cfg.data.split);
   } catch (e) {
-    throw new ConfigError(`--model: ${(e as Error).message}`);
-  }
-  try {
-    splitNames(cfg.split);
-  } catch (e) {
-    throw new ConfigError((e as Error).message);
-  }
-  const width = cfg.width ?? preset.width, heads = cfg.heads ?? preset.heads;
-  if (width % heads) throw new ConfigError(`--heads: ${heads} does not divide the width ${width}`);
-  if (preset.family.startsWith("vivit") && cfg.input !== "heatmap") {
-    throw new ConfigError(`--input: ${cfg.model} takes heatmaps (tubelets), not ${cfg.input}`);
+    throw new ConfigError(`data.split: ${(e as Error).message}`);
   }
 }
 
 /** Checks against the data file: its splits, and whether it has what the input needs. */
-export function checkData(cfg: RunConfig, file: SkeletonFile): void {
+export function checkData(cfg: Experiment, file: SkeletonFile): void {
   const splits = Object.keys(file.index.splits);
-  const owner = PROTOCOL_DATASETS[cfg.split];
+  const owner = PROTOCOL_DATASETS[cfg.data.split];
   if (owner && !owner.test(file.meta.dataset)) {
     throw new ConfigError(
-      `--split ${cfg.split}: ${file.path} is a "${file.meta.dataset}" dataset; name its splits ` +
+      `--split ${cfg.data.split}: ${file.path} is a "${file.meta.dataset}" dataset; name its splits ` +
         `as TRAIN:VAL (it has: ${splits.join(", ") || "none"})`,
     );
   }
-  for (const s of splitNames(cfg.split)) {
+  for (const s of splitNames(cfg.data.split)) {
     if (!file.index.splits[s]) {
       throw new ConfigError(
-        `--split ${cfg.split}: ${file.path} has no split "${s}" (it has: ${
+        `--split ${cfg.data.split}: ${file.path} has no split "${s}" (it has: ${
           splits.join(", ") || "none"
         })`,
       );
     }
   }
-  if (cfg.input === "kp3d" && file.meta.channels !== 3) {
+  if (cfg.input.kind === "kp3d" && file.meta.channels !== 3) {
     throw new ConfigError(
       `--input kp3d: ${file.path} holds ${file.meta.channels}D keypoints (use kp2d or heatmap)`,
     );
   }
   const layout = layoutByName(file.meta.layout);
-  if (cfg.viewAlign && !bodyFrameJoints(layout)) {
+  if (cfg.input.viewAlign && !bodyFrameJoints(layout)) {
     throw new ConfigError(
       `--view-align: the layout ${layout.name} of ${file.path} declares no body frame (joints ` +
         "named left/right_shoulder and left/right_hip, or a bodyFrame entry in its layout file)",
     );
   }
-  if (cfg.viewAlign && (cfg.input === "kp2d" || file.meta.channels !== 3)) {
+  if (cfg.input.viewAlign && (cfg.input.kind === "kp2d" || file.meta.channels !== 3)) {
     throw new ConfigError(
       `--view-align: turns 3D skeletons (kp3d or heatmap input on 3D data); ${file.path} holds ` +
-        `${file.meta.channels}D keypoints and the input is ${cfg.input}`,
+        `${file.meta.channels}D keypoints and the input is ${cfg.input.kind}`,
     );
   }
 }

@@ -1,126 +1,88 @@
-// Training recipes as values: the optimiser, schedule, length, batch, augmentations (and, for
-// PoseConv3D, its test protocol) of a reference, named. The test protocol otherwise follows the
-// input (training/resolve.ts): 10 clips + flip for heatmaps, one view for keypoints. A preset names its recipe (models/presets.ts); `--recipe`
-// picks another, and any flag still overrides one field (training/resolve.ts).
-import type { RunConfig } from "./config.ts";
-
-/** The run fields a recipe may set. */
-export type RecipeFields = Partial<
-  Pick<
-    RunConfig,
-    | "optimizer"
-    | "lr"
-    | "weightDecay"
-    | "momentum"
-    | "nesterov"
-    | "schedule"
-    | "warmupEpochs"
-    | "milestones"
-    | "gamma"
-    | "labelSmoothing"
-    | "clipNorm"
-    | "batchSize"
-    | "epochs"
-    | "headDropout"
-    | "rotation"
-    | "noise"
-    | "shift"
-    | "flip"
-    | "testClips"
-    | "flipTest"
-  >
->;
+// Training recipes as values: partial experiments (training/experiment.ts) holding the
+// optimiser, schedule, length, batch and head dropout of a reference, named. The test
+// protocol and the flips belong to the input pipeline (training/resolve.ts's input layer:
+// PoseConv3D's 10 clips + flip for heatmaps, MotionBERT's one unflipped view for keypoints).
+// A preset names its recipe (models/presets.ts); `--recipe` picks another, and any flag or
+// config file still overrides one leaf (training/resolve.ts).
+import type { Layer } from "./experiment.ts";
 
 export interface Recipe {
   name: string;
   description: string;
   /** Where the values come from. */
   reference: string;
-  fields: RecipeFields;
-  /** The batch the recipe's lr belongs to: lr scales linearly with the run's batch. */
-  lrBatch?: number;
+  layer: Layer;
 }
 
 /** The study's augmentation variant ("+ Aug" rows): rotation, Gaussian noise, temporal shift. */
-export const STUDY_AUGMENTATION: RecipeFields = { rotation: 10, noise: 0.01, shift: 4 };
+export const STUDY_AUGMENTATION: Layer = { augment: { rotation: 10, noise: 0.01, shift: 4 } };
 
 export const RECIPES: Recipe[] = [
   {
     name: "cpu",
-    description: "CPU-sized runs of the -tiny presets (AdamW, cosine, short)",
+    description: "CPU-sized runs of the -tiny presets: the defaults (AdamW 1e-3, cosine, 8 epochs)",
     reference: "heatformer (chosen on the built-in dataset and Penn Action)",
-    fields: {
-      optimizer: "adamw",
-      lr: 1e-3,
-      weightDecay: 0.05,
-      schedule: "cosine",
-      warmupEpochs: 1,
-      labelSmoothing: 0.1,
-      clipNorm: 1,
-      batchSize: 16,
-      epochs: 8,
-    },
+    // the defaults are this recipe (training/experiment.ts DEFAULT_EXPERIMENT)
+    layer: {},
   },
   {
     name: "motionbert",
     description: "MotionBERT action fine-tuning: AdamW 1e-4, lr x0.99 per epoch, 300 epochs",
     reference: "Walter0807/MotionBERT configs/action/MB_train_NTU60_xsub.yaml",
-    fields: {
-      optimizer: "adamw",
-      lr: 1e-4,
-      weightDecay: 0.01,
-      schedule: "exponential",
-      gamma: 0.99,
-      warmupEpochs: 0,
-      labelSmoothing: 0,
-      clipNorm: 0,
-      batchSize: 32,
-      epochs: 300,
-      headDropout: 0.5,
+    layer: {
+      optim: {
+        optimizer: "adamw",
+        lr: 1e-4,
+        weightDecay: 0.01,
+        labelSmoothing: 0,
+        clipNorm: 0,
+        batchSize: 32,
+      },
+      schedule: { kind: "exponential", gamma: 0.99, warmupEpochs: 0 },
+      model: { headDropout: 0.5 },
+      run: { epochs: 300 },
     },
   },
   {
     name: "posec3d",
-    description: "PoseConv3D: SGD 0.4 at batch 256, cosine per step, 240 epochs, 10 clips + flip",
+    description: "PoseConv3D: SGD 0.4 at batch 256, cosine per step, 240 epochs",
     reference: "kennymckormick/pyskl configs/posec3d/slowonly_r50_ntu60_xsub/joint.py",
-    lrBatch: 256,
-    fields: {
-      optimizer: "sgd",
-      lr: 0.4,
-      momentum: 0.9,
-      nesterov: false,
-      weightDecay: 3e-4,
-      schedule: "cosine",
-      warmupEpochs: 0,
-      labelSmoothing: 0,
-      clipNorm: 40,
-      batchSize: 32,
-      epochs: 240,
-      headDropout: 0.5,
-      flip: 0.5,
-      testClips: 10,
-      flipTest: true,
+    layer: {
+      optim: {
+        optimizer: "sgd",
+        lr: 0.4,
+        lrBatch: 256,
+        momentum: 0.9,
+        nesterov: false,
+        weightDecay: 3e-4,
+        labelSmoothing: 0,
+        clipNorm: 40,
+        batchSize: 32,
+      },
+      schedule: { kind: "cosine", warmupEpochs: 0 },
+      model: { headDropout: 0.5 },
+      run: { epochs: 240 },
     },
   },
   {
     name: "vivit",
-    description: "ViViT (scenic, Kinetics): SGD momentum 0.1 at batch 64, warm-up + cosine",
+    description: "ViViT (scenic, Kinetics): SGD lr 0.1 at batch 64, momentum 0.9, warm-up + cosine",
     reference: "google-research/scenic projects/vivit/configs/kinetics400",
-    lrBatch: 64,
-    fields: {
-      optimizer: "sgd",
-      lr: 0.1,
-      momentum: 0.9,
-      nesterov: false,
-      weightDecay: 0,
-      schedule: "cosine",
-      warmupEpochs: 2.5,
-      labelSmoothing: 0,
-      clipNorm: 1,
-      batchSize: 32,
-      epochs: 30,
-      headDropout: 0,
-      flip: 0.5,
+    layer: {
+      optim: {
+        optimizer: "sgd",
+        lr: 0.1,
+        lrBatch: 64,
+        momentum: 0.9,
+        nesterov: false,
+        weightDecay: 0,
+        labelSmoothing: 0,
+        clipNorm: 1,
+        batchSize: 32,
+      },
+      schedule: { kind: "cosine", warmupEpochs: 2.5 },
+      model: { headDropout: 0 },
+      run: { epochs: 30 },
     },
   },
 ];
@@ -140,6 +102,6 @@ export function recipeByName(name: string): Recipe {
     ...r,
     name,
     description: `${r.description}; + the study's augmentations (rotation, noise, shift)`,
-    fields: { ...r.fields, ...STUDY_AUGMENTATION },
+    layer: { ...r.layer, ...STUDY_AUGMENTATION },
   };
 }

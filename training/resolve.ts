@@ -1,71 +1,95 @@
-// A run's configuration from its layers, each field's origin recorded: the defaults, then the
-// preset's input (models/presets.ts), its recipe (training/recipes.ts), a JSON config file,
-// and the flags. `config.json` keeps the origins, so a run says which of its values were
-// chosen by whom.
-import { presetByName } from "../models/presets.ts";
-import { DEFAULT_RUN, type RunConfig } from "./config.ts";
+// An experiment from its layers, each leaf's origin recorded by path. The order, later layers
+// winning, is fixed:
+//
+//   defaults < preset < recipe < input < config files (in order) < flags (--set among them)
+//
+// The preset (model.preset), the recipe (run.recipe) and the input kind (input.kind) are
+// read from the layers above them, else the defaults. The input layer is the input
+// pipeline's own protocol: PoseConv3D's 10 test clips + flip for heatmaps; for keypoints
+// MotionBERT's single unflipped view and the preset's keypoint clip (243 resampled frames
+// for DSTformer). `config.json` keeps the origins, so a run says which value came from where.
+import { presetByName, presetLayer } from "../models/presets.ts";
+import {
+  ConfigError,
+  DEFAULT_EXPERIMENT,
+  type Experiment,
+  getLeaf,
+  type Layer,
+  layerLeaves,
+  setLeaf,
+  validateExperiment,
+} from "./experiment.ts";
 import { recipeByName } from "./recipes.ts";
 
-export type Origin = "default" | "preset" | "input" | "recipe" | "config" | "flag";
-export type Origins = Partial<Record<keyof RunConfig, Origin>>;
+/** Where each leaf came from, by path ("optim.lr": "recipe cpu"). */
+export type Origins = Record<string, string>;
 
-export interface Resolved {
-  /** Not yet validated (training/config.ts validateConfig does that). */
-  fields: Record<string, unknown>;
-  origins: Origins;
-  /** Set when the recipe's lr was scaled linearly to the run's batch. */
-  lrScaled?: { lr: number; batch: number };
+/** A layer with the name its leaves' origin takes ("flag", "config configs/x.json"). */
+export interface NamedLayer {
+  origin: string;
+  layer: Layer;
 }
 
-/**
- * Layers, later ones winning: defaults < preset input < recipe < config file < flags. The
- * preset and the recipe are named by the flags, else the file, else the defaults; a
- * recipe's lr scales linearly with the run's batch when the recipe names the batch its lr
- * belongs to (PoseConv3D: 0.4 at 256) and neither the file nor a flag sets the lr.
- */
-export function resolveLayers(
-  fromFile: Record<string, unknown>,
-  flags: Record<string, unknown>,
-): Resolved {
-  const fields: Record<string, unknown> = {};
-  const origins: Origins = {};
-  const put = (values: Record<string, unknown>, origin: Origin) => {
-    for (const [k, v] of Object.entries(values)) {
-      if (v === undefined) continue;
-      fields[k] = v;
-      origins[k as keyof RunConfig] = origin;
-    }
+export interface Resolved {
+  experiment: Experiment;
+  origins: Origins;
+}
+
+/** The input pipeline's protocol for an input kind (and the preset's keypoint clip). */
+function inputLayer(kind: string, presetName: string): Layer {
+  if (kind === "heatmap") return { eval: { clips: 10, flip: true } };
+  return {
+    input: { ...presetByName(presetName).keypointInput },
+    augment: { flip: 0 },
+    eval: { clips: 1, flip: false },
   };
-  const explicit = { ...fromFile, ...flags };
-  const model = String(explicit.model ?? DEFAULT_RUN.model);
-  const preset = presetByName(model);
-  const i = preset.config.input;
-  put({ ...DEFAULT_RUN }, "default");
-  put({ model, recipe: preset.recipe, input: i.kind, clipLen: i.frames, size: i.size }, "preset");
-  put({ persons: i.persons, heatmapPersons: preset.config.heatmapPersons }, "preset");
-  const kind = String(explicit.input ?? i.kind);
-  // The test protocol of the input's pipeline: PoseConv3D's 10 clips + flip for heatmaps,
-  // MotionBERT's single view for keypoints.
-  const heatmap = kind === "heatmap";
-  put({ testClips: heatmap ? 10 : 1, flipTest: heatmap }, "input");
-  if (kind !== "heatmap") {
-    put({ ...preset.keypointInput }, "input");
-    // MotionBERT's keypoint pipeline does not flip; PoseConv3D flips heatmaps.
-    put({ flip: 0 }, "input");
+}
+
+/** The value a leaf takes from the user's layers (last wins), else the fallback. */
+function chosen(user: NamedLayer[], path: string, fallback: unknown): string {
+  let v = fallback;
+  for (const { layer } of user) v = getLeaf(layer, path) ?? v;
+  return String(v);
+}
+
+function named<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new ConfigError(`${path}: ${(e as Error).message}`);
   }
-  const recipe = recipeByName(String(explicit.recipe ?? preset.recipe));
-  // A recipe's flips and test views are the heatmap pipeline's (PoseConv3D's): keypoint runs keep
-  // MotionBERT's unflipped single view.
-  const { flip, testClips, flipTest, ...recipeFields } = recipe.fields;
-  put(recipeFields, "recipe");
-  if (heatmap) put({ flip, testClips, flipTest }, "recipe");
-  put(fromFile, "config");
-  put(flags, "flag");
-  let lrScaled: Resolved["lrScaled"];
-  if (recipe.lrBatch && origins.lr === "recipe") {
-    const batch = Number(fields.batchSize);
-    fields.lr = (Number(recipe.fields.lr) * batch) / recipe.lrBatch;
-    lrScaled = { lr: fields.lr as number, batch };
+}
+
+/** The fixed layers under the user's ones: defaults, preset, recipe, input. */
+export function baseLayers(user: NamedLayer[]): NamedLayer[] {
+  const presetName = chosen(user, "model.preset", DEFAULT_EXPERIMENT.model.preset);
+  const preset = named("model.preset", () => presetByName(presetName));
+  const pl = presetLayer(preset);
+  const recipeName = chosen(user, "run.recipe", pl.run?.recipe);
+  const recipe = named("run.recipe", () => recipeByName(recipeName));
+  const kind = chosen(user, "input.kind", pl.input?.kind);
+  return [
+    { origin: "default", layer: DEFAULT_EXPERIMENT },
+    { origin: `preset ${preset.name}`, layer: pl },
+    { origin: `recipe ${recipe.name}`, layer: recipe.layer },
+    { origin: `input ${kind}`, layer: inputLayer(kind, preset.name) },
+  ];
+}
+
+/** Deep-merges layers in order, recording each leaf's origin; validates the result. */
+export function mergeLayers(layers: NamedLayer[]): Resolved {
+  const merged = structuredClone(DEFAULT_EXPERIMENT);
+  const origins: Origins = {};
+  for (const { origin, layer } of layers) {
+    for (const [path, value] of layerLeaves(layer)) {
+      setLeaf(merged, path, structuredClone(value));
+      origins[path] = origin;
+    }
   }
-  return { fields, origins, lrScaled };
+  return { experiment: validateExperiment(merged), origins };
+}
+
+/** The experiment of the user's layers (config files, then flags) over the fixed ones. */
+export function resolveExperiment(user: NamedLayer[]): Resolved {
+  return mergeLayers([...baseLayers(user), ...user]);
 }

@@ -12,7 +12,7 @@ import {
   sessionStartEvent,
 } from "../io/tfevents.ts";
 import type { ModelConfig } from "../models/config.ts";
-import type { RunConfig } from "./config.ts";
+import { effectiveLr, type Experiment } from "./experiment.ts";
 import type { EvalResult } from "./evaluate.ts";
 import type { EpochMetrics } from "./trainer.ts";
 
@@ -30,32 +30,32 @@ export async function eventFile(dir: string): Promise<string> {
 }
 
 /** What the hparams dashboard compares runs by. */
-export function hparamsOf(cfg: RunConfig, mc: ModelConfig): Record<string, HParam> {
+export function hparamsOf(cfg: Experiment, mc: ModelConfig): Record<string, HParam> {
   return {
-    model: cfg.model,
-    recipe: cfg.recipe,
+    model: cfg.model.preset,
+    recipe: cfg.run.recipe,
     family: mc.family,
     width: mc.width,
     depth: mc.depth,
-    input: cfg.input,
-    heatmap: cfg.heatmap,
-    clip_len: cfg.clipLen,
-    size: cfg.size,
-    persons: cfg.persons,
-    optimizer: cfg.optimizer,
-    lr: cfg.lr,
-    weight_decay: cfg.weightDecay,
-    schedule: cfg.schedule,
-    batch_size: cfg.batchSize,
-    epochs: cfg.epochs,
-    label_smoothing: cfg.labelSmoothing,
-    rotation: cfg.rotation,
-    noise: cfg.noise,
-    shift: cfg.shift,
-    flip: cfg.flip,
-    seed: cfg.seed,
-    data: cfg.data ? basename(cfg.data) : "built-in",
-    split: cfg.split,
+    input: cfg.input.kind,
+    heatmap: cfg.input.heatmap,
+    clip_len: cfg.input.clipLen,
+    size: cfg.input.size,
+    persons: cfg.input.persons,
+    optimizer: cfg.optim.optimizer,
+    lr: effectiveLr(cfg),
+    weight_decay: cfg.optim.weightDecay,
+    schedule: cfg.schedule.kind,
+    batch_size: cfg.optim.batchSize,
+    epochs: cfg.run.epochs,
+    label_smoothing: cfg.optim.labelSmoothing,
+    rotation: cfg.augment.rotation,
+    noise: cfg.augment.noise,
+    shift: cfg.augment.shift,
+    flip: cfg.augment.flip,
+    seed: cfg.run.seed,
+    data: cfg.data.path ? basename(cfg.data.path) : "built-in",
+    split: cfg.data.split,
   };
 }
 

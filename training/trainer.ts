@@ -29,12 +29,14 @@ import type { HeatmapRenderer } from "../kernels/heatmap.ts";
 import { map } from "../kernels/map.ts";
 import { accumulateAt, accumulateCorrect } from "../kernels/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
-import { type ActionModel, buildModel, parameterCount, presetByName } from "../models/presets.ts";
+import { type ActionModel, buildModel, parameterCount } from "../models/presets.ts";
 import { StepGraphs } from "../runtime/graph.ts";
 import { tunePending } from "../runtime/autotune.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import { type RunConfig, splitNames } from "./config.ts";
+import { splitNames } from "../data/protocols.ts";
+import { effectiveLr, type Experiment, modelFields, type RunExperiment } from "./experiment.ts";
+import { readRunConfig, runConfigText } from "./experiment_file.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
 import { Optimizer } from "./optimizer.ts";
 import { failpoint } from "../runtime/failpoints.ts";
@@ -127,49 +129,37 @@ export async function builtinDataset(outDir: string): Promise<string> {
   return path;
 }
 
-export function modelConfigFor(cfg: RunConfig, file: SkeletonFile): ModelConfig {
-  const preset = presetByName(cfg.model).config;
+/** The model as built: the experiment's model section, its input and the data's classes. */
+export function modelConfigFor(cfg: Experiment, file: SkeletonFile): ModelConfig {
   const layout = layoutByName(file.meta.layout);
   const spec = inputSpecOf(cfg);
-  const c: ModelConfig = {
-    ...preset,
+  return {
+    ...modelFields(cfg),
     classes: file.meta.classes.length,
     input: {
-      kind: cfg.input,
-      channels: cfg.input === "heatmap" ? inputChannels(layout, spec) : layout.joints.length,
-      frames: cfg.clipLen,
-      size: cfg.size,
-      persons: cfg.persons,
+      kind: cfg.input.kind,
+      channels: cfg.input.kind === "heatmap" ? inputChannels(layout, spec) : layout.joints.length,
+      frames: cfg.input.clipLen,
+      size: cfg.input.size,
+      persons: cfg.input.persons,
     },
   };
-  if (cfg.width) c.width = cfg.width;
-  if (cfg.depth) c.depth = c.spatialDepth = c.temporalDepth = cfg.depth;
-  if (cfg.heads) c.heads = cfg.heads;
-  if (cfg.dropout !== undefined) c.dropout = cfg.dropout;
-  if (cfg.dropPath !== undefined) c.dropPath = cfg.dropPath;
-  if (cfg.headDropout !== undefined) c.headDropout = cfg.headDropout;
-  if (cfg.tubelet) c.tubelet = cfg.tubelet;
-  if (cfg.stem) c.stem = cfg.stem;
-  if (cfg.stemDim) c.stemDim = cfg.stemDim;
-  if (cfg.spatialInit) c.spatialInit = cfg.spatialInit;
-  c.heatmapPersons = cfg.heatmapPersons;
-  return c;
 }
 
-export function inputSpecOf(cfg: RunConfig): InputSpec {
+export function inputSpecOf(cfg: Experiment): InputSpec {
   return {
-    kind: cfg.input,
-    clipLen: cfg.clipLen,
-    size: cfg.size,
-    sigma: cfg.sigma,
-    joints: cfg.heatmap !== "limb",
-    limbs: cfg.heatmap !== "joint",
-    persons: cfg.persons,
-    sampling: cfg.sampling,
-    splitPersons: cfg.input === "heatmap" && cfg.heatmapPersons !== "merge",
-    viewAlign: cfg.viewAlign,
-    bones: cfg.bones,
-    motion: cfg.motion,
+    kind: cfg.input.kind,
+    clipLen: cfg.input.clipLen,
+    size: cfg.input.size,
+    sigma: cfg.input.sigma,
+    joints: cfg.input.heatmap !== "limb",
+    limbs: cfg.input.heatmap !== "joint",
+    persons: cfg.input.persons,
+    sampling: cfg.input.sampling,
+    splitPersons: cfg.input.kind === "heatmap" && cfg.input.heatmapPersons !== "merge",
+    viewAlign: cfg.input.viewAlign,
+    bones: cfg.input.bones,
+    motion: cfg.input.motion,
   };
 }
 
@@ -220,12 +210,12 @@ export interface RunData {
   valIdx: number[];
 }
 
-export async function openData(cfg: RunConfig): Promise<RunData> {
-  const path = cfg.data ? resolve(cfg.data) : await builtinDataset(cfg.out);
+export async function openData(cfg: RunExperiment): Promise<RunData> {
+  const path = cfg.data.path ? resolve(cfg.data.path) : await builtinDataset(cfg.run.out);
   const file = await SkeletonFile.open(path);
   try {
     checkData(cfg, file);
-    const [trainSplit, valSplit] = splitNames(cfg.split);
+    const [trainSplit, valSplit] = splitNames(cfg.data.split);
     return { file, path, trainIdx: file.split(trainSplit), valIdx: file.split(valSplit) };
   } catch (e) {
     await file.close();
@@ -241,70 +231,70 @@ export interface Setup {
   layout: JointLayout;
   model: ActionModel;
   opt: Optimizer;
-  /** Samples per micro-batch (a step accumulates cfg.accumulate of them). */
+  /** Samples per micro-batch (a step accumulates cfg.optim.accumulate of them). */
   micro: number;
   loader: BatchLoader;
   stepsPerEpoch: number;
   schedule: Schedule;
 }
 
-export function buildSetup(rt: Runtime, cfg: RunConfig, data: RunData): Setup {
+export function buildSetup(rt: Runtime, cfg: RunExperiment, data: RunData): Setup {
   const { file, trainIdx } = data;
   const mc = modelConfigFor(cfg, file);
   const spec = inputSpecOf(cfg);
   const layout = layoutByName(file.meta.layout);
-  if (cfg.f16 && !rt.gpu.f16) {
+  if (cfg.run.f16 && !rt.gpu.f16) {
     throw new ConfigError(`--f16: the adapter ${rt.gpu.description.name} has no shader-f16`);
   }
-  const micro = cfg.batchSize / cfg.accumulate;
+  const micro = cfg.optim.batchSize / cfg.optim.accumulate;
   if (!Number.isInteger(micro)) {
     throw new ConfigError(
-      `--accumulate: ${cfg.accumulate} does not divide --batch-size ${cfg.batchSize}`,
+      `--accumulate: ${cfg.optim.accumulate} does not divide --batch-size ${cfg.optim.batchSize}`,
     );
   }
-  rt.computeDtype = cfg.f16 ? "f16" : "f32";
-  const model = buildModel(rt, mc, cfg.seed);
+  rt.computeDtype = cfg.run.f16 ? "f16" : "f32";
+  const model = buildModel(rt, mc, cfg.run.seed);
   const opt = new Optimizer(rt, model.namedParams(), {
-    kind: cfg.optimizer,
-    weightDecay: cfg.weightDecay,
+    kind: cfg.optim.optimizer,
+    weightDecay: cfg.optim.weightDecay,
     beta1: 0.9,
     beta2: 0.999,
     eps: 1e-8,
-    momentum: cfg.momentum,
-    nesterov: cfg.nesterov,
-    clipNorm: cfg.clipNorm,
+    momentum: cfg.optim.momentum,
+    nesterov: cfg.optim.nesterov,
+    clipNorm: cfg.optim.clipNorm,
   });
   const mode = {
     train: true,
     clips: 1,
     flipTest: false,
-    flipProb: cfg.flip,
-    augment: { rotation: cfg.rotation, noise: cfg.noise, shift: cfg.shift },
+    flipProb: cfg.augment.flip,
+    augment: { rotation: cfg.augment.rotation, noise: cfg.augment.noise, shift: cfg.augment.shift },
   };
   const loader = new BatchLoader(file, trainIdx, spec, mode, {
     batchSize: micro,
     shuffle: true,
-    seed: cfg.seed,
+    seed: cfg.run.seed,
     window: 8,
     prefetch: 2,
     dropLast: true,
   });
-  const stepsPerEpoch = Math.floor(loader.batchesPerEpoch / cfg.accumulate);
+  const stepsPerEpoch = Math.floor(loader.batchesPerEpoch / cfg.optim.accumulate);
   if (stepsPerEpoch === 0) {
     throw new ConfigError(
-      `--batch-size ${cfg.batchSize} exceeds the ${trainIdx.length} training samples`,
+      `--batch-size ${cfg.optim.batchSize} exceeds the ${trainIdx.length} training samples`,
     );
   }
   // The schedule spans cfg.epochs: extending a run (--resume --epochs N) re-plans it from the
   // current step, and its config.json records the new length.
   const schedule: Schedule = {
-    kind: cfg.schedule,
-    lr: cfg.lr,
-    warmupSteps: Math.round(cfg.warmupEpochs * stepsPerEpoch),
-    totalSteps: cfg.epochs * stepsPerEpoch,
+    kind: cfg.schedule.kind,
+    lr: effectiveLr(cfg),
+    warmupSteps: Math.round(cfg.schedule.warmupEpochs * stepsPerEpoch),
+    totalSteps: cfg.run.epochs * stepsPerEpoch,
     stepsPerEpoch,
-    milestones: cfg.milestones,
-    gamma: cfg.gamma,
+    milestones: cfg.schedule.milestones,
+    gamma: cfg.schedule.gamma,
     minRatio: 0,
   };
   return { mc, spec, layout, model, opt, micro, loader, stepsPerEpoch, schedule };
@@ -313,13 +303,13 @@ export function buildSetup(rt: Runtime, cfg: RunConfig, data: RunData): Setup {
 // ---- checkpoints and the record of a run ---------------------------------------------------
 
 /** What a checkpoint records beside the tensors: the model, its input, the data, the position. */
-function checkpointMeta(cfg: RunConfig, s: Setup, data: RunData, pos: Position) {
+function checkpointMeta(cfg: RunExperiment, s: Setup, data: RunData, pos: Position) {
   return {
-    preset: cfg.model,
+    preset: cfg.model.preset,
     config: JSON.stringify(s.mc),
     // The input pipeline and the data too, so that a checkpoint alone evaluates like its run.
     input: JSON.stringify(s.spec),
-    data: JSON.stringify({ path: data.path, split: cfg.split }),
+    data: JSON.stringify({ path: data.path, split: cfg.data.split }),
     // the layout and class names, so that predict works on new data without the training file
     layout: JSON.stringify(layoutJson(s.layout)),
     classes: JSON.stringify(data.file.meta.classes),
@@ -329,36 +319,40 @@ function checkpointMeta(cfg: RunConfig, s: Setup, data: RunData, pos: Position) 
 
 async function saveLast(
   rt: Runtime,
-  cfg: RunConfig,
+  cfg: RunExperiment,
   s: Setup,
   data: RunData,
   pos: Position,
 ): Promise<void> {
   await saveCheckpoint(
     rt,
-    join(cfg.out, LAST),
+    join(cfg.run.out, LAST),
     s.model,
     s.opt,
     checkpointMeta(cfg, s, data, pos),
-    join(cfg.out, PREVIOUS),
+    join(cfg.run.out, PREVIOUS),
   );
 }
 
 /** A new run: its resolved configuration, an empty metrics file, and a first checkpoint. */
 async function startRun(
   rt: Runtime,
-  cfg: RunConfig,
+  cfg: RunExperiment,
   s: Setup,
   data: RunData,
   origins: Origins = {},
 ): Promise<Position> {
-  const record = { ...cfg, out: resolve(cfg.out), data: cfg.data ? data.path : null };
+  const experiment = {
+    ...cfg,
+    data: { ...cfg.data, path: cfg.data.path ? data.path : null },
+    run: { ...cfg.run, out: resolve(cfg.run.out) },
+  };
   await writeAtomic(
-    join(cfg.out, "config.json"),
-    JSON.stringify({ ...record, dataFile: data.path, modelConfig: s.mc, origins }, null, 2),
+    join(cfg.run.out, "config.json"),
+    runConfigText(experiment, origins, { dataFile: data.path, modelConfig: s.mc }),
   );
-  await writeAtomic(join(cfg.out, "metrics.jsonl"), "");
-  await writeEvents(cfg.out, hparamsOf(cfg, s.mc), [], s.stepsPerEpoch);
+  await writeAtomic(join(cfg.run.out, "metrics.jsonl"), "");
+  await writeEvents(cfg.run.out, hparamsOf(cfg, s.mc), [], s.stepsPerEpoch);
   const pos: Position = {
     epoch: 0,
     batch: 0,
@@ -376,7 +370,7 @@ async function startRun(
  */
 async function resumeRun(
   rt: Runtime,
-  cfg: RunConfig,
+  cfg: RunExperiment,
   s: Setup,
   log: (line: string) => void,
 ): Promise<Position> {
@@ -384,8 +378,8 @@ async function resumeRun(
   const failures: string[] = [];
   for (const name of [LAST, PREVIOUS]) {
     try {
-      meta = await loadCheckpoint(rt, join(cfg.out, name), s.model, s.opt);
-      if (failures.length) log(`${failures.join("; ")}; resuming from ${join(cfg.out, name)}`);
+      meta = await loadCheckpoint(rt, join(cfg.run.out, name), s.model, s.opt);
+      if (failures.length) log(`${failures.join("; ")}; resuming from ${join(cfg.run.out, name)}`);
       break;
     } catch (e) {
       if (!(e instanceof CheckpointError)) throw e;
@@ -394,7 +388,7 @@ async function resumeRun(
   }
   if (!meta) {
     throw new CheckpointError(
-      `--resume ${cfg.out}: no usable checkpoint (${failures.join("; ")}); start the run again`,
+      `--resume ${cfg.run.out}: no usable checkpoint (${failures.join("; ")}); start the run again`,
     );
   }
   const pos = JSON.parse(meta.position ?? "{}") as Partial<Position>;
@@ -404,26 +398,29 @@ async function resumeRun(
     best: pos.best ?? { epoch: -1, acc: -1 },
     carry: pos.carry ?? { loss: 0, correct: 0, seen: 0 },
   };
-  const metricsPath = join(cfg.out, "metrics.jsonl");
+  const metricsPath = join(cfg.run.out, "metrics.jsonl");
   const lines = (await Deno.readTextFile(metricsPath).catch(() => "")).split("\n")
     .filter((l) => l.trim() && JSON.parse(l).epoch <= at.epoch);
   await writeAtomic(metricsPath, lines.map((l) => l + "\n").join(""));
   // the event file follows the metrics it was written from: no epoch twice
   const kept = lines.map((l) => JSON.parse(l) as EpochMetrics);
-  await writeEvents(cfg.out, hparamsOf(cfg, s.mc), kept, s.stepsPerEpoch);
-  const saved = JSON.parse(await Deno.readTextFile(join(cfg.out, "config.json")));
-  if (saved.epochs !== cfg.epochs) {
-    const extended = [...(saved.extended ?? []), {
-      from: saved.epochs,
-      to: cfg.epochs,
-      at: at.epoch,
-    }];
+  await writeEvents(cfg.run.out, hparamsOf(cfg, s.mc), kept, s.stepsPerEpoch);
+  const saved = await readRunConfig(cfg.run.out);
+  if (saved.experiment.run.epochs !== cfg.run.epochs || saved.format === 1) {
+    // an extension is recorded; a flat (format 1) config.json is rewritten in format 2
+    const from = saved.experiment.run.epochs;
+    const extended = [...(saved.record.extended ?? [])];
+    if (from !== cfg.run.epochs) extended.push({ from, to: cfg.run.epochs, at: at.epoch });
+    const experiment = {
+      ...saved.experiment,
+      run: { ...saved.experiment.run, epochs: cfg.run.epochs },
+    };
     await writeAtomic(
-      join(cfg.out, "config.json"),
-      JSON.stringify({ ...saved, epochs: cfg.epochs, extended }, null, 2),
+      join(cfg.run.out, "config.json"),
+      runConfigText(experiment, saved.origins, { ...saved.record, extended }),
     );
   }
-  log(`resuming ${cfg.out} at epoch ${at.epoch + 1}, batch ${at.batch}`);
+  log(`resuming ${cfg.run.out} at epoch ${at.epoch + 1}, batch ${at.batch}`);
   return at;
 }
 
@@ -443,13 +440,13 @@ export class StepRunner {
   readonly #fixed = new Map<number, { labels: Tensor; kp: Tensor | null }>();
   readonly #graphs: StepGraphs;
 
-  constructor(readonly rt: Runtime, readonly cfg: RunConfig, readonly s: Setup) {
+  constructor(readonly rt: Runtime, readonly cfg: RunExperiment, readonly s: Setup) {
     this.renderer = rendererFor(rt, s.spec, s.layout);
     this.seed = rt.tensor([0], [1], "i32", { persistent: true, name: "dropoutSeed" });
     (s.model as { ctx: { seed: Tensor | null } }).ctx.seed = this.seed;
     this.lossSum = rt.persistent([1], "f32", "lossSum");
     this.correctSum = rt.persistent([1], "f32", "correctSum");
-    this.interval = lossInterval(s.stepsPerEpoch) * cfg.accumulate;
+    this.interval = lossInterval(s.stepsPerEpoch) * cfg.optim.accumulate;
     // one slot per interval of the epoch's optimiser steps; a trailing partial accumulation's
     // batches fall past the last slot and are not recorded
     this.curve = rt.persistent(
@@ -465,7 +462,7 @@ export class StepRunner {
   run(hb: HostBatch, epoch: number, batch: number): void {
     const { rt, cfg, s } = this;
     const { spec, layout } = s;
-    rt.write(this.seed, [(cfg.seed * 1000003 + epoch * 100003 + batch) | 0]);
+    rt.write(this.seed, [(cfg.run.seed * 1000003 + epoch * 100003 + batch) | 0]);
     rt.write(this.slot, [Math.floor(batch / this.interval)]);
     const fixed = this.#fixed.get(hb.samples) ?? this.#fixed.set(hb.samples, {
       labels: rt.persistent([hb.samples], "i32", "labels"),
@@ -479,12 +476,15 @@ export class StepRunner {
     const shape = [hb.samples, spec.persons, spec.clipLen, layout.joints.length] as const;
     const input = this.renderer ? this.renderer.render(hb.xy!, hb.score!, shape) : fixed.kp!;
     if (!this.renderer) rt.write(input, hb.kp!);
-    const update = (batch + 1) % cfg.accumulate === 0;
+    const update = (batch + 1) % cfg.optim.accumulate === 0;
     const body = () => {
       rt.tidy(() => {
         const logits = ops.cast(s.model.forward(input), "f32");
-        const loss = ops.crossEntropy(logits, fixed.labels, cfg.labelSmoothing);
-        backward(cfg.accumulate > 1 ? ops.scale(loss, 1 / cfg.accumulate) : loss, s.opt.lossSeed());
+        const loss = ops.crossEntropy(logits, fixed.labels, cfg.optim.labelSmoothing);
+        backward(
+          cfg.optim.accumulate > 1 ? ops.scale(loss, 1 / cfg.optim.accumulate) : loss,
+          s.opt.lossSeed(),
+        );
         map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: this.lossSum });
         accumulateAt(rt, loss, this.slot, this.curve, hb.samples);
         accumulateCorrect(rt, logits, fixed.labels, this.correctSum);
@@ -522,7 +522,7 @@ interface LoopResult {
 
 /** One epoch's steps from `pos`; returns false when interrupted (after saving `last`). */
 async function trainEpoch(
-  ctx: { rt: Runtime; cfg: RunConfig; s: Setup; data: RunData; steps: StepRunner },
+  ctx: { rt: Runtime; cfg: RunExperiment; s: Setup; data: RunData; steps: StepRunner },
   pos: Position,
   hooks: TrainHooks,
   counters: { processed: number; t0: number; lr: number },
@@ -540,8 +540,11 @@ async function trainEpoch(
       batch++;
       continue;
     }
-    if (batch % cfg.accumulate === 0) {
-      counters.lr = learningRate(s.schedule, epoch * s.stepsPerEpoch + batch / cfg.accumulate);
+    if (batch % cfg.optim.accumulate === 0) {
+      counters.lr = learningRate(
+        s.schedule,
+        epoch * s.stepsPerEpoch + batch / cfg.optim.accumulate,
+      );
       s.opt.beginStep(counters.lr);
     }
     steps.run(hb, epoch, batch);
@@ -552,8 +555,8 @@ async function trainEpoch(
     batch++;
     const rate = counters.processed / ((performance.now() - counters.t0) / 1000);
     hooks.progress?.(epoch, batch, s.loader.batchesPerEpoch, rate);
-    const lastStep = batch >= s.stepsPerEpoch * cfg.accumulate;
-    if (hooks.shouldStop?.() && batch % cfg.accumulate === 0 && !lastStep) {
+    const lastStep = batch >= s.stepsPerEpoch * cfg.optim.accumulate;
+    if (hooks.shouldStop?.() && batch % cfg.optim.accumulate === 0 && !lastStep) {
       const [l, c, k] = await rt.readMany([steps.lossSum, steps.correctSum, steps.curve]);
       pos.batch = batch;
       pos.carry = { loss: l[0], correct: c[0], seen, curve: Array.from(k) };
@@ -561,14 +564,14 @@ async function trainEpoch(
       return false;
     }
   }
-  if (batch % cfg.accumulate !== 0) s.opt.zeroGrad(); // a trailing partial accumulation
+  if (batch % cfg.optim.accumulate !== 0) s.opt.zeroGrad(); // a trailing partial accumulation
   pos.carry.seen = seen;
   return true;
 }
 
 async function runEpochs(
   rt: Runtime,
-  cfg: RunConfig,
+  cfg: RunExperiment,
   s: Setup,
   data: RunData,
   start: Position,
@@ -580,7 +583,7 @@ async function runEpochs(
   const pos: Position = structuredClone(start);
   s.model.train(true);
   try {
-    while (pos.epoch < cfg.epochs) {
+    while (pos.epoch < cfg.run.epochs) {
       const te = performance.now(), before = counters.processed;
       if (!(await trainEpoch({ rt, cfg, s, data, steps }, pos, hooks, counters))) {
         return { pos, interrupted: true, processed: counters.processed };
@@ -590,13 +593,13 @@ async function runEpochs(
         seconds: (performance.now() - te) / 1000,
       });
       log(
-        `epoch ${m.epoch}/${cfg.epochs}: loss ${m.trainLoss.toFixed(3)}, train ${
+        `epoch ${m.epoch}/${cfg.run.epochs}: loss ${m.trainLoss.toFixed(3)}, train ${
           (m.trainAccuracy * 100).toFixed(1)
         }%, val ${Number.isNaN(m.valAccuracy) ? "-" : `${(m.valAccuracy * 100).toFixed(1)}%`}, lr ${
           m.lr.toExponential(2)
         }, ${m.samplesPerSec.toFixed(0)} samples/s`,
       );
-      if (hooks.shouldStop?.() && pos.epoch < cfg.epochs) {
+      if (hooks.shouldStop?.() && pos.epoch < cfg.run.epochs) {
         return { pos, interrupted: true, processed: counters.processed };
       }
     }
@@ -607,8 +610,8 @@ async function runEpochs(
 }
 
 /** Micro-batches of an epoch's optimiser steps. */
-function microSteps(s: Setup, cfg: RunConfig): number {
-  return s.stepsPerEpoch * cfg.accumulate;
+function microSteps(s: Setup, cfg: RunExperiment): number {
+  return s.stepsPerEpoch * cfg.optim.accumulate;
 }
 
 /** Mean loss per interval from the summed loss x samples of each (the last may be partial). */
@@ -623,7 +626,7 @@ function intervalMeans(sums: ArrayLike<number>, interval: number, batches: numbe
  */
 async function endEpoch(
   rt: Runtime,
-  cfg: RunConfig,
+  cfg: RunExperiment,
   s: Setup,
   data: RunData,
   steps: StepRunner,
@@ -642,10 +645,10 @@ async function endEpoch(
   if (!Number.isFinite(trainLoss)) {
     throw new TrainingStopped(
       `the training loss became ${trainLoss} in epoch ${pos.epoch + 1}; stopped. The last ` +
-        `good checkpoint is ${join(cfg.out, LAST)} (lower --lr or set --clip-norm)`,
+        `good checkpoint is ${join(cfg.run.out, LAST)} (lower --lr or set --clip-norm)`,
     );
   }
-  const validate = (pos.epoch + 1) % cfg.evalEvery === 0 || pos.epoch + 1 === cfg.epochs;
+  const validate = (pos.epoch + 1) % cfg.eval.every === 0 || pos.epoch + 1 === cfg.run.epochs;
   const val = validate
     ? await evaluate(rt, s.model, data.file, data.valIdx, s.spec, TEST_MODE, s.micro)
     : null;
@@ -660,13 +663,13 @@ async function endEpoch(
     skippedSteps: gs[5],
     lossScale: gs[3],
     lossCurve: intervalMeans(curve, steps.interval, microSteps(s, cfg), s.micro),
-    lossInterval: steps.interval / cfg.accumulate,
+    lossInterval: steps.interval / cfg.optim.accumulate,
     time: Date.now() / 1000,
   };
-  await Deno.writeTextFile(join(cfg.out, "metrics.jsonl"), JSON.stringify(m) + "\n", {
+  await Deno.writeTextFile(join(cfg.run.out, "metrics.jsonl"), JSON.stringify(m) + "\n", {
     append: true,
   });
-  await appendEvents(cfg.out, epochRecords(m, s.stepsPerEpoch));
+  await appendEvents(cfg.run.out, epochRecords(m, s.stepsPerEpoch));
   failpoint("metrics");
   pos.epoch++;
   pos.batch = 0;
@@ -675,7 +678,7 @@ async function endEpoch(
     pos.best = { epoch: pos.epoch, acc: val.top1 };
     await saveCheckpoint(
       rt,
-      join(cfg.out, BEST),
+      join(cfg.run.out, BEST),
       s.model,
       undefined,
       checkpointMeta(cfg, s, data, pos),
@@ -689,7 +692,7 @@ async function endEpoch(
 
 async function finish(
   rt: Runtime,
-  cfg: RunConfig,
+  cfg: RunExperiment,
   s: Setup,
   data: RunData,
   loop: LoopResult,
@@ -698,17 +701,17 @@ async function finish(
   let final: TrainSummary["final"] = null;
   if (!loop.interrupted) {
     // The last epoch's weights (or the best validation epoch's), with the test-time views.
-    if (cfg.finalCheckpoint === "best" && loop.pos.best.epoch > 0) {
-      await loadCheckpoint(rt, join(cfg.out, BEST), s.model);
+    if (cfg.eval.checkpoint === "best" && loop.pos.best.epoch > 0) {
+      await loadCheckpoint(rt, join(cfg.run.out, BEST), s.model);
     }
-    const mode = { ...TEST_MODE, clips: cfg.testClips, flipTest: cfg.flipTest };
+    const mode = { ...TEST_MODE, clips: cfg.eval.clips, flipTest: cfg.eval.flip };
     const r = await evaluate(rt, s.model, data.file, data.valIdx, s.spec, mode, s.micro);
-    final = { ...r, clips: cfg.testClips, flip: cfg.flipTest, checkpoint: cfg.finalCheckpoint };
-    await appendEvents(cfg.out, finalRecords(r, loop.pos.epoch * s.stepsPerEpoch));
+    final = { ...r, clips: cfg.eval.clips, flip: cfg.eval.flip, checkpoint: cfg.eval.checkpoint };
+    await appendEvents(cfg.run.out, finalRecords(r, loop.pos.epoch * s.stepsPerEpoch));
   }
   const summary: TrainSummary = {
-    run: cfg.out,
-    model: cfg.model,
+    run: cfg.run.out,
+    model: cfg.model.preset,
     parameters: parameterCount(s.mc),
     epochs: loop.pos.epoch,
     bestEpoch: loop.pos.best.epoch,
@@ -718,23 +721,23 @@ async function finish(
     seconds,
     interrupted: loop.interrupted,
   };
-  await writeAtomic(join(cfg.out, "summary.json"), JSON.stringify(summary, null, 2));
+  await writeAtomic(join(cfg.run.out, "summary.json"), JSON.stringify(summary, null, 2));
   return summary;
 }
 
 /**
- * Trains a run (a new one, or `resume` the one in cfg.out). Flags are checked before any
+ * Trains a run (a new one, or `resume` the one in cfg.run.out). Flags are checked before any
  * model exists; a run that fails before its first step leaves no folder behind.
  */
 export async function train(
   rt: Runtime,
-  cfg: RunConfig,
+  cfg: RunExperiment,
   resume: boolean,
   hooks: TrainHooks = {},
 ): Promise<TrainSummary> {
   const log = hooks.log ?? (() => {});
   checkFlags(cfg);
-  const created = await prepareFolder(cfg.out, resume, !!hooks.force);
+  const created = await prepareFolder(cfg.run.out, resume, !!hooks.force);
   let stepped = false;
   let data: RunData | null = null;
   try {
@@ -744,7 +747,7 @@ export async function train(
       ? await resumeRun(rt, cfg, s, log)
       : await startRun(rt, cfg, s, data, hooks.origins);
     log(
-      `${cfg.model}: ${
+      `${cfg.model.preset}: ${
         parameterCount(s.mc).toLocaleString("en")
       } parameters, ${data.trainIdx.length} train / ${data.valIdx.length} val samples, ${s.stepsPerEpoch} steps per epoch, on ${rt.gpu.description.name}`,
     );
@@ -753,14 +756,14 @@ export async function train(
     const loop = await runEpochs(rt, cfg, s, data, start, hooks);
     if (loop.interrupted) {
       log(
-        `interrupted: saved ${join(cfg.out, LAST)} at epoch ${
+        `interrupted: saved ${join(cfg.run.out, LAST)} at epoch ${
           loop.pos.epoch + 1
-        }, batch ${loop.pos.batch}; continue with --resume ${cfg.out}`,
+        }, batch ${loop.pos.batch}; continue with --resume ${cfg.run.out}`,
       );
     }
     return await finish(rt, cfg, s, data, loop, (performance.now() - t0) / 1000);
   } catch (e) {
-    if (created && !stepped) await Deno.remove(cfg.out, { recursive: true }).catch(() => {});
+    if (created && !stepped) await Deno.remove(cfg.run.out, { recursive: true }).catch(() => {});
     throw e;
   } finally {
     await data?.file.close();
