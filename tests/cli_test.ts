@@ -126,7 +126,8 @@ Deno.test({
     const s = JSON.parse(tr.stdout); // only the summary object on stdout
     assertEquals([s.model, s.epochs], ["vanilla-tiny", 1]);
     const saved = JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`));
-    assertEquals([saved.modelConfig.dropout, saved.modelConfig.dropPath], [0.1, 0.05]);
+    const built = saved.record.modelConfig;
+    assertEquals([built.dropout, built.dropPath, saved.model.dropout], [0.1, 0.05, 0.1]);
     const ev = await cli("eval", `${dir}/run`, "--clips", "2", "--flip", "--json");
     assertEquals(ev.code, 0, ev.stderr);
     const e = JSON.parse(ev.stdout);

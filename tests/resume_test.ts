@@ -81,7 +81,7 @@ gpuTest("resume: a finished run is left untouched; --epochs extends it (#14.1)",
   assertEquals([s.epochs, s.interrupted], [2, false]);
   assertEquals(await metricsEpochs(run), [1, 2]);
   const saved = JSON.parse(await Deno.readTextFile(`${run}/config.json`));
-  assertEquals([saved.epochs, saved.extended], [2, [{ from: 1, to: 2, at: 1 }]]);
+  assertEquals([saved.run.epochs, saved.record.extended], [2, [{ from: 1, to: 2, at: 1 }]]);
   await Deno.remove(dir, { recursive: true });
 });
 
