@@ -23,7 +23,7 @@ import { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import type { ModelConfig } from "./config.ts";
-import { spatialInit } from "./vanilla.ts";
+import { spatialInit } from "./encoder.ts";
 
 /** Joints per frame: the input's channels, over the persons when they are split. */
 export function tokenJoints(c: ModelConfig): number {
