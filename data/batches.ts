@@ -1,23 +1,15 @@
-// From records to model inputs: host-side keypoint arrays for a batch (the pipeline in
+// From records to model inputs: host-side keypoint arrays for a batch (the pipeline of
 // data/pipeline.ts), then one upload and one GPU render straight into the model's input
 // tensor (N, C, T, H, W), or the keypoint inputs (N, M, T, V, 3) for the baselines.
-import { HeatmapRenderer, renderHeatmaps } from "../kernels/heatmap.ts";
+import { heatmapChannels, HeatmapRenderer, renderHeatmaps } from "../kernels/heatmap.ts";
 import type { Rng } from "../layers/init.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { type JointLayout, layoutByName } from "./layouts.ts";
-import {
-  alignedClip2D,
-  type Augment,
-  clipRotation,
-  gatherClip2D,
-  heatmapChannels,
-  keypointInput,
-  NO_AUGMENT,
-  sampleFrames,
-  type Sampling,
-  transformClip,
-} from "./pipeline.ts";
+import { type Augment, gatherClip2D, NO_AUGMENT, transformClip } from "./clip.ts";
+import { keypointInput } from "./keypoints.ts";
+import { alignedClip2D, clipRotation } from "./rotation.ts";
+import { sampleFrames, type Sampling } from "./sampling.ts";
 import type { DatasetMeta, SkeletonRecord } from "./schema.ts";
 
 export type InputKind = "heatmap" | "kp2d" | "kp3d";
@@ -37,7 +29,7 @@ export interface InputSpec {
   sampling?: Sampling;
   /** Heatmaps: each person in its own channels (N, M*C, T, S, S) instead of merged. */
   splitPersons?: boolean;
-  /** kp3d: turn each clip into the body's frame (data/pipeline.ts bodyFrame). */
+  /** kp3d: turn each clip into the body's frame (data/rotation.ts bodyFrame). */
   viewAlign?: boolean;
   /** Keypoints: the bone stream (joint minus parent) instead of the joints. */
   bones?: boolean;

@@ -4,10 +4,12 @@
 // segment, times the smaller endpoint score); persons merge by max. Exactly pyskl's
 // windows: a joint touches pixels trunc(mu - 3 sigma) .. trunc(mu + 3 sigma) inclusive,
 // clipped to the image; scores below 1e-3 are skipped. One invocation renders one row of
-// one frame of one channel, four pixels at a time.
+// one frame of one channel, four pixels at a time. The plain TypeScript version the tests
+// compare it against: heatmap_reference.ts.
 import { flatIndex, grid1d, type KernelSpec } from "../runtime/kernel.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
+import type { JointLayout } from "../data/layouts.ts";
 import { binding, f32lit, requireContiguous, ShapeError } from "./wgsl.ts";
 
 const WG = 64;
@@ -23,6 +25,20 @@ export interface HeatmapKernelSpec {
    * max: the persons are rendered as rows of their own, which is the same memory.
    */
   splitPersons?: boolean;
+}
+
+/** A layout's heatmap volume: size x size, its joints' and/or its limbs' channels. */
+export interface HeatmapSpec {
+  /** Heatmap size (square), e.g. 56. */
+  size: number;
+  sigma: number;
+  joints: boolean;
+  limbs: boolean;
+}
+
+/** Channels of a heatmap volume for a layout. */
+export function heatmapChannels(layout: JointLayout, spec: HeatmapSpec): number {
+  return (spec.joints ? layout.joints.length : 0) + (spec.limbs ? layout.limbs.length : 0);
 }
 
 export function renderHeatmaps(

@@ -9,21 +9,14 @@
 // Heatmap input: joint j's per-frame heatmap (H*W values) is token (t, j)'s input;
 // keypoint input: (x, y, score) or (x, y, z) per joint, persons through the backbone.
 import * as ops from "../autograd/ops.ts";
-import {
-  Dropout,
-  LayerNorm,
-  Linear,
-  Mlp,
-  MultiHeadSelfAttention,
-  type Stochastic,
-} from "../layers/basic.ts";
-import { BatchNorm1d, DropPath, Embedding } from "../layers/extra.ts";
+import { Block, Dropout, LayerNorm, Linear, type Stochastic } from "../layers/basic.ts";
+import { BatchNorm1d, Embedding } from "../layers/extra.ts";
 import { Rng } from "../layers/init.ts";
 import { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import type { ModelConfig } from "./config.ts";
-import { spatialInit } from "./vanilla.ts";
+import { spatialInit } from "./encoder.ts";
 
 /** Joints per frame: the input's channels, over the persons when they are split. */
 export function tokenJoints(c: ModelConfig): number {
@@ -39,13 +32,13 @@ export function tokenSize(c: ModelConfig): number {
   return i.size * i.size * (c.heatmapPersons === "stack" ? i.persons : 1);
 }
 
-/** One attention + MLP sub-block over the spatial (joints) or temporal (frames) axis. */
-class AxisBlock extends Module {
-  readonly norm1: LayerNorm;
-  readonly attn: MultiHeadSelfAttention;
-  readonly norm2: LayerNorm;
-  readonly mlp: Mlp;
-  readonly dropPath: DropPath;
+/**
+ * A pre-norm Block (layers/basic.ts: its parameters, names and initialisation) over the
+ * spatial (joints) or temporal (frames) axis of (B, T, J, d): attention across J within a
+ * frame, or across T for each joint; the MLP per token. The residuals stay (B, T, J, d), so
+ * stochastic depth keeps or drops a branch per sample b.
+ */
+class AxisBlock extends Block {
   constructor(
     rt: Runtime,
     c: ModelConfig,
@@ -54,27 +47,15 @@ class AxisBlock extends Module {
     ctx: Stochastic,
     dropPath: number,
   ) {
-    super(rt);
-    this.norm1 = this.child("norm1", new LayerNorm(rt, c.width, rng.fork(1), 1e-6));
-    this.attn = this.child(
-      "attn",
-      new MultiHeadSelfAttention(rt, c.width, c.heads, rng.fork(2), ctx, {
-        std: 0.02,
-        dropout: c.dropout,
-      }),
-    );
-    this.norm2 = this.child("norm2", new LayerNorm(rt, c.width, rng.fork(3), 1e-6));
-    this.mlp = this.child(
-      "mlp",
-      new Mlp(rt, c.width, Math.round(c.width * c.mlpRatio), rng.fork(4), ctx, {
-        std: 0.02,
-        dropout: c.dropout,
-      }),
-    );
-    this.dropPath = this.child("drop_path", new DropPath(rt, dropPath, ctx));
+    super(rt, c.width, c.heads, rng, ctx, {
+      mlpRatio: c.mlpRatio,
+      dropout: c.dropout,
+      dropPath,
+      std: 0.02,
+    });
   }
-  /** x (B, T, J, d): attention across J within a frame, or across T for each joint. */
-  forward(x: Tensor): Tensor {
+  /** x (B, T, J, d) -> (B, T, J, d) */
+  override forward(x: Tensor): Tensor {
     const [b, t, j, d] = x.shape;
     const seq = this.axis === "spatial"
       ? ops.reshape(x, [b * t, j, d])
@@ -85,11 +66,7 @@ class AxisBlock extends Module {
         ? ops.reshape(y, [b, t, j, d])
         : ops.permute(ops.reshape(y, [b, j, t, d]), [0, 2, 1, 3]);
     x = ops.add(x, this.dropPath.forward(back(a)));
-    const flat = ops.reshape(x, [b * t * j, d]);
-    return ops.add(
-      x,
-      this.dropPath.forward(ops.reshape(this.mlp.forward(this.norm2.forward(flat)), [b, t, j, d])),
-    );
+    return ops.add(x, this.dropPath.forward(this.mlp.forward(this.norm2.forward(x))));
   }
 }
 
@@ -215,13 +192,11 @@ export class DSTformer extends Module {
     z = ops.add(ops.add(z, this.spatialPos.weight), this.temporalPos.weight);
     for (const level of this.levels) z = level.forward(z);
     const rep = ops.tanh(this.preLogits.forward(this.norm.forward(z))); // (B, T, J, rep)
-    const [b, t, j, r] = rep.shape;
-    void b;
+    const [, , j, r] = rep.shape;
     // action head: (N, M, T, J, rep) -> mean over T -> (N, M, J*rep) -> mean over M
     const feat = ops.mean(ops.reshape(ops.mean(this.headDrop.forward(rep), [1]), [n, m, j * r]), [
       1,
     ]); // (N, J*rep)
-    void t;
     return this.fc2.forward(ops.relu(this.bn.forward(this.fc1.forward(feat))));
   }
 }

@@ -4,13 +4,14 @@
 //   or, with the joint stem, x_t = W_e [W_s V[c, t] for each channel c] (W_s shared)
 //   z = [cls; x] + E_pos;  z = Block_L(...Block_1(z));  y = W_h pool(LN(z))
 import * as ops from "../autograd/ops.ts";
-import { Block, Dropout, LayerNorm, Linear, type Stochastic } from "../layers/basic.ts";
+import { Dropout, LayerNorm, Linear, type Stochastic } from "../layers/basic.ts";
 import { Embedding } from "../layers/extra.ts";
-import { type Init, Rng } from "../layers/init.ts";
+import { Rng } from "../layers/init.ts";
 import { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import type { ModelConfig } from "./config.ts";
+import { Encoder, spatialInit } from "./encoder.ts";
 
 /** Values per frame token. */
 export function frameTokenDim(c: ModelConfig): number {
@@ -56,46 +57,6 @@ export class JointStem extends Module {
     const perChannel = ops.reshape(frameTokens(x, this.config), [n, t, c, h * w]);
     const features = this.spatial.forward(perChannel); // (N, T, C, e)
     return this.proj.forward(ops.reshape(features, [n, t, c * this.config.stemDim]));
-  }
-}
-
-/** Options of a linear map over a heatmap's pixels (ModelConfig.spatialInit). */
-export function spatialInit(c: ModelConfig): { std?: number; init?: Init } {
-  return c.spatialInit === "fourier" ? { init: { kind: "fourier2d", side: c.input.size } } : {
-    std: 0.02,
-  };
-}
-
-/** A stack of pre-norm blocks with linearly increasing stochastic depth. */
-export class Encoder extends Module {
-  readonly blocks: Block[];
-  constructor(
-    rt: Runtime,
-    c: ModelConfig,
-    depth: number,
-    rng: Rng,
-    ctx: Stochastic,
-    prefix = "blocks",
-  ) {
-    super(rt);
-    this.blocks = Array.from(
-      { length: depth },
-      (_, i) =>
-        this.child(
-          `${i}`,
-          new Block(rt, c.width, c.heads, rng.fork(100 + i), ctx, {
-            mlpRatio: c.mlpRatio,
-            dropout: c.dropout,
-            dropPath: depth > 1 ? (c.dropPath * i) / (depth - 1) : 0,
-            std: 0.02,
-          }),
-        ),
-    );
-    void prefix;
-  }
-  forward(x: Tensor): Tensor {
-    for (const b of this.blocks) x = b.forward(x);
-    return x;
   }
 }
 

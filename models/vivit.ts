@@ -13,7 +13,7 @@ import { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import type { ModelConfig } from "./config.ts";
-import { Encoder } from "./vanilla.ts";
+import { Encoder } from "./encoder.ts";
 
 export function tubeletGridOf(c: ModelConfig): [number, number, number] {
   const [kt, kh, kw] = c.tubelet, i = c.input;

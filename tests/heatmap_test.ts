@@ -11,7 +11,6 @@ import {
   cropScale,
   flipClip,
   gatherClip2D,
-  heatmapReference,
   type KeypointOptions,
   NO_AUGMENT,
   randomMove,
@@ -21,6 +20,7 @@ import {
 } from "../data/pipeline.ts";
 import { ntuRecord } from "../data/importers/ntu.ts";
 import { HeatmapRenderer, renderHeatmaps } from "../kernels/heatmap.ts";
+import { heatmapReference } from "../kernels/heatmap_reference.ts";
 import { Rng } from "../layers/init.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";

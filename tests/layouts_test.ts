@@ -11,7 +11,8 @@ import {
   LAYOUTS,
   limbFlipPermutation,
 } from "../data/layouts.ts";
-import { flipClip, heatmapReference } from "../data/pipeline.ts";
+import { flipClip } from "../data/clip.ts";
+import { heatmapReference } from "../kernels/heatmap_reference.ts";
 import { DataError, SkeletonFile } from "../data/schema.ts";
 import { encodeNpy } from "../io/png.ts";
 import { tiny } from "./tiny.ts";
