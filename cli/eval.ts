@@ -16,7 +16,7 @@ import { splitNames } from "../data/protocols.ts";
 import type { Experiment } from "../training/experiment.ts";
 import { readRunConfig } from "../training/experiment_file.ts";
 import { ensemble, type EvalScores, evaluateScores, summarize } from "../training/evaluate.ts";
-import { builtinDataset, inputSpecOf } from "../training/trainer.ts";
+import { builtinDataset, inputSpecOf } from "../training/setup.ts";
 import { printJson, UsageError } from "./output.ts";
 import { positiveInt } from "./data.ts";
 

@@ -8,6 +8,7 @@ import { confusionSpec, type MetricsLine, overlaySpec, perClassSpec } from "../p
 import { escapeXml, svgOf } from "../plots/render.ts";
 import { layerLeaves } from "../training/experiment.ts";
 import { readRunConfig } from "../training/experiment_file.ts";
+import { LAST } from "../training/run_folder.ts";
 import { printJson, UsageError } from "./output.ts";
 
 interface RunRecord {
@@ -56,7 +57,7 @@ async function readRun(dir: string): Promise<RunRecord> {
     | null;
   let classes: string[] = [];
   try {
-    classes = JSON.parse((await checkpointMetadata(join(dir, "last.safetensors"))).classes);
+    classes = JSON.parse((await checkpointMetadata(join(dir, LAST))).classes);
   } catch { /* an older run: numbered classes */ }
   const K = summary?.final?.confusion.length ?? 0;
   if (classes.length !== K) classes = Array.from({ length: K }, (_, k) => `class ${k}`);
