@@ -12,28 +12,14 @@ import { readRunConfig, runConfigText } from "./experiment_file.ts";
 import { ConfigError } from "./preflight.ts";
 import type { Origins } from "./resolve.ts";
 import type { RunData, Setup } from "./setup.ts";
+import { type EpochMetrics, readMetrics } from "./metrics_file.ts";
+import { LOCK_FILE, RunLock } from "./run_lock.ts";
 import { hparamsOf, writeEvents } from "./tensorboard.ts";
+
+export type { EpochMetrics };
 
 /** The checkpoints of a run folder: the last epoch's (and the one before it), the best. */
 export const LAST = "last.safetensors", PREVIOUS = "last-1.safetensors", BEST = "best.safetensors";
-
-export interface EpochMetrics {
-  epoch: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  valAccuracy: number;
-  lr: number;
-  samplesPerSec: number;
-  seconds: number;
-  /** Optimiser steps skipped so far for non-finite gradients, and the loss scale (f16). */
-  skippedSteps: number;
-  lossScale: number;
-  /** Mean training loss per logging interval of `lossInterval` optimiser steps. */
-  lossCurve: number[];
-  lossInterval: number;
-  /** Unix time (seconds) at the end of the epoch. */
-  time: number;
-}
 
 /** An epoch's running sums: loss and hits so far, samples seen, loss per logging interval. */
 export interface Carry {
@@ -46,6 +32,8 @@ export interface Carry {
 
 /** Where a run is: its epoch, the batch within it, the best so far and the epoch's running sums. */
 export interface Position {
+  /** The run this position belongs to (absent in checkpoints from before run ids). */
+  runId?: string;
   epoch: number;
   batch: number;
   best: { epoch: number; acc: number };
@@ -67,30 +55,46 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
   await Deno.rename(`${path}.tmp`, path);
 }
 
-/** Makes the run folder; returns whether this call created it (so a failed start removes it). */
+/** A run folder taken by this process: whether this call created it, and its lock. */
+export interface Folder {
+  created: boolean;
+  lock: RunLock;
+}
+
+/**
+ * Makes (or, for a resume, opens) the run folder and takes its lock before looking at what is
+ * there: a second process with the same --out stops here, naming the first. A run already in
+ * the folder is replaced only with `force`.
+ */
 export async function prepareFolder(
   out: string,
   resume: boolean,
   force: boolean,
-): Promise<boolean> {
-  if (resume) {
-    if (!(await exists(join(out, "config.json")))) {
-      throw new ConfigError(`--resume ${out}: no run there (config.json is missing)`);
-    }
-    return false;
-  }
-  if (await exists(join(out, "config.json"))) {
-    if (!force) {
-      throw new ConfigError(
-        `--out ${out}: a run is already there; --resume it, choose another --out, or add ` +
-          "--force to replace it",
-      );
-    }
-    await Deno.remove(out, { recursive: true });
+  log: (line: string) => void = () => {},
+): Promise<Folder> {
+  if (resume && !(await exists(join(out, "config.json")))) {
+    throw new ConfigError(`--resume ${out}: no run there (config.json is missing)`);
   }
   const created = !(await exists(out));
   await Deno.mkdir(out, { recursive: true });
-  return created;
+  const lock = await RunLock.acquire(out, log);
+  try {
+    if (!resume && (await exists(join(out, "config.json")))) {
+      if (!force) {
+        throw new ConfigError(
+          `--out ${out}: a run is already there; --resume it, choose another --out, or add ` +
+            "--force to replace it",
+        );
+      }
+      for await (const e of Deno.readDir(out)) {
+        if (e.name !== LOCK_FILE) await Deno.remove(join(out, e.name), { recursive: true });
+      }
+    }
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  return { created, lock };
 }
 
 /** What a checkpoint records beside the tensors: the model, its input, the data, the position. */
@@ -138,13 +142,16 @@ export async function startRun(
     data: { ...cfg.data, path: cfg.data.path ? data.path : null },
     run: { ...cfg.run, out: resolve(cfg.run.out) },
   };
+  // the run's identity, in its config, every checkpoint (position) and every metrics line
+  const runId = crypto.randomUUID();
   await writeAtomic(
     join(cfg.run.out, "config.json"),
-    runConfigText(experiment, origins, { dataFile: data.path, modelConfig: s.mc }),
+    runConfigText(experiment, origins, { runId, dataFile: data.path, modelConfig: s.mc }),
   );
   await writeAtomic(join(cfg.run.out, "metrics.jsonl"), "");
   await writeEvents(cfg.run.out, hparamsOf(cfg, s.mc), [], s.stepsPerEpoch);
   const pos: Position = {
+    runId,
     epoch: 0,
     batch: 0,
     best: { epoch: -1, acc: -1 },
@@ -165,6 +172,8 @@ export async function resumeRun(
   s: Setup,
   log: (line: string) => void,
 ): Promise<Position> {
+  const saved = await readRunConfig(cfg.run.out);
+  const runId = typeof saved.record.runId === "string" ? saved.record.runId : undefined;
   let meta: Record<string, string> | null = null;
   const failures: string[] = [];
   for (const name of [LAST, PREVIOUS]) {
@@ -183,20 +192,34 @@ export async function resumeRun(
     );
   }
   const pos = JSON.parse(meta.position ?? "{}") as Partial<Position>;
+  if (runId && pos.runId !== runId) {
+    throw new CheckpointError(
+      `--resume ${cfg.run.out}: its checkpoint belongs to ${
+        pos.runId ? `run ${pos.runId}` : "a run without an id"
+      }, not to this folder's run ${runId}; it was copied in from another run (restore this ` +
+        "run's own checkpoint, or start a new run)",
+    );
+  }
   const at: Position = {
+    runId,
     epoch: pos.epoch ?? 0,
     batch: pos.batch ?? 0,
     best: pos.best ?? { epoch: -1, acc: -1 },
     carry: pos.carry ?? { loss: 0, correct: 0, seen: 0 },
   };
   const metricsPath = join(cfg.run.out, "metrics.jsonl");
-  const lines = (await Deno.readTextFile(metricsPath).catch(() => "")).split("\n")
-    .filter((l) => l.trim() && JSON.parse(l).epoch <= at.epoch);
-  await writeAtomic(metricsPath, lines.map((l) => l + "\n").join(""));
+  const { lines, torn } = await readMetrics(metricsPath);
+  if (torn) {
+    log(
+      `${metricsPath}: dropped a torn last line (${torn.length} bytes); its epoch is trained again`,
+    );
+  }
+  const kept = lines.filter((m) =>
+    m.epoch <= at.epoch && (!m.runId || !runId || m.runId === runId)
+  );
+  await writeAtomic(metricsPath, kept.map((m) => JSON.stringify(m) + "\n").join(""));
   // the event file follows the metrics it was written from: no epoch twice
-  const kept = lines.map((l) => JSON.parse(l) as EpochMetrics);
   await writeEvents(cfg.run.out, hparamsOf(cfg, s.mc), kept, s.stepsPerEpoch);
-  const saved = await readRunConfig(cfg.run.out);
   if (saved.experiment.run.epochs !== cfg.run.epochs || saved.format === 1) {
     // an extension is recorded; a flat (format 1) config.json is rewritten in format 2
     const from = saved.experiment.run.epochs;

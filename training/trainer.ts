@@ -314,6 +314,7 @@ async function endEpoch(
     ? await evaluate(rt, s.model, data.file, data.valIdx, s.spec, TEST_MODE, s.micro)
     : null;
   const m: EpochMetrics = {
+    ...(pos.runId ? { runId: pos.runId } : {}),
     epoch: pos.epoch + 1,
     trainLoss,
     trainAccuracy: trainAcc,
@@ -398,7 +399,7 @@ export async function train(
 ): Promise<TrainSummary> {
   const log = hooks.log ?? (() => {});
   checkFlags(cfg);
-  const created = await prepareFolder(cfg.run.out, resume, !!hooks.force);
+  const { created, lock } = await prepareFolder(cfg.run.out, resume, !!hooks.force, log);
   let stepped = false;
   let data: RunData | null = null;
   try {
@@ -427,6 +428,7 @@ export async function train(
     if (created && !stepped) await Deno.remove(cfg.run.out, { recursive: true }).catch(() => {});
     throw e;
   } finally {
+    lock.release();
     await data?.file.close();
   }
 }
