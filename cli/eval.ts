@@ -15,8 +15,9 @@ import { type InputSpec, TEST_MODE } from "../data/batches.ts";
 import { splitNames } from "../data/protocols.ts";
 import type { Experiment } from "../training/experiment.ts";
 import { readRunConfig } from "../training/experiment_file.ts";
+import { readMetrics } from "../training/metrics_file.ts";
 import { ensemble, type EvalScores, evaluateScores, summarize } from "../training/evaluate.ts";
-import { builtinDataset, inputSpecOf } from "../training/trainer.ts";
+import { builtinDataset, inputSpecOf } from "../training/setup.ts";
 import { printJson, UsageError } from "./output.ts";
 import { positiveInt } from "./data.ts";
 
@@ -204,11 +205,11 @@ async function writePictures(
   );
   const perClass = await writeChart(join(out, "per_class"), perClassSpec(r.perClass, classes));
   let curves: { svg: string; png: string } | null = null;
-  try {
-    const lines = (await Deno.readTextFile(join(runDir, "metrics.jsonl"))).trim().split("\n")
-      .filter(Boolean).map((l) => JSON.parse(l) as MetricsLine);
-    const title = `${basename(runDir)} (${name})`;
-    if (lines.length) curves = await writeChart(join(out, "curves"), curvesSpec(lines, title));
-  } catch { /* no metrics beside the checkpoint */ }
+  // no metrics beside the checkpoint: no curves; a damaged line is an error naming it
+  const { lines } = await readMetrics(join(runDir, "metrics.jsonl"));
+  const title = `${basename(runDir)} (${name})`;
+  if (lines.length) {
+    curves = await writeChart(join(out, "curves"), curvesSpec(lines as MetricsLine[], title));
+  }
   return { confusion, perClass, curves };
 }

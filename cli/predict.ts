@@ -19,7 +19,7 @@ import { readNpy } from "../io/npy.ts";
 import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { evaluateScores } from "../training/evaluate.ts";
-import { inputSpecOf } from "../training/trainer.ts";
+import { inputSpecOf } from "../training/setup.ts";
 import { openTarget } from "./eval.ts";
 import { positiveInt } from "./data.ts";
 import { UsageError } from "./output.ts";

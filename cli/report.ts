@@ -8,6 +8,8 @@ import { confusionSpec, type MetricsLine, overlaySpec, perClassSpec } from "../p
 import { escapeXml, svgOf } from "../plots/render.ts";
 import { layerLeaves } from "../training/experiment.ts";
 import { readRunConfig } from "../training/experiment_file.ts";
+import { readMetrics } from "../training/metrics_file.ts";
+import { LAST } from "../training/run_folder.ts";
 import { printJson, UsageError } from "./output.ts";
 
 interface RunRecord {
@@ -49,14 +51,13 @@ async function readRun(dir: string): Promise<RunRecord> {
   } catch (e) {
     throw new UsageError(`${dir}: not a run folder (config.json: ${(e as Error).message})`);
   }
-  const metrics = (await Deno.readTextFile(join(dir, "metrics.jsonl")).catch(() => ""))
-    .split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as MetricsLine);
+  const metrics = (await readMetrics(join(dir, "metrics.jsonl"))).lines as MetricsLine[];
   const summary = await readJson(join(dir, "summary.json")).catch(() => null) as
     | RunRecord["summary"]
     | null;
   let classes: string[] = [];
   try {
-    classes = JSON.parse((await checkpointMetadata(join(dir, "last.safetensors"))).classes);
+    classes = JSON.parse((await checkpointMetadata(join(dir, LAST))).classes);
   } catch { /* an older run: numbered classes */ }
   const K = summary?.final?.confusion.length ?? 0;
   if (classes.length !== K) classes = Array.from({ length: K }, (_, k) => `class ${k}`);

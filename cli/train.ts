@@ -5,6 +5,7 @@ import type { Experiment } from "../training/experiment.ts";
 import { getLeaf, layerLeaves, withRunFolder } from "../training/experiment.ts";
 import { readConfigLayer, readRunConfig } from "../training/experiment_file.ts";
 import { checkFlags } from "../training/preflight.ts";
+import { LAST, PREVIOUS } from "../training/run_folder.ts";
 import { train } from "../training/trainer.ts";
 import { type NamedLayer, type Origins, resolveExperiment } from "../training/resolve.ts";
 import { dryRun, type DryRunReport } from "../training/dry_run.ts";
@@ -96,7 +97,7 @@ export async function resolveConfig(o: Flags): Promise<ResolvedRun> {
 
 /** The epochs a run has completed, from its last checkpoint's header (0 when unreadable). */
 async function epochsDone(dir: string): Promise<number> {
-  for (const name of ["last.safetensors", "last-1.safetensors"]) {
+  for (const name of [LAST, PREVIOUS]) {
     try {
       const meta = await checkpointMetadata(join(dir, name));
       return JSON.parse(meta.position ?? "{}").epoch ?? 0;

@@ -19,7 +19,7 @@ import { readConfigLayer, readRunConfig } from "../training/experiment_file.ts";
 import { FLAT_PATHS } from "../training/migrate.ts";
 import { resolveExperiment } from "../training/resolve.ts";
 import { train } from "../training/trainer.ts";
-import { modelConfigFor } from "../training/trainer.ts";
+import { modelConfigFor } from "../training/setup.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
 import { tiny, tinyData } from "./tiny.ts";

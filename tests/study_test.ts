@@ -18,7 +18,7 @@ import { effectiveLr, getLeaf, type Layer, LEAVES, withRunFolder } from "../trai
 import { dryRun } from "../training/dry_run.ts";
 import { resolveExperiment } from "../training/resolve.ts";
 import { learningRate } from "../training/schedule.ts";
-import { modelConfigFor } from "../training/trainer.ts";
+import { modelConfigFor } from "../training/setup.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { dataTest } from "./datasets.ts";
 import { assertClose, gpuTest, readF32 } from "./helpers.ts";

@@ -19,7 +19,7 @@ gpuTest(
     const { buildModel } = await import("../models/presets.ts");
     const { loadCheckpoint } = await import("../io/checkpoint.ts");
     const { evaluate } = await import("../training/evaluate.ts");
-    const { inputSpecOf, modelConfigFor } = await import("../training/trainer.ts");
+    const { inputSpecOf, modelConfigFor } = await import("../training/setup.ts");
     const { samplesPerPass } = await import("../data/batches.ts");
     const test = (clips: number, flipTest: boolean) => ({ ...TEST_MODE, clips, flipTest });
     assertEquals(samplesPerPass(32, test(10, true)), 1); // 640 rows needed 160 MiB on lavapipe

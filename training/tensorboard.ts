@@ -14,7 +14,7 @@ import {
 import type { ModelConfig } from "../models/config.ts";
 import { effectiveLr, type Experiment } from "./experiment.ts";
 import type { EvalResult } from "./evaluate.ts";
-import type { EpochMetrics } from "./trainer.ts";
+import type { EpochMetrics } from "./run_folder.ts";
 
 export const EVENTS_PREFIX = "events.out.tfevents.";
 

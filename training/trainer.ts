@@ -7,61 +7,49 @@
 //
 // Stages (each guarantee lives in one of them):
 //   prepareFolder  the run folder: a finished or foreign run is never overwritten silently
-//   openData       the dataset, by absolute path (the built-in one regenerated when missing)
-//   buildSetup     model, optimiser, loader, schedule
+//                  (run_folder.ts, as are startRun, resumeRun and the checkpoints)
+//   openData       the dataset, by absolute path (setup.ts: the built-in one regenerated)
+//   buildSetup     model, optimiser, loader, schedule (setup.ts)
 //   startRun       a new run's config, metrics and a first checkpoint before the first step
 //   resumeRun      a checkpoint verified (falling back to last-1), metrics cut to it
 //   StepRunner     one optimiser step: inputs into fixed tensors, then the captured step
 //   runEpochs      the epoch loop: one metrics line per epoch, then last (and best)
 //   finish         the final evaluation (skipped when interrupted) and summary.json
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import * as ops from "../autograd/ops.ts";
 import { backward } from "../autograd/tape.ts";
-import { inputChannels, type InputSpec, rendererFor, TEST_MODE } from "../data/batches.ts";
-import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
-import { layoutJson } from "../data/layout_file.ts";
-import { type JointLayout, layoutByName } from "../data/layouts.ts";
-import { BatchLoader } from "../data/loader.ts";
-import type { HostBatch } from "../data/batches.ts";
-import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
-import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { type HostBatch, rendererFor, TEST_MODE } from "../data/batches.ts";
+import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { HeatmapRenderer } from "../kernels/heatmap.ts";
 import { map } from "../kernels/map.ts";
 import { accumulateAt, accumulateCorrect } from "../kernels/metrics.ts";
-import type { ModelConfig } from "../models/config.ts";
-import { type ActionModel, buildModel, parameterCount } from "../models/presets.ts";
-import { StepGraphs } from "../runtime/graph.ts";
+import { parameterCount } from "../models/presets.ts";
 import { tunePending } from "../runtime/autotune.ts";
+import { failpoint } from "../runtime/failpoints.ts";
+import { StepGraphs } from "../runtime/graph.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import { splitNames } from "../data/protocols.ts";
-import { effectiveLr, type Experiment, modelFields, type RunExperiment } from "./experiment.ts";
-import { readRunConfig, runConfigText } from "./experiment_file.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
-import { Optimizer } from "./optimizer.ts";
-import { failpoint } from "../runtime/failpoints.ts";
-import { checkData, checkFlags, ConfigError } from "./preflight.ts";
-import { learningRate, type Schedule } from "./schedule.ts";
+import type { RunExperiment } from "./experiment.ts";
+import { checkFlags } from "./preflight.ts";
 import type { Origins } from "./resolve.ts";
-import { appendEvents, epochRecords, finalRecords, hparamsOf, writeEvents } from "./tensorboard.ts";
+import {
+  BEST,
+  checkpointMeta,
+  type EpochMetrics,
+  LAST,
+  type Position,
+  prepareFolder,
+  resumeRun,
+  saveLast,
+  startRun,
+  writeAtomic,
+} from "./run_folder.ts";
+import { learningRate } from "./schedule.ts";
+import { buildSetup, openData, type RunData, type Setup } from "./setup.ts";
+import { appendEvents, epochRecords, finalRecords } from "./tensorboard.ts";
 
-export interface EpochMetrics {
-  epoch: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  valAccuracy: number;
-  lr: number;
-  samplesPerSec: number;
-  seconds: number;
-  /** Optimiser steps skipped so far for non-finite gradients, and the loss scale (f16). */
-  skippedSteps: number;
-  lossScale: number;
-  /** Mean training loss per logging interval of `lossInterval` optimiser steps. */
-  lossCurve: number[];
-  lossInterval: number;
-  /** Unix time (seconds) at the end of the epoch. */
-  time: number;
-}
+export type { EpochMetrics };
 
 export interface TrainSummary {
   run: string;
@@ -92,336 +80,9 @@ export interface TrainHooks {
   origins?: Origins;
 }
 
-/** An epoch's running sums: loss and hits so far, samples seen, loss per logging interval. */
-export interface Carry {
-  loss: number;
-  correct: number;
-  seen: number;
-  /** Summed loss x samples per logging interval of the epoch (absent: zeros). */
-  curve?: number[];
-}
-
-/** Where a run is: its epoch, the batch within it, the best so far and the epoch's running sums. */
-export interface Position {
-  epoch: number;
-  batch: number;
-  best: { epoch: number; acc: number };
-  carry: Carry;
-}
-
 /** Optimiser steps per point of the training-loss curve: about 20 points per epoch. */
 export function lossInterval(stepsPerEpoch: number): number {
   return Math.max(1, Math.ceil(stepsPerEpoch / 20));
-}
-
-const LAST = "last.safetensors", PREVIOUS = "last-1.safetensors", BEST = "best.safetensors";
-
-/** The built-in dataset, generated once per seed into a cache beside the runs. */
-export async function builtinDataset(outDir: string): Promise<string> {
-  const cache = join(dirname(resolve(outDir)), ".cache");
-  await Deno.mkdir(cache, { recursive: true });
-  const path = join(cache, `synth-${SYNTH_DEFAULT.seed}.arrow`);
-  try {
-    await Deno.stat(path);
-  } catch {
-    await writeSkeletonArrow(path, synthMeta(), synthRecords(SYNTH_DEFAULT));
-  }
-  return path;
-}
-
-/** The model as built: the experiment's model section, its input and the data's classes. */
-export function modelConfigFor(cfg: Experiment, file: SkeletonFile): ModelConfig {
-  const layout = layoutByName(file.meta.layout);
-  const spec = inputSpecOf(cfg);
-  return {
-    ...modelFields(cfg),
-    classes: file.meta.classes.length,
-    input: {
-      kind: cfg.input.kind,
-      channels: cfg.input.kind === "heatmap" ? inputChannels(layout, spec) : layout.joints.length,
-      frames: cfg.input.clipLen,
-      size: cfg.input.size,
-      persons: cfg.input.persons,
-    },
-  };
-}
-
-export function inputSpecOf(cfg: Experiment): InputSpec {
-  return {
-    kind: cfg.input.kind,
-    clipLen: cfg.input.clipLen,
-    size: cfg.input.size,
-    sigma: cfg.input.sigma,
-    joints: cfg.input.heatmap !== "limb",
-    limbs: cfg.input.heatmap !== "joint",
-    persons: cfg.input.persons,
-    sampling: cfg.input.sampling,
-    splitPersons: cfg.input.kind === "heatmap" && cfg.input.heatmapPersons !== "merge",
-    viewAlign: cfg.input.viewAlign,
-    bones: cfg.input.bones,
-    motion: cfg.input.motion,
-  };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Writes a file through a temporary one and a rename: never half-written. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await Deno.writeTextFile(`${path}.tmp`, text);
-  await Deno.rename(`${path}.tmp`, path);
-}
-
-// ---- the run folder and the data ---------------------------------------------------------
-
-/** Makes the run folder; returns whether this call created it (so a failed start removes it). */
-async function prepareFolder(out: string, resume: boolean, force: boolean): Promise<boolean> {
-  if (resume) {
-    if (!(await exists(join(out, "config.json")))) {
-      throw new ConfigError(`--resume ${out}: no run there (config.json is missing)`);
-    }
-    return false;
-  }
-  if (await exists(join(out, "config.json"))) {
-    if (!force) {
-      throw new ConfigError(
-        `--out ${out}: a run is already there; --resume it, choose another --out, or add ` +
-          "--force to replace it",
-      );
-    }
-    await Deno.remove(out, { recursive: true });
-  }
-  const created = !(await exists(out));
-  await Deno.mkdir(out, { recursive: true });
-  return created;
-}
-
-export interface RunData {
-  file: SkeletonFile;
-  /** Absolute path of the file read (for the built-in dataset, its cache). */
-  path: string;
-  trainIdx: number[];
-  valIdx: number[];
-}
-
-export async function openData(cfg: RunExperiment): Promise<RunData> {
-  const path = cfg.data.path ? resolve(cfg.data.path) : await builtinDataset(cfg.run.out);
-  const file = await SkeletonFile.open(path);
-  try {
-    checkData(cfg, file);
-    const [trainSplit, valSplit] = splitNames(cfg.data.split);
-    return { file, path, trainIdx: file.split(trainSplit), valIdx: file.split(valSplit) };
-  } catch (e) {
-    await file.close();
-    throw e;
-  }
-}
-
-// ---- model, optimiser, loader, schedule --------------------------------------------------
-
-export interface Setup {
-  mc: ModelConfig;
-  spec: InputSpec;
-  layout: JointLayout;
-  model: ActionModel;
-  opt: Optimizer;
-  /** Samples per micro-batch (a step accumulates cfg.optim.accumulate of them). */
-  micro: number;
-  loader: BatchLoader;
-  stepsPerEpoch: number;
-  schedule: Schedule;
-}
-
-export function buildSetup(rt: Runtime, cfg: RunExperiment, data: RunData): Setup {
-  const { file, trainIdx } = data;
-  const mc = modelConfigFor(cfg, file);
-  const spec = inputSpecOf(cfg);
-  const layout = layoutByName(file.meta.layout);
-  if (cfg.run.f16 && !rt.gpu.f16) {
-    throw new ConfigError(`--f16: the adapter ${rt.gpu.description.name} has no shader-f16`);
-  }
-  const micro = cfg.optim.batchSize / cfg.optim.accumulate;
-  if (!Number.isInteger(micro)) {
-    throw new ConfigError(
-      `--accumulate: ${cfg.optim.accumulate} does not divide --batch-size ${cfg.optim.batchSize}`,
-    );
-  }
-  rt.computeDtype = cfg.run.f16 ? "f16" : "f32";
-  const model = buildModel(rt, mc, cfg.run.seed);
-  const opt = new Optimizer(rt, model.namedParams(), {
-    kind: cfg.optim.optimizer,
-    weightDecay: cfg.optim.weightDecay,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    momentum: cfg.optim.momentum,
-    nesterov: cfg.optim.nesterov,
-    clipNorm: cfg.optim.clipNorm,
-  });
-  const mode = {
-    train: true,
-    clips: 1,
-    flipTest: false,
-    flipProb: cfg.augment.flip,
-    augment: { rotation: cfg.augment.rotation, noise: cfg.augment.noise, shift: cfg.augment.shift },
-  };
-  const loader = new BatchLoader(file, trainIdx, spec, mode, {
-    batchSize: micro,
-    shuffle: true,
-    seed: cfg.run.seed,
-    window: 8,
-    prefetch: 2,
-    dropLast: true,
-  });
-  const stepsPerEpoch = Math.floor(loader.batchesPerEpoch / cfg.optim.accumulate);
-  if (stepsPerEpoch === 0) {
-    throw new ConfigError(
-      `--batch-size ${cfg.optim.batchSize} exceeds the ${trainIdx.length} training samples`,
-    );
-  }
-  // The schedule spans cfg.epochs: extending a run (--resume --epochs N) re-plans it from the
-  // current step, and its config.json records the new length.
-  const schedule: Schedule = {
-    kind: cfg.schedule.kind,
-    lr: effectiveLr(cfg),
-    warmupSteps: Math.round(cfg.schedule.warmupEpochs * stepsPerEpoch),
-    totalSteps: cfg.run.epochs * stepsPerEpoch,
-    stepsPerEpoch,
-    milestones: cfg.schedule.milestones,
-    gamma: cfg.schedule.gamma,
-    minRatio: 0,
-  };
-  return { mc, spec, layout, model, opt, micro, loader, stepsPerEpoch, schedule };
-}
-
-// ---- checkpoints and the record of a run ---------------------------------------------------
-
-/** What a checkpoint records beside the tensors: the model, its input, the data, the position. */
-function checkpointMeta(cfg: RunExperiment, s: Setup, data: RunData, pos: Position) {
-  return {
-    preset: cfg.model.preset,
-    config: JSON.stringify(s.mc),
-    // The input pipeline and the data too, so that a checkpoint alone evaluates like its run.
-    input: JSON.stringify(s.spec),
-    data: JSON.stringify({ path: data.path, split: cfg.data.split }),
-    // the layout and class names, so that predict works on new data without the training file
-    layout: JSON.stringify(layoutJson(s.layout)),
-    classes: JSON.stringify(data.file.meta.classes),
-    position: JSON.stringify(pos),
-  };
-}
-
-async function saveLast(
-  rt: Runtime,
-  cfg: RunExperiment,
-  s: Setup,
-  data: RunData,
-  pos: Position,
-): Promise<void> {
-  await saveCheckpoint(
-    rt,
-    join(cfg.run.out, LAST),
-    s.model,
-    s.opt,
-    checkpointMeta(cfg, s, data, pos),
-    join(cfg.run.out, PREVIOUS),
-  );
-}
-
-/** A new run: its resolved configuration, an empty metrics file, and a first checkpoint. */
-async function startRun(
-  rt: Runtime,
-  cfg: RunExperiment,
-  s: Setup,
-  data: RunData,
-  origins: Origins = {},
-): Promise<Position> {
-  const experiment = {
-    ...cfg,
-    data: { ...cfg.data, path: cfg.data.path ? data.path : null },
-    run: { ...cfg.run, out: resolve(cfg.run.out) },
-  };
-  await writeAtomic(
-    join(cfg.run.out, "config.json"),
-    runConfigText(experiment, origins, { dataFile: data.path, modelConfig: s.mc }),
-  );
-  await writeAtomic(join(cfg.run.out, "metrics.jsonl"), "");
-  await writeEvents(cfg.run.out, hparamsOf(cfg, s.mc), [], s.stepsPerEpoch);
-  const pos: Position = {
-    epoch: 0,
-    batch: 0,
-    best: { epoch: -1, acc: -1 },
-    carry: { loss: 0, correct: 0, seen: 0 },
-  };
-  await saveLast(rt, cfg, s, data, pos); // any run that started can be resumed
-  return pos;
-}
-
-/**
- * Loads the last checkpoint (or, when it is damaged or missing, the one before it), cuts the
- * metrics to the epochs it has seen (a kill between a metrics line and its checkpoint leaves
- * one line too many), and records the configuration (a larger --epochs).
- */
-async function resumeRun(
-  rt: Runtime,
-  cfg: RunExperiment,
-  s: Setup,
-  log: (line: string) => void,
-): Promise<Position> {
-  let meta: Record<string, string> | null = null;
-  const failures: string[] = [];
-  for (const name of [LAST, PREVIOUS]) {
-    try {
-      meta = await loadCheckpoint(rt, join(cfg.run.out, name), s.model, s.opt);
-      if (failures.length) log(`${failures.join("; ")}; resuming from ${join(cfg.run.out, name)}`);
-      break;
-    } catch (e) {
-      if (!(e instanceof CheckpointError)) throw e;
-      failures.push(e.message);
-    }
-  }
-  if (!meta) {
-    throw new CheckpointError(
-      `--resume ${cfg.run.out}: no usable checkpoint (${failures.join("; ")}); start the run again`,
-    );
-  }
-  const pos = JSON.parse(meta.position ?? "{}") as Partial<Position>;
-  const at: Position = {
-    epoch: pos.epoch ?? 0,
-    batch: pos.batch ?? 0,
-    best: pos.best ?? { epoch: -1, acc: -1 },
-    carry: pos.carry ?? { loss: 0, correct: 0, seen: 0 },
-  };
-  const metricsPath = join(cfg.run.out, "metrics.jsonl");
-  const lines = (await Deno.readTextFile(metricsPath).catch(() => "")).split("\n")
-    .filter((l) => l.trim() && JSON.parse(l).epoch <= at.epoch);
-  await writeAtomic(metricsPath, lines.map((l) => l + "\n").join(""));
-  // the event file follows the metrics it was written from: no epoch twice
-  const kept = lines.map((l) => JSON.parse(l) as EpochMetrics);
-  await writeEvents(cfg.run.out, hparamsOf(cfg, s.mc), kept, s.stepsPerEpoch);
-  const saved = await readRunConfig(cfg.run.out);
-  if (saved.experiment.run.epochs !== cfg.run.epochs || saved.format === 1) {
-    // an extension is recorded; a flat (format 1) config.json is rewritten in format 2
-    const from = saved.experiment.run.epochs;
-    const extended = [...(saved.record.extended ?? [])];
-    if (from !== cfg.run.epochs) extended.push({ from, to: cfg.run.epochs, at: at.epoch });
-    const experiment = {
-      ...saved.experiment,
-      run: { ...saved.experiment.run, epochs: cfg.run.epochs },
-    };
-    await writeAtomic(
-      join(cfg.run.out, "config.json"),
-      runConfigText(experiment, saved.origins, { ...saved.record, extended }),
-    );
-  }
-  log(`resuming ${cfg.run.out} at epoch ${at.epoch + 1}, batch ${at.batch}`);
-  return at;
 }
 
 // ---- one optimiser step --------------------------------------------------------------------
@@ -653,6 +314,7 @@ async function endEpoch(
     ? await evaluate(rt, s.model, data.file, data.valIdx, s.spec, TEST_MODE, s.micro)
     : null;
   const m: EpochMetrics = {
+    ...(pos.runId ? { runId: pos.runId } : {}),
     epoch: pos.epoch + 1,
     trainLoss,
     trainAccuracy: trainAcc,
@@ -737,7 +399,7 @@ export async function train(
 ): Promise<TrainSummary> {
   const log = hooks.log ?? (() => {});
   checkFlags(cfg);
-  const created = await prepareFolder(cfg.run.out, resume, !!hooks.force);
+  const { created, lock } = await prepareFolder(cfg.run.out, resume, !!hooks.force, log);
   let stepped = false;
   let data: RunData | null = null;
   try {
@@ -766,6 +428,7 @@ export async function train(
     if (created && !stepped) await Deno.remove(cfg.run.out, { recursive: true }).catch(() => {});
     throw e;
   } finally {
+    lock.release();
     await data?.file.close();
   }
 }
