@@ -4,8 +4,7 @@
 // Also reruns the attention fixtures on the portable (non-subgroup) kernels.
 import { map } from "../kernels/map.ts";
 import { chooseTiling, matmul, matmulReference, type MatmulTiling } from "../kernels/matmul.ts";
-import { attentionBackward, attentionForward } from "../kernels/attention.ts";
-import { packedPart } from "../kernels/attention_dense.ts";
+import { attentionBackward, attentionForward, packedPart } from "../kernels/attention/mod.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { assertEquals } from "./assert.ts";
 import { assertClose, fixture, gpuTest, randn, readF32 } from "./helpers.ts";
