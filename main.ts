@@ -13,6 +13,7 @@ import { recipesCommand } from "./cli/recipes.ts";
 import { reportCommand } from "./cli/report.ts";
 import { predictCommand } from "./cli/predict.ts";
 import { addTrainOptions, trainCommand } from "./cli/train.ts";
+import { addSweepCommands } from "./cli/sweep.ts";
 import { infoCommand } from "./cli/info.ts";
 import { EXIT, parseIntList, printJson, runCommand } from "./cli/output.ts";
 import { Runtime } from "./runtime/runtime.ts";
@@ -44,6 +45,8 @@ export function buildCli(): Command {
       "train a model (default: vanilla-tiny on the built-in dataset)",
     ),
   ).action((o) => runCommand(() => trainCommand(o)));
+
+  addSweepCommands(program);
 
   program.command("eval")
     .description("evaluate a run or checkpoint: top-1/5, per-class, confusion (+ PNGs)")

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { escapeXml } from "../plots/render.ts";
 import type { TrainSummary } from "../training/trainer.ts";
-import { readSweepRecord, type SweepRecord, sweepPaths } from "./folder.ts";
+import { readSweepRecord, sweepPaths, type SweepRecord } from "./folder.ts";
 import type { Value } from "./spec.ts";
 
 export interface Cell {
@@ -144,14 +144,22 @@ export function htmlTable(t: SweepTable): string {
   const g = grid(t);
   const best = Math.max(...t.rows.map((r) => r.top1.mean ?? -1));
   const td = (c: Cell) =>
-    `<td class="n">${c.of === 0 ? "" : c.mean === best ? `<b>${escapeXml(cellText(c))}</b>` : escapeXml(cellText(c))}</td>`;
+    `<td class="n">${
+      c.of === 0
+        ? ""
+        : c.mean === best
+        ? `<b>${escapeXml(cellText(c))}</b>`
+        : escapeXml(cellText(c))
+    }</td>`;
   return `<h2>sweep ${escapeXml(t.name)}: final top-1 (%), mean ± std over ${
     escapeXml(t.repeat)
   }</h2><table id="sweep"><thead><tr>${
     g.head.map((h) => `<th>${escapeXml(h)}</th>`).join("")
   }</tr></thead><tbody>${
     g.body.map((r) =>
-      `<tr>${r.label.map((l) => `<td>${escapeXml(l)}</td>`).join("")}${r.cells.map(td).join("")}</tr>`
+      `<tr>${r.label.map((l) => `<td>${escapeXml(l)}</td>`).join("")}${
+        r.cells.map(td).join("")
+      }</tr>`
     ).join("")
   }</tbody></table>`;
 }

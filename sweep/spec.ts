@@ -5,7 +5,13 @@
 import { Command } from "commander";
 import { z } from "zod";
 import { addExperimentOptions, flagName, flagsLayer, parseLeafValue } from "../cli/flags.ts";
-import { type Experiment, type Layer, leafByPath, LEAVES, setLeaf } from "../training/experiment.ts";
+import {
+  type Experiment,
+  type Layer,
+  leafByPath,
+  LEAVES,
+  setLeaf,
+} from "../training/experiment.ts";
 import { parseConfigText, readConfigLayer } from "../training/experiment_file.ts";
 import { ConfigError, validateLayer } from "../training/experiment.ts";
 import { type NamedLayer, type Origins, resolveExperiment } from "../training/resolve.ts";
@@ -144,9 +150,11 @@ function valuesLayer(values: Record<string, Value>, file: string): Layer {
 /** The flags string as a layer, parsed as `train` parses them. */
 function flagsStringLayer(flags: string, file: string): Layer {
   const args = flags.trim() ? flags.trim().split(/\s+/) : [];
-  const cmd = addExperimentOptions(new Command().exitOverride().configureOutput({
-    writeErr: () => {},
-  }));
+  const cmd = addExperimentOptions(
+    new Command().exitOverride().configureOutput({
+      writeErr: () => {},
+    }),
+  );
   try {
     cmd.parse(args, { from: "user" });
   } catch (e) {
@@ -188,7 +196,9 @@ export async function planSweep(file: string, out?: string): Promise<Plan> {
   const name = sweep.name ?? file.split("/").pop()!.replace(/\.jsonc?$/, "");
   const folder = out ?? join("runs", "sweeps", name);
   const base = await baseLayer(sweep, file);
-  const flags = sweep.flags ? [{ origin: "sweep flags", layer: flagsStringLayer(sweep.flags, file) }] : [];
+  const flags = sweep.flags
+    ? [{ origin: "sweep flags", layer: flagsStringLayer(sweep.flags, file) }]
+    : [];
   const runs: PlannedRun[] = [];
   const seen = new Map<string, number>();
   for (const values of combinations(sweep)) {

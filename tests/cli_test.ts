@@ -287,7 +287,7 @@ async function checkReportOf(runs: string[], dir: string) {
   const out = `${dir}/report.html`;
   const r = await cli("report", ...runs, "-o", out, "--json");
   assertEquals(r.code, 0, r.stderr);
-  assert(JSON.parse(r.stdout).differing.includes("lr"), r.stdout);
+  assert(JSON.parse(r.stdout).differing.includes("optim.lr"), r.stdout);
   const html = await Deno.readTextFile(out);
   assert(!/(src|href)="https?:/.test(html) && !html.includes("<script"), "self-contained");
   assert(html.includes('<td class="diff">0.002</td>'), "the differing lr highlighted");
