@@ -26,6 +26,9 @@ export interface ErrorObject {
 const FILE_LIKE =
   /\.(arrow|json|jsonl|safetensors|pkl|pickle|npy|npz|png|svg|html|txt|csv|skeleton|tmp)$/;
 
+/** Flags whose value is a file or folder ("--out run: a run is already there"). */
+const FILE_FLAGS = new Set(["out", "resume", "data", "config", "labels", "classes", "missing"]);
+
 /**
  * The file (and record) an error is about: what it carries (io/errors.ts), else a leading
  * "PATH:", "PATH:LINE:" or "PATH [RECORD]:" of its message (also after a "--flag ").
@@ -34,10 +37,10 @@ export function whereOf(e: unknown): Located {
   const carried = locationOf(e);
   if (carried.file) return carried;
   const message = e instanceof Error ? e.message : String(e);
-  const m = message.match(/^(?:--[\w-]+ )?([^\s:[\]]+)(?::(\d+))?(?: \[([^\]]+)\])?:(?: |$)/);
+  const m = message.match(/^(?:--([\w-]+) )?([^\s:[\]]+)(?::(\d+))?(?: \[([^\]]+)\])?:(?: |$)/);
   if (!m) return carried;
-  const [, file, line, record] = m;
-  if (!file.includes("/") && !FILE_LIKE.test(file)) return carried;
+  const [, flag, file, line, record] = m;
+  if (!file.includes("/") && !FILE_LIKE.test(file) && !FILE_FLAGS.has(flag)) return carried;
   return {
     file,
     ...(carried.record ? { record: carried.record } : {}),

@@ -64,6 +64,8 @@ Deno.test("errors: the file and record of a message that names them", () => {
   });
   assertEquals(at("a.pkl [S001A002]: label 49 is outside"), { file: "a.pkl", record: "S001A002" });
   assertEquals(at("--resume /r/run: no run there"), { file: "/r/run" });
+  assertEquals(at("--out run: a run is already there"), { file: "run" });
+  assertEquals(at("--split foo: no such split"), {});
   assertEquals(at("model.heads (--heads): 7 does not divide"), {});
   assertEquals(at('--split: "foo"'), {});
   assertEquals(at("linear: input features must equal"), {});
