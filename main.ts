@@ -15,7 +15,7 @@ import { predictCommand } from "./cli/predict.ts";
 import { addTrainOptions, trainCommand } from "./cli/train.ts";
 import { addSweepCommands } from "./cli/sweep.ts";
 import { infoCommand } from "./cli/info.ts";
-import { EXIT, parseIntList, printJson, runCommand } from "./cli/output.ts";
+import { errorObject, EXIT, parseIntList, printJson, runCommand } from "./cli/output.ts";
 import { Runtime } from "./runtime/runtime.ts";
 
 export const VERSION = "0.1.0";
@@ -32,19 +32,19 @@ export function buildCli(): Command {
   program.command("info")
     .description("describe the WebGPU adapter (name, backend, features, limits)")
     .option("--json", "print one JSON object")
-    .action((o) => runCommand(() => infoCommand(o)));
+    .action((o) => runCommand(() => infoCommand(o), o));
 
   program.command("demo")
     .description("train a small transformer on a procedural motion task (a runtime smoke test)")
     .option("--epochs <n>", "epochs", "8")
     .option("--json", "print one JSON summary object")
-    .action((o) => runCommand(() => demoCommand({ epochs: Number(o.epochs), json: o.json })));
+    .action((o) => runCommand(() => demoCommand(o), o));
 
   addTrainOptions(
     program.command("train").description(
       "train a model (default: vanilla-tiny on the built-in dataset)",
     ),
-  ).action((o) => runCommand(() => trainCommand(o)));
+  ).action((o) => runCommand(() => trainCommand(o), o));
 
   addSweepCommands(program);
 
@@ -69,12 +69,13 @@ export function buildCli(): Command {
       "16",
     )
     .option("--out <dir>", "where the PNGs go (default: the run folder)")
+    .option("--force", "--out: replace charts already there (never a run's own files)")
     .option(
       "--ensemble <runs>",
       "more runs or checkpoints (comma separated) whose probabilities are averaged with it",
     )
     .option("--json", "print one JSON object")
-    .action((target, o) => runCommand(() => evalCommand(target, o)));
+    .action((target, o) => runCommand(() => evalCommand(target, o), o));
 
   program.command("predict")
     .description("class names with probabilities for sequences, by a trained run or checkpoint")
@@ -90,17 +91,17 @@ export function buildCli(): Command {
     .option("--layout <name|file.json>", ".npy inputs: their layout (default: the model's)")
     .option("--batch-size <n>", "input rows (views) per forward pass", "16")
     .option("--json", "one JSON line per sequence: {name, input, top: [{class, label, prob}]}")
-    .action((target, inputs, o) => runCommand(() => predictCommand(target, inputs, o)));
+    .action((target, inputs, o) => runCommand(() => predictCommand(target, inputs, o), o));
 
   program.command("models")
     .description("the presets: parameters, GFLOPs per sample, inputs, recipes")
     .option("--json", "print one JSON object")
-    .action((o) => runCommand(() => modelsCommand(o)));
+    .action((o) => runCommand(() => modelsCommand(o), o));
 
   program.command("recipes")
     .description("the training recipes: optimiser, schedule, length, batch, test protocol")
     .option("--json", "print one JSON object")
-    .action((o) => runCommand(() => recipesCommand(o)));
+    .action((o) => runCommand(() => recipesCommand(o), o));
 
   program.command("convert")
     .description("import a dataset into heatformer's Arrow format")
@@ -131,21 +132,23 @@ export function buildCli(): Command {
     .option("--missing <list>", "ntu: names to skip (samples_with_missing_skeletons.txt)")
     .option("--seed <n>", "synth: generator seed")
     .option("--subjects <n>", "synth: number of subjects (70% train)")
+    .option("--force", "replace an existing output file (never an input)")
     .option("--json", "print one JSON summary object")
-    .action((format, input, o) => runCommand(() => convertCommand(format, input, o)));
+    .action((format, input, o) => runCommand(() => convertCommand(format, input, o), o));
 
   program.command("report")
     .description("one self-contained HTML page comparing runs: table, curves, config differences")
     .argument("<runs...>", "run folders")
     .option("-o, --out <file.html>", "where to write it", "report.html")
+    .option("--force", "replace an existing file (never a run's own files)")
     .option("--json", "print one JSON object")
-    .action((runs, o) => runCommand(() => reportCommand(runs, o)));
+    .action((runs, o) => runCommand(() => reportCommand(runs, o), o));
 
   program.command("inspect")
     .description("counts per split and class, frames, persons, layout, anything suspicious")
     .argument("<file>", "an Arrow skeleton file")
     .option("--json", "print one JSON object")
-    .action((file, o) => runCommand(() => inspectCommand(file, o)));
+    .action((file, o) => runCommand(() => inspectCommand(file, o), o));
 
   program.command("render")
     .description(
@@ -160,8 +163,9 @@ export function buildCli(): Command {
     .option("--size <n>", "heatmap side", "56")
     .option("--sigma <s>", "Gaussian sigma", "0.6")
     .option("--heatmap <kind>", "joint | limb | both", "joint")
+    .option("--force", "replace existing output files (never the input)")
     .option("--json", "print one JSON object")
-    .action((file, o) => runCommand(() => renderCommand(file, o)));
+    .action((file, o) => runCommand(() => renderCommand(file, o), o));
 
   const bench = program.command("bench").description(
     "benchmarks (not tests): GFLOP/s, samples/s, peers",
@@ -187,7 +191,7 @@ export function buildCli(): Command {
         });
         if (o.json) printJson(report);
         else console.log(`adapter: ${report.adapter.name} (${report.adapter.backend})`);
-      })
+      }, o)
     );
   bench.command("train")
     .description(
@@ -213,7 +217,7 @@ export function buildCli(): Command {
           log: o.json ? undefined : (l) => console.log(l),
         });
         if (o.json) printJson({ adapter: rt.gpu.description, ...report });
-      })
+      }, o)
     );
 
   bench.command("data")
@@ -228,7 +232,7 @@ export function buildCli(): Command {
           log: o.json ? undefined : (l) => console.log(l),
         });
         if (o.json) printJson({ adapter: rt.gpu.description, ...report });
-      })
+      }, o)
     );
   return program;
 }
@@ -239,7 +243,10 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) {
-      Deno.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+      if (e.exitCode === 0) Deno.exit(EXIT.ok);
+      // commander has said it on stderr; a shell loop with --json gets the error object too
+      if (argv.includes("--json")) printJson(errorObject(e, EXIT.usage));
+      Deno.exit(EXIT.usage);
     }
     throw e;
   }

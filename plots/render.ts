@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
+import { writeAtomic } from "../io/atomic.ts";
 
 export const FONT = "DejaVu Sans";
 
@@ -79,13 +80,15 @@ export async function writeChart(
   return writeSvg(base, await svgOf(spec), 2);
 }
 
-/** Writes an SVG (a chart's, or one drawn by hand: the contact sheet) and its PNG. */
+/** Writes an SVG (a chart's, or one drawn by hand: the contact sheet) and its PNG, each
+ * whole or not at all (a temporary file, then a rename). */
 export async function writeSvg(
   base: string,
   svg: string,
   scale = 1,
 ): Promise<{ svg: string; png: string }> {
-  await Deno.writeTextFile(`${base}.svg`, svg);
-  await Deno.writeFile(`${base}.png`, await pngOf(svg, scale));
+  const png = await pngOf(svg, scale);
+  await writeAtomic(`${base}.svg`, svg);
+  await writeAtomic(`${base}.png`, png);
   return { svg: `${base}.svg`, png: `${base}.png` };
 }
