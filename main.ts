@@ -2,9 +2,6 @@
 // heatformer: transformers on 3D heatmap volumes for skeleton action recognition, on WebGPU.
 // One entry for every subcommand; `heatformer --help` lists them.
 import { Command, CommanderError } from "commander";
-import { benchData } from "./bench/data.ts";
-import { benchKernels } from "./bench/kernels.ts";
-import { benchTrain } from "./bench/train.ts";
 import { convertCommand, inspectCommand, renderCommand } from "./cli/data.ts";
 import { demoCommand } from "./cli/demo.ts";
 import { evalCommand } from "./cli/eval.ts";
@@ -167,6 +164,8 @@ export function buildCli(): Command {
     .option("--json", "print one JSON object")
     .action((file, o) => runCommand(() => renderCommand(file, o), o));
 
+  // bench/ and its peers (TensorFlow.js, jax-js) are imported when a bench command runs: with
+  // deno.json's lazy-dynamic-imports and npm-lazy-caching, nothing else downloads them.
   const bench = program.command("bench").description(
     "benchmarks (not tests): GFLOP/s, samples/s, peers",
   );
@@ -180,6 +179,7 @@ export function buildCli(): Command {
     .option("--min-ms <ms>", "minimum timed duration per measurement", "300")
     .action((o) =>
       runCommand(async () => {
+        const { benchKernels } = await import("./bench/kernels.ts");
         const rt = await Runtime.create();
         const report = await benchKernels(rt, {
           matmulSizes: parseIntList("--sizes", o.sizes),
@@ -206,6 +206,7 @@ export function buildCli(): Command {
     .option("--batch <n>", "samples per preset step", "16")
     .action((o) =>
       runCommand(async () => {
+        const { benchTrain } = await import("./bench/train.ts");
         const rt = await Runtime.create();
         const report = await benchTrain(rt, {
           peers: o.peers,
@@ -226,6 +227,7 @@ export function buildCli(): Command {
     .option("--batch <n>", "heatmap volumes per GPU dispatch", "8")
     .action((o) =>
       runCommand(async () => {
+        const { benchData } = await import("./bench/data.ts");
         const rt = await Runtime.create();
         const report = await benchData(rt, {
           batch: Number(o.batch),

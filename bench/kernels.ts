@@ -14,7 +14,7 @@ import { PEAK_WG, peakFlops, peakKernel } from "../kernels/peak.ts";
 import { patchify } from "../kernels/tubelet.ts";
 import type { AdapterDescription } from "../runtime/device.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { type PeerResult, tfjsMatmul } from "./peers/tfjs.ts";
+import { type PeerResult, runPeer } from "./peer.ts";
 import { timeGpu } from "./timing.ts";
 
 export interface KernelResult {
@@ -139,7 +139,11 @@ export async function benchKernels(
   let peers: PeerResult[] = [];
   if (o.peers !== false) {
     try {
-      peers = await tfjsMatmul(o.matmulSizes ?? [256, 512, 1024, 2048], minMs);
+      peers = await runPeer({
+        peer: "tfjs-matmul",
+        sizes: o.matmulSizes ?? [256, 512, 1024, 2048],
+        minMs,
+      });
       for (const r of peers) {
         log(`peer ${r.name} matmul ${r.shape[0]}^3: ${r.gflops.toFixed(1)} GFLOP/s`);
       }

@@ -7,7 +7,9 @@ import { chooseTiling, matmul, matmulReference, type MatmulTiling } from "../ker
 import { attentionBackward, attentionForward, packedPart } from "../kernels/attention/mod.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { assertEquals } from "./assert.ts";
-import { assertClose, fixture, gpuTest, randn, readF32 } from "./helpers.ts";
+import { assertClose, fixture, gpuTest, lacks, randn, readF32 } from "./helpers.ts";
+
+const noSubgroups = await lacks("8-lane subgroups");
 
 const TILINGS: MatmulTiling[] = [
   { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 },
@@ -108,12 +110,9 @@ for (const tiling of TILINGS) {
   gpuTest(
     `matmul ${tiling.kind} ${tiling.tm}x${tiling.tn} on odd shapes, epilogues`,
     async (rt) => {
-      if (tiling.kind === "subgroup" && !(rt.gpu.subgroups && rt.gpu.subgroupSize === 8)) {
-        console.log("skipped: adapter has no 8-lane subgroups");
-        return;
-      }
       await checkProducts(rt, tiling, tiling.kind === "shared" ? [...SHAPES, ...ALIGNED] : SHAPES);
     },
+    { skip: tiling.kind === "subgroup" ? noSubgroups : null },
   );
 }
 
@@ -178,10 +177,6 @@ const STRIDED_TILINGS: MatmulTiling[] = [
 ];
 for (const tiling of STRIDED_TILINGS) {
   gpuTest(`matmul ${tiling.kind} ${tiling.tm}x${tiling.tn} on strided 4-D views`, async (rt) => {
-    if (tiling.kind === "subgroup" && !(rt.gpu.subgroups && rt.gpu.subgroupSize === 8)) {
-      console.log("skipped: adapter has no 8-lane subgroups");
-      return;
-    }
     for (const [B, L, H, D] of [[2, 13, 3, 8], [1, 5, 1, 4], [2, 9, 2, 6]]) {
       const pv = randn(B * L * 3 * H * D, L + D);
       const at = (b: number, l: number, part: number, h: number, d: number) =>
@@ -231,7 +226,7 @@ for (const tiling of STRIDED_TILINGS) {
       );
       for (const t of Object.values(held)) rt.dispose(t);
     }
-  });
+  }, { skip: tiling.kind === "subgroup" ? noSubgroups : null });
 }
 
 Deno.test("matmul tiling: split-K on big GPUs for few tiles over a long K, never on lavapipe", () => {
