@@ -19,8 +19,7 @@ import { slurmScript, slurmStates, submit } from "../sweep/slurm.ts";
 import { planSweep, type SlurmSettings } from "../sweep/spec.ts";
 import { runStates } from "../sweep/status.ts";
 import { runTask } from "../sweep/task.ts";
-import { printJson, runCommand, UsageError } from "./output.ts";
-import { positiveInt } from "./data.ts";
+import { positiveInt, printJson, runCommand, UsageError } from "./output.ts";
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -171,7 +170,7 @@ export function addSweepCommands(program: Command): void {
     .option("--out <dir>", "the sweep's folder (default: runs/sweeps/NAME)")
     .option("--estimate", "time each run's dry run here (train --dry-run)")
     .option("--json", "print one JSON object")
-    .action((f, o) => runCommand(() => planCommand(f, o)));
+    .action((f, o) => runCommand(() => planCommand(f, o), o));
   const backend = (c: Command) =>
     c.option("--local [n]", "run here, N runs at a time (default 1)")
       .option("--slurm", "submit one sbatch job array")
@@ -189,21 +188,21 @@ export function addSweepCommands(program: Command): void {
       .description("start the sweep (or continue it: finished runs are skipped)")
       .option("--out <dir>", "the sweep's folder (default: runs/sweeps/NAME)"),
   )
-    .action((f, o) => runCommand(() => runSweepCommand(f, o)));
+    .action((f, o) => runCommand(() => runSweepCommand(f, o), o));
   backend(
     sweep.command("resume").argument("<dir>")
       .description("continue a sweep: interrupted runs resume, finished ones are skipped"),
   )
-    .action((d, o) => runCommand(() => resumeCommand(d, o)));
+    .action((d, o) => runCommand(() => resumeCommand(d, o), o));
   sweep.command("status").argument("<dir>")
     .description("each run: queued, running, done, failed (with its error) or preempted")
     .option("--json", "print one JSON object")
-    .action((d, o) => runCommand(() => statusCommand(d, o)));
+    .action((d, o) => runCommand(() => statusCommand(d, o), o));
   sweep.command("report").argument("<dir>")
     .description("the table (mean and std over seeds): report.md, report.csv, report.html")
     .option("--out <dir>", "where the report files go (default: the sweep folder)")
     .option("--json", "print one JSON object")
-    .action((d, o) => runCommand(() => reportSweepCommand(d, o)));
+    .action((d, o) => runCommand(() => reportSweepCommand(d, o), o));
   sweep.command("task").argument("<dir>").argument("<index>")
     .description("train one run of a sweep (what each Slurm array task and local worker runs)")
     .action((d, i) =>
