@@ -24,7 +24,7 @@ import { positiveInt, printJson, runCommand, UsageError } from "./output.ts";
 type Opts = Record<string, string | boolean | undefined>;
 
 async function planCommand(file: string, o: Opts): Promise<void> {
-  const plan = await planSweep(file, o.out as string | undefined);
+  const plan = await planSweep(file, o.out as string | undefined, (o.flags as string) ?? "");
   const rows = [];
   const rt = o.estimate ? await Runtime.create() : null;
   for (const r of plan.runs) {
@@ -108,7 +108,7 @@ async function launch(dir: string, record: SweepRecord, o: Opts, file?: SlurmSet
 }
 
 async function runSweepCommand(file: string, o: Opts): Promise<void> {
-  const plan = await planSweep(file, o.out as string | undefined);
+  const plan = await planSweep(file, o.out as string | undefined, (o.flags as string) ?? "");
   const record = await writePlan(plan);
   await launch(plan.out, record, o, plan.sweep.slurm);
 }
@@ -169,6 +169,7 @@ export function addSweepCommands(program: Command): void {
     .description("list the sweep's runs and their folders (nothing is written)")
     .option("--out <dir>", "the sweep's folder (default: runs/sweeps/NAME)")
     .option("--estimate", "time each run's dry run here (train --dry-run)")
+    .option("--flags <flags>", 'train flags for every run, after the sweep\'s (e.g. "--epochs 1")')
     .option("--json", "print one JSON object")
     .action((f, o) => runCommand(() => planCommand(f, o), o));
   const backend = (c: Command) =>

@@ -191,13 +191,17 @@ async function baseLayer(s: SweepFile, file: string): Promise<NamedLayer[]> {
 }
 
 /** The sweep's runs, each resolved and validated before anything is submitted. */
-export async function planSweep(file: string, out?: string): Promise<Plan> {
+export async function planSweep(file: string, out?: string, extraFlags = ""): Promise<Plan> {
   const sweep = await readSweepFile(file);
   const name = sweep.name ?? file.split("/").pop()!.replace(/\.jsonc?$/, "");
   const folder = out ?? join("runs", "sweeps", name);
   const base = await baseLayer(sweep, file);
   const flags = sweep.flags
     ? [{ origin: "sweep flags", layer: flagsStringLayer(sweep.flags, file) }]
+    : [];
+  // --flags of the command apply to every run, over its axis values
+  const extra = extraFlags
+    ? [{ origin: "flag", layer: flagsStringLayer(extraFlags, "--flags") }]
     : [];
   const runs: PlannedRun[] = [];
   const seen = new Map<string, number>();
@@ -209,7 +213,7 @@ export async function planSweep(file: string, out?: string): Promise<Plan> {
     const outLayer = { origin: "sweep", layer: { run: { out: join(folder, "runs", rn) } } };
     let resolved;
     try {
-      resolved = resolveExperiment([...base, ...flags, runLayer, outLayer]);
+      resolved = resolveExperiment([...base, ...flags, runLayer, ...extra, outLayer]);
     } catch (e) {
       throw new ConfigError(`${file}: run ${rn}: ${(e as Error).message}`);
     }
