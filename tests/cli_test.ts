@@ -7,17 +7,9 @@ import { assert, assertEquals } from "./assert.ts";
 import { legacySpec } from "../cli/eval.ts";
 import { layoutByName } from "../data/layouts.ts";
 import { presetByName } from "../models/presets.ts";
+import { cli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test({
   name: "cli: convert synth, inspect and render with --json; errors and exit codes",

@@ -23,19 +23,10 @@ import { modelConfigFor } from "../training/setup.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
 import { tiny, tinyData } from "./tiny.ts";
+import { cli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("./fixtures/configs/", import.meta.url));
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const resolveFlags = (flags: Layer, file: Layer = {}) =>
   resolveExperiment([{ origin: "config", layer: file }, { origin: "flag", layer: flags }]);

@@ -9,19 +9,11 @@ import { slurmScript } from "../sweep/slurm.ts";
 import { planSweep } from "../sweep/spec.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { startSlurm } from "./slurm.ts";
+import { runCli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const dec = new TextDecoder();
-
-async function hf(args: string[], env: Record<string, string> = {}) {
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
-}
+const hf = (args: string[], env: Record<string, string> = {}) => runCli(args, { env });
 
 /** The tiny sweep of the issue: 2 models x 2 seeds on the built-in data, 2 epochs. */
 const TINY_SWEEP = {

@@ -13,19 +13,11 @@ import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
 import { TINY, tiny, tinyData } from "./tiny.ts";
+import { cli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const PYSKL = fileURLToPath(new URL("./fixtures/pyskl2d_p4.pickle", import.meta.url));
 const SAMPLE = "S001C001R001A001";
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
 const bytes = (p: string) => Deno.readFile(p);
