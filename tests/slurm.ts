@@ -1,7 +1,7 @@
 // A real one-node Slurm cluster for the sweep tests: MUNGE and Debian's slurmctld / slurmd
 // (Slurm 22.05) started as child processes with a generated slurm.conf for this host (no
-// cgroups, no accounting), stopped at the end. `startSlurm` returns null, saying why, where
-// Slurm is not installed or cannot start (CI installs slurm-wlm and munge).
+// cgroups, no accounting), stopped at the end. Where Slurm is not installed the tests are
+// skipped (`slurmMissing` says why); .ci/run installs slurm-wlm and munge.
 import { hostname } from "node:os";
 
 export interface Cluster {
@@ -93,22 +93,25 @@ function slurmConf(dir: string, socket: string): string {
   ].join("\n");
 }
 
-/** Starts the cluster, or returns null after saying why it cannot. */
-export async function startSlurm(): Promise<Cluster | null> {
-  for (const tool of ["munged", "slurmctld", "slurmd", "sbatch"]) {
+const TOOLS = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol"];
+
+/** Why Slurm cannot run here ("" when it is installed): a test with it is skipped, saying so. */
+export async function slurmMissing(): Promise<string> {
+  for (const tool of TOOLS) {
     if (!(await run("which", [tool])).ok) {
-      console.log(`skipping: ${tool} is not installed (apt-get install slurm-wlm munge)`);
-      return null;
+      return `${tool} is not installed (apt-get install slurm-wlm munge)`;
     }
   }
+  return "";
+}
+
+/** Starts the cluster; throws, saying why, when it does not come up. */
+export async function startSlurm(): Promise<Cluster> {
   const dir = await Deno.makeTempDir({ prefix: "hf-slurm-" });
   await Deno.mkdir(`${dir}/state`);
   await Deno.mkdir(`${dir}/spool`);
   const munge = await startMunge(dir);
-  if (typeof munge === "string") {
-    console.log(`skipping: ${munge}`);
-    return null;
-  }
+  if (typeof munge === "string") throw new Error(munge);
   const conf = `${dir}/slurm.conf`;
   await Deno.writeTextFile(conf, slurmConf(dir, munge.socket));
   const env = { SLURM_CONF: conf };
@@ -134,8 +137,5 @@ export async function startSlurm(): Promise<Cluster | null> {
   }
   const log = await Deno.readTextFile(`${dir}/slurmctld.log`).catch(() => "");
   await stop();
-  console.log(
-    `skipping: the one-node Slurm did not come up (${log.split("\n").slice(-3).join(" | ")})`,
-  );
-  return null;
+  throw new Error(`the one-node Slurm did not come up (${log.split("\n").slice(-3).join(" | ")})`);
 }
