@@ -153,27 +153,13 @@ export interface AugmentSection {
   flip: number;
 }
 
-/** The model (models/config.ts), less what the data decides (input, classes). */
-export interface ModelSection {
+/**
+ * The model: models/config.ts's ModelConfig less what the input and the data decide (the
+ * input, the classes, the persons' treatment), and the preset it starts from.
+ */
+export type ModelSection = Omit<ModelConfig, "input" | "classes" | "heatmapPersons"> & {
   preset: string;
-  family: Family;
-  width: number;
-  depth: number;
-  spatialDepth: number;
-  temporalDepth: number;
-  heads: number;
-  mlpRatio: number;
-  tubelet: [number, number, number];
-  stem: "flat" | "joint";
-  stemDim: number;
-  spatialInit: "normal" | "fourier";
-  pool: "cls" | "mean";
-  dropout: number;
-  dropPath: number;
-  headDropout: number;
-  repDim: number;
-  headHidden: number;
-}
+};
 
 export interface OptimSection {
   optimizer: "adamw" | "sgd";
