@@ -123,6 +123,26 @@ export const PRESETS: Preset[] = [
     },
     { ...MOTIONBERT_RUN, studyParams: 63.5 },
   ),
+  // MotionBERT's own action model (configs/action/MB_ft_NTU60_xsub.yaml), the shape of its
+  // official checkpoints (models/motionbert_names.ts loads them; docs/motionbert.md)
+  p(
+    "motionbert-base",
+    "MotionBERT's DSTformer on (x, y, conf) of 17 H36M joints x 243 frames: d 512, depth 5, " +
+      "8 heads, MLP x2, rep 512, head 2048",
+    {
+      family: "motionbert",
+      width: 512,
+      depth: 5,
+      heads: 8,
+      mlpRatio: 2,
+      repDim: 512,
+      headHidden: 2048,
+      dropout: 0,
+      dropPath: 0,
+      input: { kind: "kp2d", channels: 17, frames: 243, size: 56, persons: 2 },
+    },
+    MOTIONBERT_RUN,
+  ),
   // CPU-sized (the built-in dataset: 25 NTU joints, 16 frames of 32 x 32)
   p("vanilla-tiny", "CPU-sized vanilla: d 64, 2 layers, joint stem (Fourier-initialised)", {
     family: "vanilla",
