@@ -11,6 +11,7 @@
 // sample i lives in batch floor(i / batch_size), row i % batch_size.
 import * as arrow from "apache-arrow";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { located } from "../io/errors.ts";
 import { toF16Array } from "../runtime/dtype.ts";
 import { type JointLayout, layoutByName, type LayoutName, registerLayout } from "./layouts.ts";
 import { layoutJson, parseLayout } from "./layout_file.ts";
@@ -61,6 +62,7 @@ export class DataError extends Error {
   constructor(file: string, record: string | null, problem: string) {
     super(`${file}${record ? ` [${record}]` : ""}: ${problem}`);
     this.name = "DataError";
+    located(this, file, record ?? undefined);
   }
 }
 
