@@ -12,6 +12,7 @@
 import * as arrow from "apache-arrow";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { located } from "../io/errors.ts";
+import { batchChecksum, CHECKSUM_KEY, CHECKSUMS } from "./checksum.ts";
 import { toF16Array } from "../runtime/dtype.ts";
 import { type JointLayout, layoutByName, type LayoutName, registerLayout } from "./layouts.ts";
 import { layoutJson, parseLayout } from "./layout_file.ts";
@@ -111,6 +112,8 @@ function schemaFor(meta: DatasetMeta, index?: DatasetIndex): arrow.Schema {
   ]);
   if (meta.flipLabels) md.set("flip_labels", JSON.stringify(meta.flipLabels));
   if (index) md.set("index", JSON.stringify(index));
+  // the final file's batches each carry a CRC32 (data/checksum.ts); older files have none
+  if (index) md.set(CHECKSUMS, "crc32");
   return new arrow.Schema(fields, md);
 }
 
@@ -317,7 +320,8 @@ async function writePhases(
         src as unknown as AsyncIterable<Uint8Array>,
       );
       for await (const b of reader as AsyncIterable<arrow.RecordBatch>) {
-        fw.write(new arrow.RecordBatch(schema, b.data));
+        const sum = new Map([[CHECKSUM_KEY, batchChecksum(b)]]);
+        fw.write(new arrow.RecordBatch(schema, b.data, sum));
       }
     } finally {
       await src.close();
@@ -506,10 +510,25 @@ export class SkeletonFile {
     }
   }
 
+  /** A batch's CRC32 against the one written with it (files with checksums: every batch). */
+  #verify(batch: arrow.RecordBatch, b: number): void {
+    if (this.reader.schema.metadata.get(CHECKSUMS) !== "crc32") return; // written before them
+    const want = batch.metadata.get(CHECKSUM_KEY), got = batchChecksum(batch);
+    if (want !== got) {
+      throw new DataError(
+        this.path,
+        `record batch ${b}`,
+        `damaged: checksum ${got}, written as ${want ?? "none"} (the file changed since it was ` +
+          `written; convert it again)`,
+      );
+    }
+  }
+
   async #decodeBatch(b: number): Promise<SkeletonRecord[]> {
     await this.#checkBlock(b);
     const batch = await this.reader.readRecordBatch(b);
     if (!batch) throw new DataError(this.path, `batch ${b}`, "record batch out of range");
+    this.#verify(batch, b);
     const get = (n: string) => batch.getChild(n);
     const V = layoutByName(this.meta.layout).joints.length, C = this.meta.channels;
     const out: SkeletonRecord[] = [];
