@@ -121,7 +121,7 @@ export async function convertCommand(
     splits: report.splits ?? {},
     skipped: report.skipped.length,
     seconds: (performance.now() - t0) / 1000,
-    skippedSamples: report.skipped.slice(0, 1000),
+    skippedSamples: report.skipped, // every dropped sample, named
   };
   if (o.json) printJson({ ...summary, warnings: report.warnings ?? [] });
   else {
@@ -136,7 +136,7 @@ export async function convertCommand(
       console.log(
         `skipped ${report.skipped.length}: ${
           report.skipped.slice(0, 5).map((s) => `${s.name} (${s.reason})`).join(", ")
-        }${report.skipped.length > 5 ? ", ..." : ""}`,
+        }${report.skipped.length > 5 ? `, ... (--json lists all ${report.skipped.length})` : ""}`,
       );
     }
   }

@@ -33,7 +33,11 @@ export async function* ntuItems(dir: string, o: NtuOptions): AsyncGenerator<Item
   for (const f of await listFiles(dir, ".skeleton")) {
     const name = f.replace(/\.skeleton$/, "");
     const meta = parseNtuName(name);
-    if (meta && meta.action > o.classes) continue; // NTU120 files in an NTU60 conversion
+    if (meta && meta.action > o.classes) {
+      // NTU120 files in an NTU60 conversion: dropped, and counted as dropped
+      yield { skip: name, reason: `action A${meta.action} is not one of the ${o.classes} classes` };
+      continue;
+    }
     if (o.missing?.has(name)) {
       yield { skip: name, reason: "listed as missing skeleton" };
       continue;

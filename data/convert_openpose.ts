@@ -86,6 +86,10 @@ export async function convertKinetics(
   const labelled = entries.filter((e) => e.v?.has_skeleton !== false && e.v?.label_index != null);
   let top = -1;
   for (const { file, clip, v } of labelled) {
+    if (o.classes && v.label != null && !o.classes.includes(String(v.label))) {
+      // a name the class list lacks is an error, not a new class
+      throw new DataError(file, clip, `label "${v.label}" is not in the class list`);
+    }
     top = Math.max(
       top,
       maxLabel([{ record: clip, label: v.label_index }], file, o.classes?.length),

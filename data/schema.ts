@@ -299,6 +299,15 @@ async function writePhases(
       pending.push(r);
       if (pending.length === meta.batchSize) flush();
     }
+    if (!index.names.length) {
+      // nothing written is a failed conversion, not an empty file to train on
+      const first = skipped.slice(0, 3).map((s) => `${s.name}: ${s.reason}`).join("; ");
+      throw new DataError(
+        source,
+        null,
+        `no sample to write (${skipped.length} skipped${first ? `: ${first}` : ""})`,
+      );
+    }
     flush();
     w.finish();
     await drain;
