@@ -33,10 +33,46 @@ export interface ConvertFlags {
   json?: boolean;
 }
 
+/** Exit codes of an interrupted conversion: 128 + the signal's number, as shells report it. */
+export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * `convert`: the conversion runs with an abort signal that Ctrl-C (SIGINT) and SIGTERM
+ * trigger; the writer then stops at its next batch and removes its temporary files, and the
+ * process exits 130 (SIGINT) or 143 (SIGTERM) with nothing written.
+ */
 export async function convertCommand(
   format: string,
   input: string | undefined,
   o: ConvertFlags,
+): Promise<void> {
+  const ac = new AbortController();
+  let caught: keyof typeof SIGNAL_EXIT | null = null;
+  const on = (sig: keyof typeof SIGNAL_EXIT) => () => {
+    caught ??= sig;
+    ac.abort(new Error(`interrupted by ${sig}`));
+  };
+  const handlers = { SIGINT: on("SIGINT"), SIGTERM: on("SIGTERM") };
+  for (const [sig, h] of Object.entries(handlers)) Deno.addSignalListener(sig as Deno.Signal, h);
+  try {
+    // a signal after the output is renamed into place comes too late: the conversion is done
+    await convertWith(format, input, o, ac.signal);
+  } catch (e) {
+    if (!caught) throw e;
+    console.error(`heatformer: interrupted (${caught}): nothing written to ${o.out}`);
+    Deno.exit(SIGNAL_EXIT[caught]);
+  } finally {
+    for (const [sig, h] of Object.entries(handlers)) {
+      Deno.removeSignalListener(sig as Deno.Signal, h);
+    }
+  }
+}
+
+async function convertWith(
+  format: string,
+  input: string | undefined,
+  o: ConvertFlags,
+  signal: AbortSignal,
 ): Promise<void> {
   if (!CONVERT_FORMATS.includes(format as typeof CONVERT_FORMATS[number])) {
     throw new UsageError(
@@ -58,11 +94,12 @@ export async function convertCommand(
       report = await convertNtu(input!, o.out, {
         classes,
         missing: o.missing ? await readNameList(o.missing) : undefined,
+        signal,
       });
       break;
     }
     case "nw-ucla":
-      report = await convertNwucla(input!, o.out);
+      report = await convertNwucla(input!, o.out, { signal });
       break;
     case "synth": {
       const seed = Number(o.seed ?? SYNTH_DEFAULT.seed);
@@ -77,7 +114,7 @@ export async function convertCommand(
         subjects,
         trainSubjects: Math.max(1, Math.round(subjects * 0.7)),
       };
-      report = await writeSkeletonArrow(o.out, synthMeta(), synthRecords(opts));
+      report = await writeSkeletonArrow(o.out, synthMeta(), synthRecords(opts), o.out, { signal });
       break;
     }
     case "pyskl": {
@@ -86,6 +123,7 @@ export async function convertCommand(
         maxPersons: o.maxPersons ? positiveInt("--max-persons", o.maxPersons) : undefined,
         layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
       });
       break;
     }
@@ -96,6 +134,7 @@ export async function convertCommand(
         split: o.split,
         layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
       });
       break;
     }
@@ -107,6 +146,7 @@ export async function convertCommand(
         split: o.split,
         maxPersons,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
       };
       report = format === "openpose"
         ? await m.convertOpenpose(input!, o.out, opts)

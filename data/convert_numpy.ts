@@ -26,6 +26,8 @@ export interface NumpyOptions {
   classes?: string[];
   /** X.npy: the split of its samples (default train). */
   split?: string;
+  /** Stops the write cleanly (nothing left behind). */
+  signal?: AbortSignal;
 }
 
 const THREE_D = new Set(["ntu25", "kinect20", "h36m17"]);
@@ -292,5 +294,5 @@ export async function convertNumpy(
       }
     }
   }
-  return await writeSkeletonArrow(out, meta, records(), input);
+  return await writeSkeletonArrow(out, meta, records(), input, o);
 }

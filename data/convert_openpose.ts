@@ -15,6 +15,8 @@ export interface OpenposeOptions {
   maxPersons?: number;
   /** Kinetics with --labels: the split of DIR's clips (default train). */
   split?: string;
+  /** Stops the write cleanly (nothing left behind). */
+  signal?: AbortSignal;
 }
 
 interface KineticsLabel {
@@ -130,7 +132,7 @@ export async function convertKinetics(
       }
     }
   }
-  return await writeSkeletonArrow(out, meta, records(), dir);
+  return await writeSkeletonArrow(out, meta, records(), dir, o);
 }
 
 /** Joints per person in the first frame file with anybody in it: 25 (BODY_25) or 18 (COCO-18). */
@@ -212,5 +214,5 @@ export async function convertOpenpose(
       yield record;
     }
   }
-  return await writeSkeletonArrow(out, meta, records(), dir);
+  return await writeSkeletonArrow(out, meta, records(), dir, o);
 }

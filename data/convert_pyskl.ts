@@ -66,6 +66,8 @@ export interface PysklOptions {
   /** A layout (built-in, or read with resolveLayoutArg from --layout FILE.json). */
   layout?: JointLayout;
   classes?: string[];
+  /** Stops the write cleanly (nothing left behind). */
+  signal?: AbortSignal;
 }
 
 /** Layouts a keypoint shape (V, C) implies; others need --layout. */
@@ -107,7 +109,7 @@ export async function convertPyskl(
   try {
     return await convertPickle(path, out, o);
   } catch (e) {
-    if (e instanceof DataError || e instanceof PickleError) throw e;
+    if (e instanceof DataError || e instanceof PickleError || o.signal?.aborted) throw e;
     // values of the wrong kind where the layout expects arrays, numbers or strings
     throw new DataError(path, null, `malformed annotation file (${(e as Error).message})`);
   }
@@ -213,7 +215,7 @@ async function convertPickle(path: string, out: string, o: PysklOptions): Promis
       };
     }
   }
-  const report = await writeSkeletonArrow(out, meta, records(), path);
+  const report = await writeSkeletonArrow(out, meta, records(), path, o);
   const names = new Set(list.map(nameOf));
   const unknown = [...splitOf.keys()].filter((n) => !names.has(n));
   if (unknown.length) {

@@ -140,11 +140,7 @@ async function deflatedMember(f: Deno.FsFile, s: Span, where: string): Promise<N
   if (bytes.length !== need) {
     throw new NpyError(where, `inflates to ${bytes.length} bytes, not ${need}`);
   }
-  return {
-    file: "",
-    shape: h.shape,
-    dtype: h.dtype,
-    offset: 0,
-    bytes: bytes.subarray(h.dataStart),
-  };
+  // a plain Uint8Array view: a Buffer's slice() shares memory, and readSlice copies by slice()
+  const plain = new Uint8Array(bytes.buffer, bytes.byteOffset + h.dataStart, need - h.dataStart);
+  return { file: "", shape: h.shape, dtype: h.dtype, offset: 0, bytes: plain };
 }

@@ -7,11 +7,11 @@ import { convertNumpy } from "../data/convert_numpy.ts";
 import { convertKinetics, convertOpenpose } from "../data/convert_openpose.ts";
 import { convertPyskl } from "../data/convert_pyskl.ts";
 import { MAX_JOINTS, parseLayout } from "../data/layout_file.ts";
-import { DataError } from "../data/schema.ts";
+import { DataError, SkeletonFile } from "../data/schema.ts";
 import { locationOf } from "../io/errors.ts";
 import { NpyError } from "../io/npy.ts";
 import { encodeNpy } from "../io/png.ts";
-import { assert, assertRejects, assertThrows } from "./assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { runCli } from "./cli_run.ts";
 import { zipOf } from "./zip.ts";
 
@@ -197,5 +197,26 @@ Deno.test("bounds: an .npz member's values must lie inside it", async () => {
     NpyError,
   );
   assert(e.message.includes("[x_train.npy]: 1 x 4 x 75 <f4 values need"), e.message);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("bounds: a deflated .npz member converts to the values it holds", async () => {
+  const dir = await Deno.makeTempDir();
+  const x = new Float32Array(2 * 3 * 75).map((_, i) => 1 + i);
+  await Deno.writeFile(
+    `${dir}/d.npz`,
+    zipOf([
+      { name: "x_train.npy", bytes: encodeNpy(x, [2, 3, 75]), deflate: true },
+      { name: "y_train.npy", bytes: encodeNpy(new Float32Array([1, 0]), [2]), deflate: true },
+    ]),
+  );
+  await convertNumpy(`${dir}/d.npz`, `${dir}/out.arrow`);
+  const f = await SkeletonFile.open(`${dir}/out.arrow`);
+  try {
+    assertEquals(f.index.labels, [1, 0]);
+    assertEquals((await f.read(1)).keypoint[0], x[3 * 75]);
+  } finally {
+    await f.close();
+  }
   await Deno.remove(dir, { recursive: true });
 });
