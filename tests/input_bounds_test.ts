@@ -41,9 +41,9 @@ function layoutMs(V: number): number {
 Deno.test("bounds: a layout of MAX_JOINTS joints validates in linear time", () => {
   const l = parseLayout(chainLayout(MAX_JOINTS), "big.json");
   assert(l.joints.length === MAX_JOINTS && l.flipPairs.length === MAX_JOINTS / 2);
-  // 4x the joints: about 4x the time when linear, 16x when quadratic (as it was)
-  const quarter = layoutMs(MAX_JOINTS / 4), full = layoutMs(MAX_JOINTS);
-  assert(full < 8 * quarter + 20, `${quarter.toFixed(1)} ms, then ${full.toFixed(1)} ms for 4x`);
+  // quadratic checks took 0.4-1.2 s here (best of three, warm); linear ones take 20-60 ms
+  const ms = layoutMs(MAX_JOINTS);
+  assert(ms < 200, `${MAX_JOINTS} joints took ${ms.toFixed(0)} ms`);
 });
 
 Deno.test("bounds: a layout past MAX_JOINTS is refused at once, naming the cap", () => {
