@@ -8,7 +8,9 @@ export class NpyError extends Error {
   constructor(file: string, problem: string) {
     super(`${file}: ${problem}`);
     this.name = "NpyError";
-    located(this, file);
+    // `file` may be "FILE.npz [member.npy]": the member is the record
+    const m = /^(.*) \[([^\]]+)\]$/.exec(file);
+    located(this, m ? m[1] : file, m?.[2]);
   }
 }
 

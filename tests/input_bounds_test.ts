@@ -197,6 +197,7 @@ Deno.test("bounds: an .npz member's values must lie inside it", async () => {
     NpyError,
   );
   assert(e.message.includes("[x_train.npy]: 1 x 4 x 75 <f4 values need"), e.message);
+  assertEquals(locationOf(e), { file: `${dir}/short.npz`, record: "x_train.npy" });
   await Deno.remove(dir, { recursive: true });
 });
 
