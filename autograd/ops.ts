@@ -1,13 +1,14 @@
 // Differentiable ops: each is a forward built from kernels/ plus its gradient rule, all in
 // this one table. Shapes in comments: (B, T, C) etc.
-import { attentionBackward, attentionForward } from "../kernels/attention.ts";
-import { useDenseAttention } from "../kernels/attention_impl.ts";
-import type { AttentionImpl } from "../kernels/attention_impl.ts";
 import {
+  attentionBackward,
+  attentionForward,
+  type AttentionImpl,
+  chooseVariant,
   denseAttentionBackward,
   denseAttentionForward,
   packedPart,
-} from "../kernels/attention_dense.ts";
+} from "../kernels/attention/mod.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../kernels/cross_entropy.ts";
 import { dropout as dropoutKernel } from "../kernels/dropout.ts";
 import { layerNormBackward, layerNormForward } from "../kernels/layernorm.ts";
@@ -311,7 +312,7 @@ export function softmax(x: Tensor): Tensor {
   return record(y, "softmax", [x], (g) => [softmaxBackward(x.rt, g, y)]);
 }
 
-/** Which attention kernels (kernels/attention_impl.ts); default: the runtime's setting. */
+/** Which attention kernels (kernels/attention/mod.ts); default: the runtime's setting. */
 export type { AttentionImpl };
 
 export interface AttentionOptions {
@@ -330,16 +331,18 @@ export function attention(
   opts: AttentionOptions = {},
 ): Tensor {
   [q, k, v] = [autocast(q), autocast(k), autocast(v)];
-  if (useDenseAttention(q, k, v, opts)) {
+  const variant = chooseVariant(q, k, v, opts);
+  if (variant === "dense") {
     const { out, saved } = denseAttentionForward(q.rt, q, k, v, opts);
     return record(out, "attention", [q, k, v], (g) => {
       const r = denseAttentionBackward(q.rt, g, saved);
       return [r.dq, r.dk, r.dv];
     });
   }
-  const { out, lse } = attentionForward(q.rt, q, k, v, opts);
+  const fused = { ...opts, variant };
+  const { out, lse } = attentionForward(q.rt, q, k, v, fused);
   return record(out, "attention", [q, k, v], (g) => {
-    const r = attentionBackward(q.rt, g, q, k, v, out, lse, opts);
+    const r = attentionBackward(q.rt, g, q, k, v, out, lse, fused);
     return [r.dq, r.dk, r.dv];
   });
 }
@@ -387,7 +390,8 @@ export function attentionPacked(qkv: Tensor, opts: AttentionOptions = {}): Tenso
   const src = contiguous(rt, qkv);
   const [b, l, , h, d] = src.shape;
   const [q, k, v] = [packedPart(src, 0), packedPart(src, 1), packedPart(src, 2)];
-  if (useDenseAttention(q, k, v, opts)) {
+  const variant = chooseVariant(q, k, v, opts);
+  if (variant === "dense") {
     const { out, saved } = denseAttentionForward(rt, q, k, v, opts);
     return record(out, "attention", [qkv], (g) => {
       // dq, dk, dv land straight in their parts of the packed gradient.
@@ -400,9 +404,10 @@ export function attentionPacked(qkv: Tensor, opts: AttentionOptions = {}): Tenso
       return [dqkv];
     });
   }
-  const { out, lse } = attentionForward(rt, q, k, v, opts);
+  const fused = { ...opts, variant };
+  const { out, lse } = attentionForward(rt, q, k, v, fused);
   return record(out, "attention", [qkv], (g) => {
-    const r = attentionBackward(rt, g, q, k, v, out, lse, opts);
+    const r = attentionBackward(rt, g, q, k, v, out, lse, fused);
     const dqkv = rt.empty(src.shape, g.dtype, "attention.dqkv");
     [r.dq, r.dk, r.dv].forEach((d5, i) =>
       map(rt, [d5.view([b, l, 1, h, d])], "v0", {

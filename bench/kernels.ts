@@ -1,13 +1,20 @@
 // `heatformer bench kernels`: the adapter's FMA peak, matmul, attention and the tubelet
 // embedding at the study's shapes, and the same matmuls in TensorFlow.js WebGPU, one run.
 import { tuneRecorded } from "../runtime/autotune.ts";
-import { attentionForward } from "../kernels/attention.ts";
+import {
+  ATTENTION_VARIANTS,
+  attentionForward,
+  type AttentionVariant,
+  denseAttentionForward,
+  variantServes,
+} from "../kernels/attention/mod.ts";
+import { attentionCase, checkAttention, disposeCase } from "./attention_check.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { PEAK_WG, peakFlops, peakKernel } from "../kernels/peak.ts";
 import { patchify } from "../kernels/tubelet.ts";
 import type { AdapterDescription } from "../runtime/device.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { type PeerResult, tfjsMatmul } from "./peers/tfjs.ts";
+import { type PeerResult, runPeer } from "./peer.ts";
 import { timeGpu } from "./timing.ts";
 
 export interface KernelResult {
@@ -96,21 +103,7 @@ export async function benchKernels(
   }
 
   for (const l of o.attentionLengths ?? [64, 256, 1024]) {
-    const [bsz, h, d] = [8, 8, 64];
-    const q = randomTensor(rt, [bsz, l, h, d], dt), k = randomTensor(rt, [bsz, l, h, d], dt);
-    const v = randomTensor(rt, [bsz, l, h, d], dt);
-    const t = await timeTuned(rt, () => rt.tidy(() => void attentionForward(rt, q, k, v)), minMs);
-    const flops = 4 * bsz * h * l * l * d;
-    const gflops = flops / t.ms / 1e6;
-    results.push({
-      kernel: "attention",
-      shape: [bsz, h, l, d],
-      gflops,
-      ms: t.ms,
-      peakPct: pct(gflops),
-    });
-    log(`attention B${bsz} H${h} L${l} D${d}: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s`);
-    for (const x of [q, k, v]) rt.dispose(x);
+    results.push(...await benchAttention(rt, l, dt, minMs, pct, log));
   }
 
   // Tubelet embedding at the study's ViViT shape: 17 x 56^3 volume, tubelet 8x8x8 and
@@ -146,7 +139,11 @@ export async function benchKernels(
   let peers: PeerResult[] = [];
   if (o.peers !== false) {
     try {
-      peers = await tfjsMatmul(o.matmulSizes ?? [256, 512, 1024, 2048], minMs);
+      peers = await runPeer({
+        peer: "tfjs-matmul",
+        sizes: o.matmulSizes ?? [256, 512, 1024, 2048],
+        minMs,
+      });
       for (const r of peers) {
         log(`peer ${r.name} matmul ${r.shape[0]}^3: ${r.gflops.toFixed(1)} GFLOP/s`);
       }
@@ -163,4 +160,53 @@ export async function benchKernels(
   }
   rt.dispose(sink);
   return { adapter: rt.gpu.description, peakGflops, results, peers, ratios };
+}
+
+/**
+ * Attention at length l (B8 H8 D64): each variant that runs here is first checked against the
+ * reference, forward and backward (on B2 H2, a mask; a mismatch throws), then its forward is
+ * timed.
+ */
+async function benchAttention(
+  rt: Runtime,
+  l: number,
+  dt: "f32" | "f16",
+  minMs: number,
+  pct: (gflops: number) => number,
+  log: (line: string) => void,
+): Promise<KernelResult[]> {
+  const [bsz, h, d] = [8, 8, 64];
+  const q = randomTensor(rt, [bsz, l, h, d], dt), k = randomTensor(rt, [bsz, l, h, d], dt);
+  const v = randomTensor(rt, [bsz, l, h, d], dt);
+  const check = await attentionCase(rt, { b: 2, h: 2, lq: l, lk: l, d }, dt);
+  const results: KernelResult[] = [];
+  for (const variant of ATTENTION_VARIANTS) {
+    const what = `attention ${variant} B${bsz} H${h} L${l} D${d}`;
+    if (!variantServes(variant, q, k, v) || !variantServes(variant, check.q, check.k, check.v)) {
+      log(`${what}: does not run here, skipped`);
+      continue;
+    }
+    const diff = await checkAttention(rt, variant, check);
+    const forward = (x: AttentionVariant) =>
+      x === "dense" ? denseAttentionForward(rt, q, k, v) : attentionForward(rt, q, k, v, {
+        variant: x,
+      });
+    const t = await timeTuned(rt, () => rt.tidy(() => void forward(variant)), minMs);
+    const gflops = (4 * bsz * h * l * l * d) / t.ms / 1e6;
+    results.push({
+      kernel: "attention",
+      shape: [bsz, h, l, d],
+      gflops,
+      ms: t.ms,
+      peakPct: pct(gflops),
+      note: `${variant}, ${dt}, max |diff| vs reference ${diff.toExponential(1)}`,
+    });
+    log(
+      `${what}: matches the reference (max |diff| ${diff.toExponential(1)}); ` +
+        `${t.ms.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s`,
+    );
+  }
+  disposeCase(rt, check);
+  for (const x of [q, k, v]) rt.dispose(x);
+  return results;
 }

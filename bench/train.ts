@@ -12,6 +12,7 @@ import { buildModel, flopsPerSample, presetByName } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { DEFAULT_OPTIMIZER, Optimizer } from "../training/optimizer.ts";
+import { type PeerTime, runPeer } from "./peer.ts";
 import { medianMs } from "./timing.ts";
 
 export interface StepResult {
@@ -243,16 +244,13 @@ export async function benchTrain(
     );
   }
   const peers: PeerStep[] = [];
-  // The same reference step in the TypeScript peers, timed in this run: TensorFlow.js on
-  // WebGPU (the same adapter) and jax-js on WebAssembly (the fastest peer on a CPU).
-  const runners: [string, () => Promise<{ name: string; msPerStep: number }>][] = [
-    ["tfjs-webgpu", async () => (await import("./peers/tfjs_train.ts")).tfjsReferenceStep()],
-    ["jax-js-wasm", async () => (await import("./peers/jaxjs_train.ts")).jaxjsReferenceStep()],
-    [
-      "jax-js-wasm-eager",
-      async () =>
-        (await import("./peers/jaxjs_train.ts")).jaxjsReferenceStep("wasm", { jit: false }),
-    ],
+  // The same reference step in the TypeScript peers, timed in this run (each in its own
+  // process, bench/peer.ts): TensorFlow.js on WebGPU (the same adapter) and jax-js on
+  // WebAssembly (the fastest peer on a CPU).
+  const runners: [string, () => Promise<PeerTime>][] = [
+    ["tfjs-webgpu", () => runPeer({ peer: "tfjs-train" })],
+    ["jax-js-wasm", () => runPeer({ peer: "jaxjs-train", device: "wasm", jit: true })],
+    ["jax-js-wasm-eager", () => runPeer({ peer: "jaxjs-train", device: "wasm", jit: false })],
   ];
   for (const [name, run] of o.peers === false ? [] : runners) {
     try {

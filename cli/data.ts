@@ -1,4 +1,5 @@
 // `heatformer convert | inspect | render`: the data side of the CLI.
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { DEFAULT_INPUT, type InputSpec } from "../data/batches.ts";
 import { readClassNames } from "../data/classes.ts";
 import { resolveLayoutArg } from "../data/layout_file.ts";
@@ -7,8 +8,10 @@ import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.
 import { inspectFile } from "../data/inspect.ts";
 import { renderSample } from "../data/render.ts";
 import { SkeletonFile, type WriteReport, writeSkeletonArrow } from "../data/schema.ts";
+import { writeError } from "../io/atomic.ts";
 import { Runtime } from "../runtime/runtime.ts";
-import { printJson, UsageError } from "./output.ts";
+import { nonNegativeInt, positiveInt, printJson, UsageError } from "./output.ts";
+import { checkOutputs, checkWritable } from "./writes.ts";
 
 export const CONVERT_FORMATS = [
   "ntu",
@@ -30,6 +33,7 @@ export interface ConvertFlags {
   missing?: string;
   seed?: string;
   subjects?: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -56,7 +60,7 @@ export async function convertCommand(
   for (const [sig, h] of Object.entries(handlers)) Deno.addSignalListener(sig as Deno.Signal, h);
   try {
     // a signal after the output is renamed into place comes too late: the conversion is done
-    await convertWith(format, input, o, ac.signal);
+    await convertChecked(format, input, o, ac.signal);
   } catch (e) {
     if (!caught) throw e;
     console.error(`heatformer: interrupted (${caught}): nothing written to ${o.out}`);
@@ -68,7 +72,8 @@ export async function convertCommand(
   }
 }
 
-async function convertWith(
+/** `convert` after its flags and outputs are checked, then its summary. */
+async function convertChecked(
   format: string,
   input: string | undefined,
   o: ConvertFlags,
@@ -83,75 +88,19 @@ async function convertWith(
   if (!o.out.endsWith(".arrow")) {
     throw new UsageError(`--out: expected a .arrow path, got "${o.out}"`);
   }
+  await checkOutputs({
+    outputs: [o.out],
+    inputs: [input, o.labels, o.classes, o.layout, o.missing],
+    force: o.force,
+    flag: "--out",
+  });
+  await checkWritable(o.out);
   const t0 = performance.now();
   let report: WriteReport;
-  switch (format) {
-    case "ntu": {
-      const classes = Number((o.classes ?? "60").replace(/^ntu/, ""));
-      if (classes !== 60 && classes !== 120) {
-        throw new UsageError(`--classes: 60 or 120, got "${o.classes}"`);
-      }
-      report = await convertNtu(input!, o.out, {
-        classes,
-        missing: o.missing ? await readNameList(o.missing) : undefined,
-        signal,
-      });
-      break;
-    }
-    case "nw-ucla":
-      report = await convertNwucla(input!, o.out, { signal });
-      break;
-    case "synth": {
-      const seed = Number(o.seed ?? SYNTH_DEFAULT.seed);
-      const subjects = Number(o.subjects ?? SYNTH_DEFAULT.subjects);
-      if (!Number.isInteger(seed)) throw new UsageError(`--seed: an integer, got "${o.seed}"`);
-      if (!Number.isInteger(subjects) || subjects < 2) {
-        throw new UsageError(`--subjects: an integer >= 2, got "${o.subjects}"`);
-      }
-      const opts = {
-        ...SYNTH_DEFAULT,
-        seed,
-        subjects,
-        trainSubjects: Math.max(1, Math.round(subjects * 0.7)),
-      };
-      report = await writeSkeletonArrow(o.out, synthMeta(), synthRecords(opts), o.out, { signal });
-      break;
-    }
-    case "pyskl": {
-      const { convertPyskl } = await import("../data/convert_pyskl.ts");
-      report = await convertPyskl(input!, o.out, {
-        maxPersons: o.maxPersons ? positiveInt("--max-persons", o.maxPersons) : undefined,
-        layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
-        classes: o.classes ? await readClassNames(o.classes) : undefined,
-        signal,
-      });
-      break;
-    }
-    case "numpy": {
-      const { convertNumpy } = await import("../data/convert_numpy.ts");
-      report = await convertNumpy(input!, o.out, {
-        labels: o.labels,
-        split: o.split,
-        layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
-        classes: o.classes ? await readClassNames(o.classes) : undefined,
-        signal,
-      });
-      break;
-    }
-    default: {
-      const m = await import("../data/convert_openpose.ts");
-      const maxPersons = o.maxPersons ? positiveInt("--max-persons", o.maxPersons) : undefined;
-      const opts = {
-        labels: o.labels,
-        split: o.split,
-        maxPersons,
-        classes: o.classes ? await readClassNames(o.classes) : undefined,
-        signal,
-      };
-      report = format === "openpose"
-        ? await m.convertOpenpose(input!, o.out, opts)
-        : await m.convertKinetics(input!, o.out, opts);
-    }
+  try {
+    report = await convert(format, input, o, signal);
+  } catch (e) {
+    throw blameOutput(e, o.out);
   }
   const summary = {
     format,
@@ -178,6 +127,88 @@ async function convertWith(
           report.skipped.slice(0, 5).map((s) => `${s.name} (${s.reason})`).join(", ")
         }${report.skipped.length > 5 ? `, ... (--json lists all ${report.skipped.length})` : ""}`,
       );
+    }
+  }
+}
+
+/**
+ * An importer's failure to write its output (a full disk, a folder made read-only meanwhile)
+ * names the output, not the input it was reading (pyskl wraps it as a malformed input).
+ */
+function blameOutput(e: unknown, out: string): unknown {
+  const m = e instanceof Error ? e.message : "";
+  if (!/\(os error \d+\)/.test(m) || !(m.includes(out) || m.includes(resolve(out)))) return e;
+  return writeError(out, e);
+}
+
+/** The importer of `format`, writing `o.out` (through a temporary file and a rename). */
+async function convert(
+  format: string,
+  input: string | undefined,
+  o: ConvertFlags,
+  signal: AbortSignal,
+): Promise<WriteReport> {
+  switch (format) {
+    case "ntu": {
+      const classes = Number((o.classes ?? "60").replace(/^ntu/, ""));
+      if (classes !== 60 && classes !== 120) {
+        throw new UsageError(`--classes: 60 or 120, got "${o.classes}"`);
+      }
+      return await convertNtu(input!, o.out, {
+        classes,
+        missing: o.missing ? await readNameList(o.missing) : undefined,
+        signal,
+      });
+    }
+    case "nw-ucla":
+      return await convertNwucla(input!, o.out, { signal });
+    case "synth": {
+      const seed = Number(o.seed ?? SYNTH_DEFAULT.seed);
+      const subjects = Number(o.subjects ?? SYNTH_DEFAULT.subjects);
+      if (!Number.isInteger(seed)) throw new UsageError(`--seed: an integer, got "${o.seed}"`);
+      if (!Number.isInteger(subjects) || subjects < 2) {
+        throw new UsageError(`--subjects: an integer >= 2, got "${o.subjects}"`);
+      }
+      const opts = {
+        ...SYNTH_DEFAULT,
+        seed,
+        subjects,
+        trainSubjects: Math.max(1, Math.round(subjects * 0.7)),
+      };
+      return await writeSkeletonArrow(o.out, synthMeta(), synthRecords(opts), o.out, { signal });
+    }
+    case "pyskl": {
+      const { convertPyskl } = await import("../data/convert_pyskl.ts");
+      return await convertPyskl(input!, o.out, {
+        maxPersons: o.maxPersons ? positiveInt("--max-persons", o.maxPersons) : undefined,
+        layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
+        classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
+      });
+    }
+    case "numpy": {
+      const { convertNumpy } = await import("../data/convert_numpy.ts");
+      return await convertNumpy(input!, o.out, {
+        labels: o.labels,
+        split: o.split,
+        layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
+        classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
+      });
+    }
+    default: {
+      const m = await import("../data/convert_openpose.ts");
+      const maxPersons = o.maxPersons ? positiveInt("--max-persons", o.maxPersons) : undefined;
+      const opts = {
+        labels: o.labels,
+        split: o.split,
+        maxPersons,
+        classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
+      };
+      return format === "openpose"
+        ? await m.convertOpenpose(input!, o.out, opts)
+        : await m.convertKinetics(input!, o.out, opts);
     }
   }
 }
@@ -232,34 +263,45 @@ export function inputSpecFrom(
   return spec;
 }
 
-export function positiveInt(flag: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new UsageError(`${flag}: a positive integer, got "${v}"`);
-  }
-  return n;
-}
-
 export async function renderCommand(
   path: string,
   o:
-    & { sample: string; clip: string; clips: string; out: string; json?: boolean }
+    & { sample: string; clip: string; clips: string; out: string; force?: boolean; json?: boolean }
     & Record<string, string | boolean | undefined>,
 ): Promise<void> {
+  const ext = extname(o.out);
+  if (ext !== ".png" && ext !== ".npy") {
+    throw new UsageError(`--out: expected a .png or .npy path, got "${o.out}"`);
+  }
+  const clip = nonNegativeInt("--clip", o.clip), clips = positiveInt("--clips", o.clips);
+  if (clip >= clips) throw new UsageError(`--clip: ${clip} is not below --clips ${clips}`);
+  const spec = inputSpecFrom(o as Record<string, string>);
+  // a .png comes with its .svg; both are written beside the output under temporary names,
+  // then renamed into place
+  const stem = o.out.slice(0, -ext.length);
+  const outputs = ext === ".png" ? [o.out, `${stem}.svg`] : [o.out];
+  await checkOutputs({ outputs, inputs: [path], force: o.force, flag: "--out" });
+  await checkWritable(o.out);
+  const tmpStem = join(dirname(stem), `.${basename(stem)}.${Deno.pid}.tmp`);
   const f = await SkeletonFile.open(path);
   try {
     const rt = await Runtime.create();
-    const spec = inputSpecFrom(o as Record<string, string>);
     const r = await renderSample(rt, f, {
       sample: o.sample,
-      clip: positiveInt("--clip", String(Number(o.clip) + 1)) - 1,
-      clips: positiveInt("--clips", o.clips),
-      out: o.out,
+      clip,
+      clips,
+      out: tmpStem + ext,
       spec,
     });
-    if (o.json) printJson(r);
-    else console.log(`wrote ${r.path} (volume ${r.shape.join(" x ")})`);
+    for (const out of outputs) {
+      await Deno.rename(tmpStem + extname(out), out).catch((e) => {
+        throw writeError(out, e);
+      });
+    }
+    if (o.json) printJson({ ...r, path: o.out });
+    else console.log(`wrote ${o.out} (volume ${r.shape.join(" x ")})`);
   } finally {
     await f.close();
+    for (const out of outputs) await Deno.remove(tmpStem + extname(out)).catch(() => {});
   }
 }

@@ -9,7 +9,7 @@ import { Module } from "../layers/module.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { DEFAULT_OPTIMIZER, Optimizer } from "../training/optimizer.ts";
-import { printJson } from "./output.ts";
+import { positiveInt, printJson } from "./output.ts";
 
 const [T, F, CLASSES] = [16, 8, 6];
 
@@ -48,7 +48,8 @@ class TinyTransformer extends Module {
   }
 }
 
-export async function demoCommand(o: { epochs: number; json?: boolean }): Promise<void> {
+export async function demoCommand(o: { epochs: string; json?: boolean }): Promise<void> {
+  const epochs = positiveInt("--epochs", o.epochs);
   const rt = await Runtime.create();
   const rng = new Rng(1);
   const train = Array.from({ length: 512 }, () => sample(rng));
@@ -69,7 +70,7 @@ export async function demoCommand(o: { epochs: number; json?: boolean }): Promis
   };
   const t0 = performance.now();
   let lastLoss = NaN;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
+  for (let epoch = 0; epoch < epochs; epoch++) {
     rt.write(lossSum, [0]);
     for (let s = 0; s < steps; s++) {
       const lr = 2e-3 * Math.min(1, (epoch * steps + s + 1) / 20);
@@ -83,13 +84,13 @@ export async function demoCommand(o: { epochs: number; json?: boolean }): Promis
       rt.flush();
     }
     lastLoss = await evalLoss(rt, model, train.slice(0, 128), upload);
-    log(`epoch ${epoch + 1}/${o.epochs}: train loss ${lastLoss.toFixed(3)}`);
+    log(`epoch ${epoch + 1}/${epochs}: train loss ${lastLoss.toFixed(3)}`);
   }
   const acc = await accuracy(rt, model, test, upload);
   const seconds = (performance.now() - t0) / 1000;
   const summary = {
     task: "demo",
-    epochs: o.epochs,
+    epochs,
     trainLoss: lastLoss,
     testAccuracy: acc,
     seconds,

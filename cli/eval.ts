@@ -3,9 +3,12 @@
 // labelled charts (SVG and PNG) of the confusion matrix, per-class accuracy and the curves.
 import { basename, dirname, join } from "node:path";
 import { SkeletonFile } from "../data/schema.ts";
-import { type JointLayout, layoutByName } from "../data/layouts.ts";
+import { parseLayout } from "../data/layout_file.ts";
+import { type JointLayout, layoutByName, registerLayout, sameLayout } from "../data/layouts.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
+import { writeError } from "../io/atomic.ts";
 import { CheckpointError, loadCheckpoint, readCheckpoint } from "../io/checkpoint.ts";
+import { located } from "../io/errors.ts";
 import { writeChart } from "../plots/render.ts";
 import { confusionSpec, curvesSpec, type MetricsLine, perClassSpec } from "../plots/charts.ts";
 import type { ModelConfig } from "../models/config.ts";
@@ -19,7 +22,8 @@ import { readMetrics } from "../training/metrics_file.ts";
 import { ensemble, type EvalScores, evaluateScores, summarize } from "../training/evaluate.ts";
 import { builtinDataset, inputSpecOf } from "../training/setup.ts";
 import { printJson, UsageError } from "./output.ts";
-import { positiveInt } from "./data.ts";
+import { checkOutputs, realPath } from "./writes.ts";
+import { positiveInt } from "./output.ts";
 
 /** A checkpoint written before checkpoints recorded their input: the heatmap kind follows from
  * the model's channel count; sigma and view alignment are taken to be the defaults. */
@@ -43,6 +47,26 @@ export function legacySpec(mc: ModelConfig, layout: JointLayout, ckpt: string): 
     );
   }
   return { ...base, joints: fit[0], limbs: fit[1] };
+}
+
+/** The joint layout a checkpoint records (null for checkpoints from before it did). */
+export function modelLayoutOf(t: { ckpt: string; metadata: Record<string, string> }) {
+  return t.metadata.layout
+    ? registerLayout(parseLayout(JSON.parse(t.metadata.layout), t.ckpt), t.ckpt)
+    : null;
+}
+
+/** Data of another joint layout than the model's is refused (exit 2), naming both. */
+export function checkLayout(input: string, layout: JointLayout, model: JointLayout | null) {
+  if (model && !sameLayout(layout, model)) {
+    throw located(
+      new UsageError(
+        `${input}: its layout ${layout.name} (${layout.joints.length} joints) is not the ` +
+          `model's ${model.name} (${model.joints.length} joints)`,
+      ),
+      input,
+    );
+  }
 }
 
 /**
@@ -93,6 +117,7 @@ export async function evalCommand(
     out?: string;
     ensemble?: string;
     checkpoint?: string;
+    force?: boolean;
   },
 ): Promise<void> {
   const targets = [target, ...(o.ensemble ? o.ensemble.split(",").filter(Boolean) : [])];
@@ -114,6 +139,19 @@ export async function evalCommand(
   const protocol = run?.data.split ?? recorded?.split;
   const split = o.split ?? (protocol ? splitNames(protocol)[1] : undefined);
   if (!split) throw new UsageError("--split: which split to evaluate");
+  // The charts: in the run folder they are the run's (replaced by each eval); elsewhere an
+  // existing one is replaced only with --force. No metrics beside the checkpoint: no curves.
+  const out = o.out ?? runDir;
+  const { lines } = await readMetrics(join(runDir, "metrics.jsonl"));
+  const charts = ["confusion", "per_class", ...(lines.length ? ["curves"] : [])]
+    .flatMap((c) => [join(out, `${c}.svg`), join(out, `${c}.png`)]);
+  const inRun = await realPath(out) === await realPath(runDir);
+  await checkOutputs({
+    outputs: charts,
+    inputs: [dataPath, ...opened.map((t) => t.ckpt)],
+    force: o.force || inRun,
+    flag: "--out",
+  });
   const rt = await Runtime.create();
   const file = await SkeletonFile.open(dataPath);
   try {
@@ -134,6 +172,7 @@ export async function evalCommand(
           `${dataPath}: ${file.meta.classes.length} classes, ${t.ckpt}'s model has ${t.mc.classes}`,
         );
       }
+      checkLayout(dataPath, layoutByName(file.meta.layout), modelLayoutOf(t));
       const model = buildModel(rt, t.mc, 0);
       await loadCheckpoint(rt, t.ckpt, model);
       // The run folder's config, else the checkpoint's own record of its input pipeline
@@ -147,9 +186,11 @@ export async function evalCommand(
       streams.push({ checkpoint: t.ckpt, top1: summarize(scores).top1, scores });
     }
     const r = summarize(ensemble(streams.map((s) => s.scores)));
-    const out = o.out ?? runDir;
-    await Deno.mkdir(out, { recursive: true });
-    const pictures = await writePictures(out, r, file.meta.classes, runDir, basename(ckpt));
+    await Deno.mkdir(out, { recursive: true }).catch((e) => {
+      throw writeError(out, e);
+    });
+    const title = `${basename(runDir)} (${basename(ckpt)})`;
+    const pictures = await writePictures(out, r, file.meta.classes, lines, title);
     const result = {
       checkpoint: ckpt,
       ...(streams.length > 1
@@ -196,20 +237,16 @@ async function writePictures(
   out: string,
   r: ReturnType<typeof summarize>,
   classes: string[],
-  runDir: string,
-  name: string,
+  lines: unknown[],
+  title: string,
 ) {
   const confusion = await writeChart(
     join(out, "confusion"),
     confusionSpec(r.confusion, classes, r.top1),
   );
   const perClass = await writeChart(join(out, "per_class"), perClassSpec(r.perClass, classes));
-  let curves: { svg: string; png: string } | null = null;
-  // no metrics beside the checkpoint: no curves; a damaged line is an error naming it
-  const { lines } = await readMetrics(join(runDir, "metrics.jsonl"));
-  const title = `${basename(runDir)} (${name})`;
-  if (lines.length) {
-    curves = await writeChart(join(out, "curves"), curvesSpec(lines as MetricsLine[], title));
-  }
+  const curves = lines.length
+    ? await writeChart(join(out, "curves"), curvesSpec(lines as MetricsLine[], title))
+    : null;
   return { confusion, perClass, curves };
 }

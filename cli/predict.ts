@@ -5,8 +5,8 @@
 // Kinetics-skeleton JSON, or an OpenPose clip folder.
 import { basename } from "node:path";
 import { TEST_MODE } from "../data/batches.ts";
-import { parseLayout, resolveLayoutArg } from "../data/layout_file.ts";
-import { type JointLayout, layoutByName, registerLayout, sameLayout } from "../data/layouts.ts";
+import { resolveLayoutArg } from "../data/layout_file.ts";
+import { type JointLayout, layoutByName } from "../data/layouts.ts";
 import { kineticsRecord, openposeRecord } from "../data/importers/openpose.ts";
 import {
   DataError,
@@ -20,8 +20,8 @@ import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { evaluateScores } from "../training/evaluate.ts";
 import { inputSpecOf } from "../training/setup.ts";
-import { openTarget } from "./eval.ts";
-import { positiveInt } from "./data.ts";
+import { checkLayout, modelLayoutOf, openTarget } from "./eval.ts";
+import { positiveInt } from "./output.ts";
 import { UsageError } from "./output.ts";
 
 export interface PredictFlags {
@@ -145,9 +145,7 @@ export async function predictCommand(
   const k = positiveInt("--top-k", o.topK);
   const t = await openTarget(target);
   const classes: string[] | null = t.metadata.classes ? JSON.parse(t.metadata.classes) : null;
-  const modelLayout = t.metadata.layout
-    ? registerLayout(parseLayout(JSON.parse(t.metadata.layout), t.ckpt), t.ckpt)
-    : null;
+  const modelLayout = modelLayoutOf(t);
   const spec = t.run ? inputSpecOf(t.run) : JSON.parse(t.metadata.input ?? "null");
   if (!spec) {
     throw new UsageError(`${t.ckpt}: records no input pipeline; predict with its run folder`);
@@ -178,13 +176,7 @@ export async function predictCommand(
       }
       const file = await SkeletonFile.open(path);
       try {
-        const layout = layoutByName(file.meta.layout);
-        if (modelLayout && !sameLayout(layout, modelLayout)) {
-          throw new UsageError(
-            `${input}: its layout ${layout.name} (${layout.joints.length} joints) is not the ` +
-              `model's ${modelLayout.name} (${modelLayout.joints.length} joints)`,
-          );
-        }
+        checkLayout(input, layoutByName(file.meta.layout), modelLayout);
         const names = classes ?? file.meta.classes;
         if (names.length !== t.mc.classes) {
           throw new UsageError(`${input}: ${names.length} classes, the model has ${t.mc.classes}`);

@@ -3,6 +3,7 @@
 // overlaid, the configuration fields that differ between them, and each run's confusion
 // matrix and per-class accuracy.
 import { basename, join, resolve } from "node:path";
+import { writeAtomic } from "../io/atomic.ts";
 import { checkpointMetadata } from "../io/checkpoint.ts";
 import { confusionSpec, type MetricsLine, overlaySpec, perClassSpec } from "../plots/charts.ts";
 import { escapeXml, svgOf } from "../plots/render.ts";
@@ -11,6 +12,10 @@ import { readRunConfig } from "../training/experiment_file.ts";
 import { readMetrics } from "../training/metrics_file.ts";
 import { LAST } from "../training/run_folder.ts";
 import { printJson, UsageError } from "./output.ts";
+import { checkOutputs, checkWritable } from "./writes.ts";
+
+/** What a report reads of each run folder. */
+const RUN_INPUTS = ["config.json", "metrics.jsonl", "summary.json", LAST];
 
 interface RunRecord {
   name: string;
@@ -156,10 +161,16 @@ export async function buildReport(dirs: string[]): Promise<{ html: string; runs:
   return { html, runs };
 }
 
-export async function reportCommand(dirs: string[], o: { out?: string; json?: boolean }) {
+export async function reportCommand(
+  dirs: string[],
+  o: { out?: string; force?: boolean; json?: boolean },
+) {
   const out = o.out ?? "report.html";
+  const inputs = dirs.flatMap((d) => RUN_INPUTS.map((f) => join(d, f)));
+  await checkOutputs({ outputs: [out], inputs, force: o.force, flag: "--out" });
+  await checkWritable(out);
   const { html, runs } = await buildReport(dirs);
-  await Deno.writeTextFile(out, html);
+  await writeAtomic(out, html);
   const fields = differingFields(runs.map((r) => r.config));
   if (o.json) printJson({ report: out, runs: runs.map((r) => r.dir), differing: fields });
   else {console.log(

@@ -6,7 +6,8 @@ import { getLeaf, layerLeaves, withRunFolder } from "../training/experiment.ts";
 import { readConfigLayer, readRunConfig } from "../training/experiment_file.ts";
 import { checkFlags } from "../training/preflight.ts";
 import { LAST, PREVIOUS } from "../training/run_folder.ts";
-import { train } from "../training/trainer.ts";
+import { train, type TrainSummary } from "../training/trainer.ts";
+import { StopSignals } from "./stop_signals.ts";
 import { type NamedLayer, type Origins, resolveExperiment } from "../training/resolve.ts";
 import { dryRun, type DryRunReport } from "../training/dry_run.ts";
 import { effectiveLr } from "../training/experiment.ts";
@@ -115,12 +116,27 @@ async function finishedSummary(dir: string): Promise<boolean> {
   }
 }
 
+/** What a training command did: the summary (null when it had nothing to do), and its exit
+ * status (0, or 128 + the signal that stopped it). */
+export interface TrainOutcome {
+  summary: TrainSummary | null;
+  status: number;
+  signal: string | null;
+}
+
 export async function trainCommand(o: Flags): Promise<void> {
+  const { status } = await runTraining(o);
+  if (status) Deno.exit(status);
+}
+
+/** `train`: resolve, check, and train (or resume) with clean stops on signals. */
+export async function runTraining(o: Flags): Promise<TrainOutcome> {
   const { experiment, resume, origins } = await resolveConfig(o);
+  const none = { summary: null, status: 0, signal: null };
   if (o.printConfig) {
     if (resume) throw new UsageError("--print-config: prints a new run's experiment");
     printConfig(experiment, origins ?? {}, !!o.json);
-    return;
+    return none;
   }
   checkFlags(experiment); // usage errors before any adapter is opened
   const cfg = withRunFolder(experiment);
@@ -129,59 +145,52 @@ export async function trainCommand(o: Flags): Promise<void> {
     const report = await dryRun(await Runtime.create(), cfg, origins ?? {});
     if (o.json) printJson(report);
     else printDryRun(report);
-    return;
+    return none;
   }
   // Finished: every epoch trained and the summary written (a kill during the final evaluation
   // leaves no summary; resuming such a run only evaluates and writes it).
-  if (
-    resume && (await epochsDone(cfg.run.out)) >= cfg.run.epochs &&
-    (await finishedSummary(cfg.run.out))
-  ) {
-    const msg =
-      `${cfg.run.out}: finished (${cfg.run.epochs} of ${cfg.run.epochs} epochs); nothing to do ` +
-      `(extend it with --epochs N)`;
+  if (resume && (await runFinished(cfg.run.out, cfg.run.epochs))) {
+    const msg = `${cfg.run.out}: finished (${cfg.run.epochs} of ${cfg.run.epochs} epochs); ` +
+      `nothing to do (extend it with --epochs N)`;
     if (o.json) printJson({ run: cfg.run.out, finished: true, epochs: cfg.run.epochs });
     else console.log(msg);
-    return;
+    return none;
   }
   const rt = await Runtime.create();
   const tty = Deno.stderr.isTerminal();
-  let stop = false;
-  const onInt = () => {
-    if (stop) Deno.exit(130);
-    stop = true;
-    console.error("\nstopping after this step and saving (Ctrl-C again to quit at once)");
-  };
-  Deno.addSignalListener("SIGINT", onInt);
+  const signals = new StopSignals();
   const t0 = performance.now();
   try {
     const summary = await train(rt, cfg, resume, {
       log: (l) => console.error(tty ? `\r\x1b[K${l}` : l),
       progress: tty ? progressBar(cfg.run.epochs, t0) : undefined,
-      shouldStop: () => stop,
+      shouldStop: () => signals.stopped,
       force: !!o.force,
       origins,
     });
     if (o.json) printJson(summary);
-    else if (summary.final) {
-      console.log(
-        `${summary.run}: ${summary.model}, best val top-1 ${
-          (summary.bestValAccuracy * 100).toFixed(1)
-        }% (epoch ${summary.bestEpoch}); final top-1 ${
-          (summary.final.top1 * 100).toFixed(1)
-        }%, top-5 ${(summary.final.top5 * 100).toFixed(1)}% (${summary.final.checkpoint} ` +
-          `checkpoint) in ${summary.seconds.toFixed(0)} s`,
-      );
-    } else {
-      console.log(
-        `${summary.run}: interrupted after ${summary.epochs} of ${cfg.run.epochs} epochs; ` +
-          `continue with --resume ${summary.run}`,
-      );
-    }
-    if (summary.interrupted) Deno.exit(130);
+    else console.log(summaryLine(summary, cfg.run.epochs));
+    const status = summary.interrupted ? (signals.exitCode || 130) : 0;
+    return { summary, status, signal: signals.signal };
   } finally {
-    Deno.removeSignalListener("SIGINT", onInt);
+    signals.dispose();
   }
+}
+
+/** Whether a run folder holds a finished run of `epochs` epochs. */
+export async function runFinished(dir: string, epochs: number): Promise<boolean> {
+  return (await epochsDone(dir)) >= epochs && (await finishedSummary(dir));
+}
+
+function summaryLine(s: TrainSummary, epochs: number): string {
+  if (!s.final) {
+    return `${s.run}: interrupted after ${s.epochs} of ${epochs} epochs; continue with ` +
+      `--resume ${s.run}`;
+  }
+  return `${s.run}: ${s.model}, best val top-1 ${(s.bestValAccuracy * 100).toFixed(1)}% ` +
+    `(epoch ${s.bestEpoch}); final top-1 ${(s.final.top1 * 100).toFixed(1)}%, top-5 ` +
+    `${(s.final.top5 * 100).toFixed(1)}% (${s.final.checkpoint} checkpoint) in ` +
+    `${s.seconds.toFixed(0)} s`;
 }
 
 /** One progress bar per epoch on a terminal, with samples/s and ETA. */

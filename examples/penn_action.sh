@@ -18,7 +18,7 @@ STREAMS=${STREAMS:-joints}
 read -r -a extra <<<"${EXTRA:-}"
 hf() { "$DENO" run -A main.ts "$@"; }
 
-# The streams (README "Penn Action"), one experiment file each in configs/penn-action/:
+# The streams (docs/results.md, Penn Action), one experiment file each in configs/penn-action/:
 # DSTformer on per-joint heatmap tokens (the default: 97.85% alone), the vanilla transformer on
 # frame tokens of joint heatmaps (joint stem), and DSTformer on 2D keypoints
 # (STREAMS="joints frames keypoints": 97.9%). Every stream is evaluated below, on its last

@@ -6,6 +6,7 @@ import type { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { failpoint } from "../runtime/failpoints.ts";
+import { writeError } from "./atomic.ts";
 import type { Optimizer } from "../training/optimizer.ts";
 import {
   asFloat32,
@@ -75,7 +76,13 @@ export async function saveCheckpoint(
     checksum: checksum(entries),
   };
   const tmp = `${path}.tmp`;
-  await Deno.writeFile(tmp, serializeSafetensors(entries, meta));
+  try {
+    await Deno.writeFile(tmp, serializeSafetensors(entries, meta));
+  } catch (e) {
+    // a full disk: no half-written temporary file stays behind (the old checkpoint does)
+    await Deno.remove(tmp).catch(() => {});
+    throw writeError(path, e);
+  }
   failpoint("checkpoint-written");
   if (previous) {
     await Deno.rename(path, previous).catch((e) => {

@@ -1,10 +1,11 @@
 // Charts as Vega-Lite specifications, rendered headless: vega draws the SVG (no browser, no
 // canvas: text is measured by estimate), resvg (WebAssembly) rasterises it to PNG with the
 // embedded DejaVu Sans. Every chart is written as both: SVG to read and diff, PNG to look at.
+// vega, vega-lite and resvg are imported on first use: training draws no charts, so a first
+// `deno task train` never downloads them (deno.json's npm-lazy-caching, lazy-dynamic-imports).
 import { createRequire } from "node:module";
-import { initWasm, Resvg } from "@resvg/resvg-wasm";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
+import { writeAtomic } from "../io/atomic.ts";
 
 export const FONT = "DejaVu Sans";
 
@@ -21,16 +22,18 @@ const FONT_FILES = [
   "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
 ];
 
-let ready: Promise<Uint8Array> | null = null;
+type ResvgModule = typeof import("@resvg/resvg-wasm");
+let ready: Promise<{ resvg: ResvgModule; font: Uint8Array }> | null = null;
 
-/** Loads resvg's WebAssembly and the font once per process. */
-function rasteriser(): Promise<Uint8Array> {
+/** Loads resvg, its WebAssembly and the font once per process. */
+function rasteriser(): Promise<{ resvg: ResvgModule; font: Uint8Array }> {
   ready ??= (async () => {
+    const resvg = await import("@resvg/resvg-wasm");
     const require = createRequire(import.meta.url);
-    await initWasm(await Deno.readFile(require.resolve("@resvg/resvg-wasm/index_bg.wasm")));
+    await resvg.initWasm(await Deno.readFile(require.resolve("@resvg/resvg-wasm/index_bg.wasm")));
     for (const f of FONT_FILES) {
       try {
-        return await Deno.readFile(f);
+        return { resvg, font: await Deno.readFile(f) };
       } catch { /* the next one */ }
     }
     throw new Error(`no font for PNG text: none of ${FONT_FILES.join(", ")} is readable`);
@@ -44,6 +47,7 @@ export async function svgOf(spec: TopLevelSpec): Promise<string> {
     ...spec,
     config: { font: FONT, background: "white", ...(spec.config ?? {}) },
   } as TopLevelSpec;
+  const [vega, { compile }] = await Promise.all([import("vega"), import("vega-lite")]);
   const view = new vega.View(vega.parse(compile(withFont).spec), { renderer: "none" });
   try {
     return await view.toSVG();
@@ -54,8 +58,8 @@ export async function svgOf(spec: TopLevelSpec): Promise<string> {
 
 /** An SVG rasterised at `scale` (2: crisp on high-density screens). */
 export async function pngOf(svg: string, scale = 2): Promise<Uint8Array> {
-  const font = await rasteriser();
-  const r = new Resvg(svg, {
+  const { resvg, font } = await rasteriser();
+  const r = new resvg.Resvg(svg, {
     font: { fontBuffers: [font], defaultFontFamily: FONT, loadSystemFonts: false },
     fitTo: { mode: "zoom", value: scale },
   });
@@ -79,13 +83,15 @@ export async function writeChart(
   return writeSvg(base, await svgOf(spec), 2);
 }
 
-/** Writes an SVG (a chart's, or one drawn by hand: the contact sheet) and its PNG. */
+/** Writes an SVG (a chart's, or one drawn by hand: the contact sheet) and its PNG, each
+ * whole or not at all (a temporary file, then a rename). */
 export async function writeSvg(
   base: string,
   svg: string,
   scale = 1,
 ): Promise<{ svg: string; png: string }> {
-  await Deno.writeTextFile(`${base}.svg`, svg);
-  await Deno.writeFile(`${base}.png`, await pngOf(svg, scale));
+  const png = await pngOf(svg, scale);
+  await writeAtomic(`${base}.svg`, svg);
+  await writeAtomic(`${base}.png`, png);
   return { svg: `${base}.svg`, png: `${base}.png` };
 }

@@ -3,8 +3,7 @@
 // adapter; the answer is then used (seen in the recorded kernels' names), also by a later
 // process reading the cache, and never by another adapter.
 import * as ops from "../autograd/ops.ts";
-import { attentionBackward, attentionForward } from "../kernels/attention.ts";
-import { useDenseAttention } from "../kernels/attention_impl.ts";
+import { attentionBackward, attentionForward, chooseVariant } from "../kernels/attention/mod.ts";
 import { matmul, matmulReference } from "../kernels/matmul.ts";
 import { adapterKey, Autotuner, tunePending } from "../runtime/autotune.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -144,7 +143,7 @@ gpuTest("autotune: dense or fused attention, timed both ways, the answer used", 
     let key = "";
     await withTuner(rt, file, async (tuner) => {
       const [q, k, v] = qkv.map((x) => rt.tensor(x, [b, l, h, d]));
-      useDenseAttention(q, k, v); // queues the choice alone
+      chooseVariant(q, k, v); // queues the choice alone
       [q, k, v].forEach((t) => rt.dispose(t));
       const results = await tuner.tune(rt, { minMs: 1 });
       const impl = results.find((r) => r.key.startsWith("attention impl"));

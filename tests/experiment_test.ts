@@ -23,19 +23,10 @@ import { modelConfigFor } from "../training/setup.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
 import { tiny, tinyData } from "./tiny.ts";
+import { cli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("./fixtures/configs/", import.meta.url));
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const resolveFlags = (flags: Layer, file: Layer = {}) =>
   resolveExperiment([{ origin: "config", layer: file }, { origin: "flag", layer: flags }]);
@@ -268,6 +259,13 @@ Deno.test("experiment: every committed config file resolves (NW-UCLA's streams l
   const base = (f: string) =>
     f.includes("/nw-ucla/") && !f.endsWith("joint.json") ? [`${root}nw-ucla/joint.json`] : [];
   for (const f of files) {
+    if (f.endsWith("ntu60-table1.json") || f.includes("/sweeps/")) {
+      // a sweep (the study's rows x seeds; the CPU presets): every run resolves
+      const { planSweep } = await import("../sweep/spec.ts");
+      const runs = (await planSweep(f)).runs.length;
+      assertEquals(runs, f.endsWith("ntu60-table1.json") ? 39 : 8, f);
+      continue;
+    }
     const layers = [];
     for (const g of [...base(f), f]) layers.push({ origin: g, layer: await readConfigLayer(g) });
     const { experiment: e } = resolveExperiment(layers);

@@ -11,10 +11,32 @@ export function runtime(): Promise<Runtime> {
   return shared;
 }
 
-/** Deno.test for GPU code: WebGPU handles outlive a single test, so sanitizers are off. */
-export function gpuTest(name: string, fn: (rt: Runtime) => Promise<void>): void {
+/** Adapter features some tests need. */
+export type GpuNeed = "shader-f16" | "8-lane subgroups";
+
+/**
+ * Why the shared runtime's adapter cannot run a test that needs `need` (null: it can). Await
+ * it at a test file's top level, before registering, and pass it as gpuTest's `skip`.
+ */
+export async function lacks(need: GpuNeed): Promise<string | null> {
+  const { gpu } = await runtime();
+  const has = need === "shader-f16" ? gpu.f16 : gpu.subgroups && gpu.subgroupSize === 8;
+  return has ? null : `the adapter (${gpu.description.name}) has no ${need}`;
+}
+
+/**
+ * Deno.test for GPU code: WebGPU handles outlive a single test, so sanitizers are off. With a
+ * `skip` reason the test is registered as ignored (deno test counts it so) and says why.
+ */
+export function gpuTest(
+  name: string,
+  fn: (rt: Runtime) => Promise<void>,
+  o: { skip?: string | null } = {},
+): void {
+  if (o.skip) console.log(`skipping "${name}": ${o.skip}`);
   Deno.test({
     name,
+    ignore: !!o.skip,
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {

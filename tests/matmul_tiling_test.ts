@@ -4,11 +4,12 @@
 // Also reruns the attention fixtures on the portable (non-subgroup) kernels.
 import { map } from "../kernels/map.ts";
 import { chooseTiling, matmul, matmulReference, type MatmulTiling } from "../kernels/matmul.ts";
-import { attentionBackward, attentionForward } from "../kernels/attention.ts";
-import { packedPart } from "../kernels/attention_dense.ts";
+import { attentionBackward, attentionForward, packedPart } from "../kernels/attention/mod.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { assertEquals } from "./assert.ts";
-import { assertClose, fixture, gpuTest, randn, readF32 } from "./helpers.ts";
+import { assertClose, fixture, gpuTest, lacks, randn, readF32 } from "./helpers.ts";
+
+const noSubgroups = await lacks("8-lane subgroups");
 
 const TILINGS: MatmulTiling[] = [
   { kind: "register", tm: 4, tn: 4, wgx: 8, wgy: 8 },
@@ -109,12 +110,9 @@ for (const tiling of TILINGS) {
   gpuTest(
     `matmul ${tiling.kind} ${tiling.tm}x${tiling.tn} on odd shapes, epilogues`,
     async (rt) => {
-      if (tiling.kind === "subgroup" && !(rt.gpu.subgroups && rt.gpu.subgroupSize === 8)) {
-        console.log("skipped: adapter has no 8-lane subgroups");
-        return;
-      }
       await checkProducts(rt, tiling, tiling.kind === "shared" ? [...SHAPES, ...ALIGNED] : SHAPES);
     },
+    { skip: tiling.kind === "subgroup" ? noSubgroups : null },
   );
 }
 
@@ -179,10 +177,6 @@ const STRIDED_TILINGS: MatmulTiling[] = [
 ];
 for (const tiling of STRIDED_TILINGS) {
   gpuTest(`matmul ${tiling.kind} ${tiling.tm}x${tiling.tn} on strided 4-D views`, async (rt) => {
-    if (tiling.kind === "subgroup" && !(rt.gpu.subgroups && rt.gpu.subgroupSize === 8)) {
-      console.log("skipped: adapter has no 8-lane subgroups");
-      return;
-    }
     for (const [B, L, H, D] of [[2, 13, 3, 8], [1, 5, 1, 4], [2, 9, 2, 6]]) {
       const pv = randn(B * L * 3 * H * D, L + D);
       const at = (b: number, l: number, part: number, h: number, d: number) =>
@@ -232,7 +226,7 @@ for (const tiling of STRIDED_TILINGS) {
       );
       for (const t of Object.values(held)) rt.dispose(t);
     }
-  });
+  }, { skip: tiling.kind === "subgroup" ? noSubgroups : null });
 }
 
 Deno.test("matmul tiling: split-K on big GPUs for few tiles over a long K, never on lavapipe", () => {

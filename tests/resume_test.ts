@@ -10,21 +10,9 @@ import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { scalarLines } from "./tfevents_reader.ts";
 import { gpuTest } from "./helpers.ts";
 import { TINY, tiny, tinyData } from "./tiny.ts";
+import { runCli as cli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-
-async function cli(
-  args: string[],
-  o: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: o.cwd,
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", NO_COLOR: "1", ...o.env },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const metricsEpochs = async (run: string) =>
   (await Deno.readTextFile(`${run}/metrics.jsonl`)).trim().split("\n").filter(Boolean)

@@ -8,22 +8,10 @@ import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
 import { TINY, tiny, tinyData } from "./tiny.ts";
+import { finished, spawnCli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const dec = new TextDecoder();
-
-function spawnCli(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function finished(p: Deno.ChildProcess) {
-  const o = await p.output();
-  return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
-}
 
 async function waitFor(path: string, seconds: number): Promise<void> {
   for (let t = 0; t < seconds * 10; t++) {

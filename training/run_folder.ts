@@ -1,10 +1,12 @@
 // The run folder: one run's files and their guarantees. A new run's folder is never made over
 // another run's (unless forced); config.json (the resolved experiment, its origins, the record)
 // and a first checkpoint are written before the first step; checkpoints are atomic, `last`
-// keeping the one before it; a resume verifies a checkpoint (falling back to last-1), cuts the
-// metrics to the epochs it has seen and rewrites the event file from them.
+// keeping the one before it; a resume removes the temporary files of interrupted writes,
+// verifies a checkpoint (falling back to last-1), cuts the metrics to the epochs it has seen and
+// rewrites the event file from them.
 import { join, resolve } from "node:path";
 import { layoutJson } from "../data/layout_file.ts";
+import { writeAtomic as writeFileAtomic } from "../io/atomic.ts";
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { RunExperiment } from "./experiment.ts";
@@ -14,7 +16,7 @@ import type { Origins } from "./resolve.ts";
 import type { RunData, Setup } from "./setup.ts";
 import { type EpochMetrics, readMetrics } from "./metrics_file.ts";
 import { LOCK_FILE, RunLock } from "./run_lock.ts";
-import { hparamsOf, writeEvents } from "./tensorboard.ts";
+import { EVENTS_PREFIX, hparamsOf, writeEvents } from "./tensorboard.ts";
 
 export type { EpochMetrics };
 
@@ -49,10 +51,44 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Writes a file through a temporary one and a rename: never half-written. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  await Deno.writeTextFile(`${path}.tmp`, text);
-  await Deno.rename(`${path}.tmp`, path);
+/** Writes a file through a temporary one (`PATH.tmp`) and a rename: never half-written; a
+ * failed write leaves no temporary file. */
+export function writeAtomic(path: string, text: string): Promise<void> {
+  return writeFileAtomic(path, text);
+}
+
+/** The temporary files this folder's writers use (checkpoints, config, metrics, summary, events). */
+const STALE_TMP = [
+  /\.safetensors\.tmp$/,
+  /^config\.json\.tmp$/,
+  /^metrics\.jsonl\.tmp$/,
+  /^summary\.json\.tmp$/,
+  new RegExp(`^${EVENTS_PREFIX.replaceAll(".", "\\.")}.*\\.tmp$`),
+];
+
+/**
+ * Removes what an interrupted write (a kill, a full disk) left in a run folder: its own
+ * temporary files, by their known names only. Called with the folder's lock held.
+ */
+export async function removeStaleTemporaries(
+  out: string,
+  log: (line: string) => void,
+): Promise<string[]> {
+  const removed: string[] = [];
+  for await (const e of Deno.readDir(out)) {
+    if (e.isFile && STALE_TMP.some((p) => p.test(e.name))) {
+      await Deno.remove(join(out, e.name));
+      removed.push(e.name);
+    }
+  }
+  if (removed.length) {
+    log(
+      `${out}: removed ${removed.length} temporary file(s) of an interrupted write: ${
+        removed.sort().join(", ")
+      }`,
+    );
+  }
+  return removed;
 }
 
 /** A run folder taken by this process: whether this call created it, and its lock. */
@@ -79,6 +115,7 @@ export async function prepareFolder(
   await Deno.mkdir(out, { recursive: true });
   const lock = await RunLock.acquire(out, log);
   try {
+    if (resume) await removeStaleTemporaries(out, log);
     if (!resume && (await exists(join(out, "config.json")))) {
       if (!force) {
         throw new ConfigError(

@@ -24,7 +24,11 @@ export async function builtinDataset(outDir: string): Promise<string> {
   try {
     await Deno.stat(path);
   } catch {
-    await writeSkeletonArrow(path, synthMeta(), synthRecords(SYNTH_DEFAULT));
+    // runs started together (a sweep's) may each generate it: each writes its own file and
+    // renames it into place (the same bytes), so no reader sees a half-written one
+    const own = `${path}.${Deno.pid}.arrow`;
+    await writeSkeletonArrow(own, synthMeta(), synthRecords(SYNTH_DEFAULT));
+    await Deno.rename(own, path);
   }
   return path;
 }

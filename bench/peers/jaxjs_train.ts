@@ -4,6 +4,7 @@
 // function and Adam another, as a JAX user would write it. jax-js counts references by hand:
 // every call consumes its array arguments, `.ref` keeps one alive.
 import type { numpy as npT } from "@jax-js/jax";
+import type { PeerTime } from "../peer.ts";
 import { medianMs } from "../timing.ts";
 
 type Arr = npT.Array;
@@ -26,7 +27,7 @@ type Params = Layer[];
 export async function jaxjsReferenceStep(
   device: "wasm" | "webgpu" = "wasm",
   opts: { jit?: boolean } = {},
-): Promise<{ name: string; msPerStep: number }> {
+): Promise<PeerTime> {
   const useJit = opts.jit ?? true;
   const jax = await import("@jax-js/jax");
   const { jit, nn, numpy: np, random, tree, valueAndGrad } = jax;

@@ -1,14 +1,7 @@
 // The peer a TypeScript user would pick: TensorFlow.js with its WebGPU backend, on the same
-// adapter, in the same process. Loaded lazily so heatformer itself never depends on it.
+// adapter, in bench/peers/main.ts's process (bench/peer.ts), so heatformer never depends on it.
 import type { Tensor } from "@tensorflow/tfjs-core";
-
-export interface PeerResult {
-  name: string;
-  kernel: string;
-  shape: number[];
-  gflops: number;
-  ms: number;
-}
+import type { PeerResult } from "../peer.ts";
 
 export async function tfjsMatmul(sizes: number[], minMs = 300): Promise<PeerResult[]> {
   const tf = await import("@tensorflow/tfjs-core");

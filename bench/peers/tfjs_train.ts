@@ -2,9 +2,10 @@
 // 4 heads, MLP 512, Adam) written with TensorFlow.js core ops on its WebGPU backend: the
 // peer a TypeScript user would otherwise pick, timed the same way as heatformer's step.
 import type { Scalar } from "@tensorflow/tfjs-core";
+import type { PeerTime } from "../peer.ts";
 import { medianMs } from "../timing.ts";
 
-export async function tfjsReferenceStep(): Promise<{ name: string; msPerStep: number }> {
+export async function tfjsReferenceStep(): Promise<PeerTime> {
   const tf = await import("@tensorflow/tfjs-core");
   await import("@tensorflow/tfjs"); // registers the gradient functions (core alone has none)
   await import("@tensorflow/tfjs-backend-webgpu");

@@ -1,20 +1,17 @@
-// Attention with the score matrix materialised: S = Q K^T (+ mask), P = softmax(scale S),
+// Dense attention: the score matrix materialised. S = Q K^T (+ mask), P = softmax(scale S),
 // O = P V, each product one batched matmul over (B, H) that reads q, k, v straight from
 // their strided (B, L, H, D) views and writes O in (B, L, H, D): no copies. For short
-// sequences on lavapipe this beats the fused online-softmax kernels (kernels/attention*.ts)
+// sequences on lavapipe this beats the fused online-softmax kernels (./rows.ts, ./subgroup.ts)
 // because the tiled matmul reaches several times their FLOP rate, and P for L <= 256 is
 // small (B x H x L x L floats). The backward is the textbook one, from the saved P:
 //   dP = dO V^T,  dV = P^T dO,  dS = scale P * (dP - rowsum(dP * P)),  dQ = dS K,
 //   dK = dS^T Q.
-import type { Runtime } from "../runtime/runtime.ts";
-import { Tensor } from "../runtime/tensor.ts";
-import { dims } from "./attention.ts";
-import { map } from "./map.ts";
-import { matmul } from "./matmul.ts";
-import { softmaxBackward, softmaxForward } from "./softmax.ts";
-
-/** Longest sequence for which the dense path is chosen on a software adapter. */
-export const DENSE_ATTENTION_MAX_L = 256;
+import type { Runtime } from "../../runtime/runtime.ts";
+import type { Tensor } from "../../runtime/tensor.ts";
+import { map } from "../map.ts";
+import { matmul } from "../matmul.ts";
+import { softmaxBackward, softmaxForward } from "../softmax.ts";
+import { type AttentionKernelOptions, dims } from "./shared.ts";
 
 /** What the backward needs: the inputs' views and the probabilities (B, H, Lq, Lk). */
 export interface DenseAttentionSaved {
@@ -37,7 +34,7 @@ export function denseAttentionForward(
   q: Tensor,
   k: Tensor,
   v: Tensor,
-  o: { scale?: number; mask?: Tensor } = {},
+  o: AttentionKernelOptions = {},
 ): { out: Tensor; saved: DenseAttentionSaved } {
   const { b, lq, h, d, lk } = dims(q, k, v, o.mask);
   const scale = o.scale ?? 1 / Math.sqrt(d);
@@ -73,16 +70,4 @@ export function denseAttentionBackward(
   matmul(rt, ds, heads(s.k), { out: heads(dq) });
   matmul(rt, ds, heads(s.q), { transA: true, out: heads(dk) });
   return { dq, dk, dv };
-}
-
-/** A (B, L, H, D) view of part i of a packed (B, L, 3, H, D) tensor. */
-export function packedPart(t: Tensor, i: number): Tensor {
-  const [b, l, , h, d] = t.shape;
-  const st = t.strides;
-  return new Tensor(t.rt, t.storage, [b, l, h, d], t.dtype, t.offset + i * st[2], [
-    st[0],
-    st[1],
-    st[3],
-    st[4],
-  ]);
 }

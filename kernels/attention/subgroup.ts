@@ -1,27 +1,28 @@
-// Attention for 8-lane subgroups (lavapipe: one subgroup = one AVX2 vector). A subgroup owns
-// 8 query rows (forward, dQ) or 8 key rows (dK, dV); each lane loads ONE row of the other
-// side per block of 8 and subgroupShuffle hands it to the others, so every lane issues 8x
-// fewer gathers than a lane-per-row kernel. Head-dim loops are unrolled over vec4 chunks.
-// Same maths and outputs as kernels/attention.ts (which remains the path for other adapters
-// and layouts).
-import { grid1d } from "../runtime/kernel.ts";
-import type { KernelSpec } from "../runtime/kernel.ts";
-import type { Tensor } from "../runtime/tensor.ts";
-import { binding, f32lit, header } from "./wgsl.ts";
+// The attention kernels for 8-lane subgroups (lavapipe: one subgroup = one AVX2 vector). A
+// subgroup owns 8 query rows (forward, dQ) or 8 key rows (dK, dV); each lane loads ONE row of
+// the other side per block of 8 and subgroupShuffle hands it to the others, so every lane
+// issues 8x fewer gathers than a lane-per-row kernel. Head-dim loops are unrolled over vec4
+// chunks. Same maths and outputs as the portable kernels (./rows.ts); ./mod.ts picks them
+// where `subgroupsServe` says they can run.
+import { grid1d } from "../../runtime/kernel.ts";
+import type { KernelSpec } from "../../runtime/kernel.ts";
+import type { Runtime } from "../../runtime/runtime.ts";
+import type { Tensor } from "../../runtime/tensor.ts";
+import { binding, f32lit } from "../wgsl.ts";
+import { attentionHeader, type Dims, maskExpr } from "./shared.ts";
 
 const SG = 8;
 const WG = 64; // 8 subgroups
 
-export interface SgDims {
-  b: number;
-  h: number;
-  lq: number;
-  lk: number;
-  d: number;
+/** Whether the subgroup kernels can run attention over `ts` (q, k, v, and for the backward
+ * dout and out) of head dim d: 8-lane subgroups (lavapipe), enabled, and vec4 layouts. */
+export function subgroupsServe(rt: Runtime, ts: Tensor[], d: number): boolean {
+  return rt.useSubgroups && rt.gpu.subgroups && rt.gpu.subgroupSize === 8 &&
+    subgroupAttentionFits(ts, d);
 }
 
 /** vec4 loads need d % 4 == 0, unit stride in d, and 4-aligned offsets and strides. */
-export function subgroupAttentionFits(ts: Tensor[], d: number): boolean {
+function subgroupAttentionFits(ts: Tensor[], d: number): boolean {
   return d % 4 === 0 && d <= 256 &&
     ts.every((t) =>
       t.strides[3] === 1 && t.bindOffset % 4 === 0 &&
@@ -35,15 +36,8 @@ function row4(t: Tensor, bb: string, row: string, hh: string): string {
   return `((${t.bindOffset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u) / 4u)`;
 }
 
-/** WGSL for the additive mask at (query i, key j) of batch `bb` ("0.0" without a mask). */
-export function maskExpr(mask: Tensor | undefined, dm: SgDims, i: string, j: string): string {
-  if (!mask) return "0.0";
-  const batch = mask.rank === 3 ? `bb * ${dm.lq * dm.lk}u + ` : "";
-  return `f32(Mask[${mask.bindOffset}u + ${batch}${i} * ${dm.lk}u + ${j}])`;
-}
-
 /** Common prologue: which (b, h) and which 8 rows this subgroup owns. */
-function prologue(rows: number, dm: SgDims, grid: [number, number, number]): string {
+function prologue(rows: number, dm: Dims, grid: [number, number, number]): string {
   const blocks = Math.ceil(rows / SG);
   return `
   let sgi = (wid.x + wid.y * ${grid[0]}u) * ${WG / SG}u + li / ${SG}u; // subgroup index
@@ -63,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         @builtin(subgroup_invocation_id) lane: u32) {${extra}`;
 }
 
-function gridFor(rows: number, dm: SgDims): [number, number, number] {
+function gridFor(rows: number, dm: Dims): [number, number, number] {
   const subgroups = dm.b * dm.h * Math.ceil(rows / SG);
   return grid1d(subgroups * SG, WG);
 }
@@ -76,7 +70,7 @@ export function forwardKernel(
   v: Tensor,
   out: Tensor,
   lse: Tensor,
-  dm: SgDims,
+  dm: Dims,
   scale: number,
   mask?: Tensor,
 ): KernelSpec {
@@ -125,9 +119,7 @@ export function forwardKernel(
   for (const c of range(D4)) L.push(`    O[ob + ${c}u] = vec4<${out.dtype}>(acc${c} * inv);`);
   L.push(`    Lse[(bb * ${dm.h}u + hh) * ${dm.lq}u + r] = m + log(l);`, `  }`);
   const binds = [q, k, v, out, lse, ...(mask ? [mask] : [])];
-  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention forward (subgroup) ${
-    JSON.stringify(dm)
-  }
+  const code = `${attentionHeader(q, mask)}// attention forward (subgroup) ${JSON.stringify(dm)}
 ${binding(0, "Q", q, "read", true)}
 ${binding(1, "K", k, "read", true)}
 ${binding(2, "V", v, "read", true)}
@@ -151,7 +143,7 @@ export function dqKernel(
   lse: Tensor,
   dq: Tensor,
   delta: Tensor,
-  dm: SgDims,
+  dm: Dims,
   scale: number,
   mask?: Tensor,
 ): KernelSpec {
@@ -203,9 +195,7 @@ export function dqKernel(
     L.push(`    DQ[ob + ${c}u] = vec4<${dq.dtype}>(acc${c} * ${f32lit(scale)});`);
   }
   L.push(`    Delta[lrow] = dl;`, `  }`);
-  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention dq (subgroup) ${
-    JSON.stringify(dm)
-  }
+  const code = `${attentionHeader(q, mask)}// attention dq (subgroup) ${JSON.stringify(dm)}
 ${binding(0, "DO", dout, "read", true)}
 ${binding(1, "Q", q, "read", true)}
 ${binding(2, "K", k, "read", true)}
@@ -237,7 +227,7 @@ export function dkdvKernel(
   delta: Tensor,
   dk: Tensor,
   dv: Tensor,
-  dm: SgDims,
+  dm: Dims,
   scale: number,
   mask?: Tensor,
 ): KernelSpec {
@@ -292,9 +282,7 @@ export function dkdvKernel(
     L.push(`    DV[wb + ${c}u] = vec4<${dv.dtype}>(dv${c});`);
   }
   L.push(`  }`);
-  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention dk dv (subgroup) ${
-    JSON.stringify(dm)
-  }
+  const code = `${attentionHeader(q, mask)}// attention dk dv (subgroup) ${JSON.stringify(dm)}
 ${binding(0, "DO", dout, "read", true)}
 ${binding(1, "Q", q, "read", true)}
 ${binding(2, "K", k, "read", true)}

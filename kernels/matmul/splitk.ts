@@ -3,11 +3,11 @@
 // tokens): K is cut into S slices, each slice's product is one batch entry of the ordinary
 // kernel (S times the workgroups), written as f32 partials (S, M, N); a second pass sums the
 // partials and applies the epilogue (bias, pre-activation, activation, accumulation).
-import { flatIndex, grid1d } from "../runtime/kernel.ts";
-import type { Runtime } from "../runtime/runtime.ts";
-import type { Tensor } from "../runtime/tensor.ts";
-import type { MatmulShape } from "./matmul.ts";
-import { binding, ERF_WGSL, header } from "./wgsl.ts";
+import { flatIndex, grid1d } from "../../runtime/kernel.ts";
+import type { Runtime } from "../../runtime/runtime.ts";
+import type { Tensor } from "../../runtime/tensor.ts";
+import type { MatmulShape } from "../matmul.ts";
+import { binding, ERF_WGSL, header } from "../wgsl.ts";
 
 /** The largest divisor of k that is at most `most` (slices of equal length). */
 export function splitFactor(k: number, most: number): number {

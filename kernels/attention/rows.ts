@@ -1,31 +1,16 @@
-// Fused multi-head scaled dot-product attention with online softmax:
-//   O = softmax(Q K^T * scale + mask) V, per batch and head,
-// never materialising the (Lq x Lk) score matrix. Q, K, V are (B, L, H, D) views with any
-// strides (so they can be slices of one packed qkv projection); O is contiguous (B, Lq, H, D).
-// The forward saves the log-sum-exp per row; the backward (FlashAttention-2's) recomputes
-// probabilities from it: one pass per query row for dQ, one per key row for dK and dV.
-// Portable kernels (any adapter): one invocation owns one row; its workgroup of 64 rows of one
-// (batch, head) walks the other side's rows in tiles staged in workgroup memory, so each K/V
-// (or Q/dO) row is read from global memory once per 64 rows instead of once per row.
-import { grid1d } from "../runtime/kernel.ts";
-import type { Runtime } from "../runtime/runtime.ts";
-import type { Tensor } from "../runtime/tensor.ts";
-import type { KernelSpec } from "../runtime/kernel.ts";
-import { onScratch } from "../runtime/autotune.ts";
-import { binding, f32lit, header, requireDtype, ShapeError } from "./wgsl.ts";
-import {
-  dkdvKernel,
-  dqKernel,
-  forwardKernel,
-  maskExpr,
-  subgroupAttentionFits,
-} from "./attention_subgroup.ts";
-
-/** The subgroup kernels need 8-lane subgroups (lavapipe) and vec4-friendly layouts. */
-function useSubgroups(rt: Runtime, ts: Tensor[], d: number): boolean {
-  return rt.useSubgroups && rt.gpu.subgroups && rt.gpu.subgroupSize === 8 &&
-    subgroupAttentionFits(ts, d);
-}
+// The portable attention kernels (any adapter): one invocation owns one row; its workgroup of
+// `wg` rows of one (batch, head) walks the other side's rows in tiles staged in workgroup
+// memory, so each K/V (or Q/dO) row is read from global memory once per `wg` rows instead of
+// once per row. Online softmax, O = softmax(Q K^T * scale + mask) V, never materialising the
+// (Lq x Lk) scores; the forward saves the log-sum-exp per row and the backward
+// (FlashAttention-2's) recomputes probabilities from it: one pass per query row for dQ, one
+// per key row for dK and dV. Q, K, V are (B, L, H, D) views with any strides; O, dQ, dK, dV
+// are contiguous (B, L, H, D). The rows per workgroup are chosen in ./mod.ts.
+import { grid1d } from "../../runtime/kernel.ts";
+import type { Tensor } from "../../runtime/tensor.ts";
+import type { KernelSpec } from "../../runtime/kernel.ts";
+import { binding, f32lit } from "../wgsl.ts";
+import { attentionHeader, type Dims, maskExpr } from "./shared.ts";
 
 /** Other-side rows per workgroup-memory tile: two f32 tiles of (rows x d) plus two scalars a
  * row stay within WebGPU's default 16 KiB of workgroup storage. */
@@ -101,80 +86,14 @@ ${rows.map(([sh, load]) => `        ${sh}[t] = ${load("row", "e")};`).join("\n")
     let tn = min(${tk}u, ${limit}u - t0);`;
 }
 
-export interface Dims {
-  b: number;
-  h: number;
-  lq: number;
-  lk: number;
-  d: number;
-}
-
-/** Checks q, k, v (B, L, H, D) and the mask against each other; the sizes. */
-export function dims(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor): Dims {
-  const op = "attention";
-  for (const t of [q, k, v]) requireDtype(op, t, ["f32", "f16"]);
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
-    throw new ShapeError(op, "q, k, v must be (B, L, H, D)", q, k, v);
-  }
-  const [b, lq, h, d] = q.shape;
-  const lk = k.shape[1];
-  if (
-    k.shape[0] !== b || v.shape[0] !== b || k.shape[2] !== h || v.shape[2] !== h ||
-    k.shape[3] !== d || v.shape[3] !== d || v.shape[1] !== lk
-  ) {
-    throw new ShapeError(op, "q, k, v disagree on batch, heads, length or head dim", q, k, v);
-  }
-  if (mask) {
-    const ok = (mask.rank === 2 && mask.shape[0] === lq && mask.shape[1] === lk) ||
-      (mask.rank === 3 && mask.shape[0] === b && mask.shape[1] === lq && mask.shape[2] === lk);
-    if (!ok || !mask.isContiguous) {
-      throw new ShapeError(
-        op,
-        `mask must be contiguous (Lq, Lk) or (B, Lq, Lk) = (${lq}, ${lk})`,
-        mask,
-      );
-    }
-  }
-  return { b, h, lq, lk, d };
-}
-
 /** WGSL: element offset of row `row` (in 0..L) of batch bb, head hh for a (B, L, H, D) view. */
 function rowOffset(t: Tensor, bb: string, row: string, hh: string): string {
   const [sb, sl, sh] = t.strides;
   return `(${t.bindOffset}u + ${bb} * ${sb}u + ${row} * ${sl}u + ${hh} * ${sh}u)`;
 }
 
-export function attentionForward(
-  rt: Runtime,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  o: AttentionKernelOptions = {},
-): { out: Tensor; lse: Tensor } {
-  const dm = dims(q, k, v, o.mask);
-  const { b, h, lq, d } = dm;
-  const scale = o.scale ?? 1 / Math.sqrt(d);
-  const out = rt.empty([b, lq, h, d], q.dtype, "attention.out");
-  const lse = rt.empty([b, h, lq], "f32", "attention.lse");
-  if (useSubgroups(rt, [q, k, v], d)) {
-    rt.run(forwardKernel(q, k, v, out, lse, dm, scale, o.mask));
-    return { out, lse };
-  }
-  const x = { q, k, v, out, lse, mask: o.mask };
-  runPass(rt, "forward", lq, dm, o.rows, x, (x, wg) => forwardSpec(x, dm, scale, wg));
-  return { out, lse };
-}
-
-export interface AttentionKernelOptions {
-  /** Default 1 / sqrt(D). */
-  scale?: number;
-  /** Additive, (Lq, Lk) or (B, Lq, Lk). */
-  mask?: Tensor;
-  /** Rows per workgroup of the portable kernels (default: by adapter, then autotuned). */
-  rows?: number;
-}
-
-interface ForwardTensors {
+/** The forward's tensors: q, k, v (B, L, H, D) views; out (B, Lq, H, D); lse (B, H, Lq). */
+export interface ForwardTensors {
   q: Tensor;
   k: Tensor;
   v: Tensor;
@@ -183,9 +102,35 @@ interface ForwardTensors {
   mask?: Tensor;
 }
 
+/** Backward pass 1's tensors: dout, out, dq (B, Lq, H, D); lse, delta (B, H, Lq). */
+export interface DqTensors {
+  dout: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  out: Tensor;
+  lse: Tensor;
+  dq: Tensor;
+  delta: Tensor;
+  mask?: Tensor;
+}
+
+/** Backward pass 2's tensors: dk, dv (B, Lk, H, D); lse and delta from pass 1. */
+export interface DkdvTensors {
+  dout: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  lse: Tensor;
+  delta: Tensor;
+  dk: Tensor;
+  dv: Tensor;
+  mask?: Tensor;
+}
+
 /** The portable forward: one invocation per query row, `wg` rows of a (batch, head) per
  * workgroup, K and V tiles staged in workgroup memory, online softmax. */
-function forwardSpec(x: ForwardTensors, dm: Dims, scale: number, wg: number): KernelSpec {
+export function forwardSpec(x: ForwardTensors, dm: Dims, scale: number, wg: number): KernelSpec {
   const { q, k, v, out, lse, mask } = x;
   const { h, lq, lk, d } = dm;
   const grid = rowGrid(lq, dm, wg);
@@ -194,9 +139,7 @@ function forwardSpec(x: ForwardTensors, dm: Dims, scale: number, wg: number): Ke
   const binds = [q, k, v, out, lse];
   const maskDecl = mask ? binding(5, "Mask", mask, "read") : "";
   if (mask) binds.push(mask);
-  const code = `${header(q.dtype, ...(mask ? [mask.dtype] : []))}// attention forward ${
-    JSON.stringify(dm)
-  }
+  const code = `${attentionHeader(q, mask)}// attention forward ${JSON.stringify(dm)}
 ${binding(0, "Q", q, "read")}
 ${binding(1, "K", k, "read")}
 ${binding(2, "V", v, "read")}
@@ -238,40 +181,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   return { name: "attention", code, grid, bindings: binds };
 }
 
-/** Gradients of attention: dq, dk, dv contiguous (B, L, H, D). */
-export function attentionBackward(
-  rt: Runtime,
-  dout: Tensor,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  out: Tensor,
-  lse: Tensor,
-  o: AttentionKernelOptions = {},
-): { dq: Tensor; dk: Tensor; dv: Tensor } {
-  const dm = dims(q, k, v, o.mask);
-  const { b, h, lq, lk, d } = dm;
-  if (!dout.isContiguous || dout.size !== out.size) {
-    throw new ShapeError("attention backward", "dout must be contiguous like out", dout, out);
-  }
-  const scale = o.scale ?? 1 / Math.sqrt(d);
-  const dq = rt.empty([b, lq, h, d], q.dtype, "attention.dq");
-  const dk = rt.empty([b, lk, h, d], k.dtype, "attention.dk");
-  const dv = rt.empty([b, lk, h, d], v.dtype, "attention.dv");
-  const delta = rt.empty([b, h, lq], "f32", "attention.delta");
-  if (useSubgroups(rt, [q, k, v, dout, out], d)) {
-    rt.run(dqKernel(dout, q, k, v, out, lse, dq, delta, dm, scale, o.mask));
-    rt.run(dkdvKernel(dout, q, k, v, lse, delta, dk, dv, dm, scale, o.mask));
-    return { dq, dk, dv };
-  }
-  const mask = o.mask;
-  const x1 = { dout, q, k, v, out, lse, dq, delta, mask };
-  runPass(rt, "dq", lq, dm, o.rows, x1, (x, wg) => dqSpec(x, dm, scale, wg));
-  const x2 = { dout, q, k, v, lse, delta, dk, dv, mask };
-  runPass(rt, "dkdv", lk, dm, o.rows, x2, (x, wg) => dkdvSpec(x, dm, scale, wg));
-  return { dq, dk, dv };
-}
-
 /** WGSL: element offset of row `row` of a contiguous (B, L, H, D) tensor (dO, O). */
 function rowC(dm: Dims, bb: string, row: string, hh: string, l: number): string {
   return `(((${bb} * ${l}u + ${row}) * ${dm.h}u + ${hh}) * ${dm.d}u)`;
@@ -280,7 +189,7 @@ function rowC(dm: Dims, bb: string, row: string, hh: string, l: number): string 
 /** The WGSL header of a backward pass and its optional mask binding. */
 function passHeader(q: Tensor, mask?: Tensor): { hdr: string; maskB: (i: number) => string } {
   return {
-    hdr: header(q.dtype, ...(mask ? [mask.dtype] : [])),
+    hdr: attentionHeader(q, mask),
     maskB: (i) => (mask ? binding(i, "Mask", mask, "read") : ""),
   };
 }
@@ -292,22 +201,7 @@ const sd = (t: Tensor) => t.strides[3];
  * Backward pass 1, one invocation per query row: delta_i = dO_i . O_i and
  * dQ_i = scale * sum_j P_ij (dP_ij - delta_i) K_j.
  */
-function dqSpec(
-  x: {
-    dout: Tensor;
-    q: Tensor;
-    k: Tensor;
-    v: Tensor;
-    out: Tensor;
-    lse: Tensor;
-    dq: Tensor;
-    delta: Tensor;
-    mask?: Tensor;
-  },
-  dm: Dims,
-  scale: number,
-  wg: number,
-): KernelSpec {
+export function dqSpec(x: DqTensors, dm: Dims, scale: number, wg: number): KernelSpec {
   const { dout, q, k, v, out, lse, dq, delta, mask } = x;
   const { h, lq, lk, d } = dm;
   const { hdr, maskB } = passHeader(q, mask);
@@ -372,22 +266,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
  * Backward pass 2, one invocation per key row: dV_j = sum_i P_ij dO_i and
  * dK_j = scale * sum_i P_ij (dP_ij - delta_i) Q_i.
  */
-function dkdvSpec(
-  x: {
-    dout: Tensor;
-    q: Tensor;
-    k: Tensor;
-    v: Tensor;
-    lse: Tensor;
-    delta: Tensor;
-    dk: Tensor;
-    dv: Tensor;
-    mask?: Tensor;
-  },
-  dm: Dims,
-  scale: number,
-  wg: number,
-): KernelSpec {
+export function dkdvSpec(x: DkdvTensors, dm: Dims, scale: number, wg: number): KernelSpec {
   const { dout, q, k, v, lse, delta, dk, dv, mask } = x;
   const { h, lq, lk, d } = dm;
   const { hdr, maskB } = passHeader(q, mask);
@@ -464,74 +343,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     grid,
     bindings: [dout, q, k, v, lse, delta, dk, dv, ...(mask ? [mask] : [])],
   };
-}
-
-/** Rows per workgroup tried for the portable kernels. */
-const PASS_ROWS = [64, 32, 16];
-
-/**
- * Rows per workgroup of a portable pass over `rows` rows: 64 on software adapters (what was
- * measured there); on GPUs fewer, so that short sequences (L = 64: one block per head)
- * still give batch x heads x blocks >= 512 workgroups. The autotuner refines it.
- */
-function passRows(rt: Runtime, rows: number, dm: Dims): number {
-  if (rt.gpu.software) return 64;
-  return PASS_ROWS.find((wg) => dm.b * dm.h * Math.ceil(rows / wg) >= 512) ?? 16;
-}
-
-/** Runs one portable pass with the forced, heuristic or autotuned rows per workgroup. */
-function runPass<X extends { q: Tensor; mask?: Tensor } & Record<string, Tensor | undefined>>(
-  rt: Runtime,
-  pass: string,
-  rows: number,
-  dm: Dims,
-  forced: number | undefined,
-  x: X,
-  build: (x: X, wg: number) => KernelSpec,
-): void {
-  const heuristic = forced ?? passRows(rt, rows, dm);
-  const choice = forced === undefined && rt.tuner?.choose({
-    key: `attention ${pass} ${x.q.dtype} ${JSON.stringify(dm)}${x.mask ? " mask" : ""}`,
-    candidates: [heuristic, ...PASS_ROWS.filter((r) => r !== heuristic)].map(String),
-    prepare: (rt) => onScratch(rt, x, (sx, c) => rt.run(build(sx, Number(c)))),
-  });
-  rt.run(build(x, choice ? Number(choice) : heuristic));
-}
-
-/** Plain TypeScript reference (tests only): q, k, v (B, L, H, D) contiguous. */
-export function attentionReference(
-  q: ArrayLike<number>,
-  k: ArrayLike<number>,
-  v: ArrayLike<number>,
-  dm: Dims,
-  scale = 1 / Math.sqrt(dm.d),
-  mask?: ArrayLike<number>,
-): Float64Array {
-  const { b, h, lq, lk, d } = dm;
-  const out = new Float64Array(b * lq * h * d);
-  for (let bb = 0; bb < b; bb++) {
-    for (let hh = 0; hh < h; hh++) {
-      for (let i = 0; i < lq; i++) {
-        const s = new Float64Array(lk);
-        let m = -Infinity;
-        for (let j = 0; j < lk; j++) {
-          let acc = mask ? mask[(mask.length === lq * lk ? 0 : bb * lq * lk) + i * lk + j] : 0;
-          for (let e = 0; e < d; e++) {
-            acc += q[((bb * lq + i) * h + hh) * d + e] * k[((bb * lk + j) * h + hh) * d + e] *
-              scale;
-          }
-          s[j] = acc;
-          m = Math.max(m, acc);
-        }
-        let z = 0;
-        for (let j = 0; j < lk; j++) z += s[j] = Math.exp(s[j] - m);
-        for (let e = 0; e < d; e++) {
-          let acc = 0;
-          for (let j = 0; j < lk; j++) acc += s[j] * v[((bb * lk + j) * h + hh) * d + e];
-          out[((bb * lq + i) * h + hh) * d + e] = acc / z;
-        }
-      }
-    }
-  }
-  return out;
 }
