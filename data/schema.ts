@@ -11,6 +11,7 @@
 // sample i lives in batch floor(i / batch_size), row i % batch_size.
 import * as arrow from "apache-arrow";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { writeError } from "../io/atomic.ts";
 import { located } from "../io/errors.ts";
 import { batchChecksum, CHECKSUM_KEY, CHECKSUMS } from "./checksum.ts";
 import { toF16Array } from "../runtime/dtype.ts";
@@ -271,13 +272,7 @@ export async function writeSkeletonArrow(
 
 /** A write that failed (disk full, no permission) as an error naming the output. */
 function writeFailure(e: unknown, path: string): Error {
-  if (e instanceof DataError) return e;
-  const code = (e as { code?: string }).code;
-  return new DataError(
-    path,
-    null,
-    `cannot write${code ? ` (${code})` : ""}: ${(e as Error).message}`,
-  );
+  return e instanceof DataError ? e : writeError(path, e);
 }
 
 /**
