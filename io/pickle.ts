@@ -4,10 +4,13 @@
 // into the file's bytes when aligned (a 1 GB file is not copied again), copies otherwise.
 // Anything else (unknown opcodes, classes outside the allow-list) is refused by name.
 
+import { located } from "./errors.ts";
+
 export class PickleError extends Error {
   constructor(file: string, offset: number, problem: string) {
     super(`${file}: pickle byte ${offset}: ${problem}`);
     this.name = "PickleError";
+    located(this, file, `byte ${offset}`);
   }
 }
 
