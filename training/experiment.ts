@@ -85,6 +85,12 @@ const OptimSchema = z.object({
   clipNorm: z.number().min(0).describe("global gradient-norm clip (0: off)"),
   batchSize: count().describe("samples per optimiser step"),
   accumulate: count().describe("micro-batches per step"),
+  headLrScale: z.number().min(0).describe(
+    "the classifier head's lr over the backbone's (MotionBERT fine-tunes at 10)",
+  ),
+  freeze: z.enum(["none", "backbone"]).describe(
+    "backbone: train the head alone (a linear probe of a pretrained encoder)",
+  ),
 }).strict();
 
 const ScheduleSchema = z.object({
@@ -111,6 +117,9 @@ const RunSchema = z.object({
   seed: z.number().int().min(0).describe("seed (init, data order, augmentation, dropout)"),
   out: z.string().min(1).nullable().describe("run folder (none: runs/PRESET-TIME)"),
   f16: z.boolean().describe("mixed precision: f16 activations, f32 weights (needs shader-f16)"),
+  init: z.string().min(1).nullable().describe(
+    "start from the weights of a run folder or checkpoint (matching names and shapes)",
+  ),
 }).strict();
 
 const GROUPS = {
@@ -172,6 +181,8 @@ export interface OptimSection {
   clipNorm: number;
   batchSize: number;
   accumulate: number;
+  headLrScale: number;
+  freeze: "none" | "backbone";
 }
 
 export interface ScheduleSection {
@@ -194,6 +205,7 @@ export interface RunSection {
   seed: number;
   out: string | null;
   f16: boolean;
+  init: string | null;
 }
 
 /** One experiment: every leaf a run varies, by section. */
@@ -396,10 +408,12 @@ export const DEFAULT_EXPERIMENT: Experiment = {
     clipNorm: 1,
     batchSize: 16,
     accumulate: 1,
+    headLrScale: 1,
+    freeze: "none",
   },
   schedule: { kind: "cosine", warmupEpochs: 1, milestones: [0.6, 0.85], gamma: 0.1 },
   eval: { clips: 1, flip: false, checkpoint: "last", every: 1 },
-  run: { recipe: "cpu", epochs: 8, seed: 1, out: null, f16: false },
+  run: { recipe: "cpu", epochs: 8, seed: 1, out: null, f16: false, init: null },
 };
 
 /** The learning rate a run uses: optim.lr, scaled linearly from optim.lrBatch to its batch. */
@@ -423,4 +437,10 @@ export type RunExperiment = Experiment & { run: { out: string } };
 export function withRunFolder(e: Experiment, now: Date = new Date()): RunExperiment {
   const out = e.run.out ?? `runs/${e.model.preset}-${now.toISOString().replace(/[:.]/g, "-")}`;
   return { ...e, run: { ...e.run, out } };
+}
+
+/** A parameter's learning rate over the schedule's: the head's scale, 0 for a frozen backbone. */
+export function lrScaleOf(e: Experiment): (name: string) => number {
+  return (name) =>
+    name.startsWith("head.") ? e.optim.headLrScale : e.optim.freeze === "backbone" ? 0 : 1;
 }

@@ -44,6 +44,26 @@ export const RECIPES: Recipe[] = [
     },
   },
   {
+    name: "motionbert-finetune",
+    description: "MotionBERT fine-tuning from a pretrained encoder: AdamW, backbone 1e-4, head " +
+      "1e-3, lr x0.99 per epoch, 300 epochs",
+    reference: "Walter0807/MotionBERT configs/action/MB_ft_NTU60_xsub.yaml (lr_backbone, lr_head)",
+    layer: {
+      optim: {
+        optimizer: "adamw",
+        lr: 1e-4,
+        headLrScale: 10,
+        weightDecay: 0.01,
+        labelSmoothing: 0,
+        clipNorm: 0,
+        batchSize: 32,
+      },
+      schedule: { kind: "exponential", gamma: 0.99, warmupEpochs: 0 },
+      model: { headDropout: 0.5 },
+      run: { epochs: 300 },
+    },
+  },
+  {
     name: "posec3d",
     description: "PoseConv3D: SGD 0.4 at batch 256, cosine per step, 240 epochs",
     reference: "kennymckormick/pyskl configs/posec3d/slowonly_r50_ntu60_xsub/joint.py",
