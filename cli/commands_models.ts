@@ -64,6 +64,10 @@ export function addModelCommands(program: Command): void {
       "<inputs...>",
       "Arrow files (every sample, or --split), or single sequences: .npy arrays, Kinetics-skeleton JSON files, OpenPose clip folders",
     )
+    .option(
+      "--raw",
+      ".npy of (N, M, T, V, 3) fed to a keypoint model as it is (no pipeline): logits",
+    )
     .option("--split <name>", "Arrow inputs: only this split")
     .option("--top-k <k>", "classes per sequence", "5")
     .option("--clips <n>", "test clips per sequence (default: the run's)")

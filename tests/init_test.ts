@@ -1,7 +1,9 @@
 // Starting from another run's weights (`--init`) and fine-tuning with parameter groups: the
 // head's learning rate a multiple of the backbone's, a frozen backbone never moving, and what
 // does not match (another input's embedding) starting fresh, reported by name.
+import { encodeNpy } from "../io/png.ts";
 import { readSafetensors } from "../io/safetensors.ts";
+import { runCli } from "./cli.ts";
 import { Optimizer } from "../training/optimizer.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals } from "./assert.ts";
@@ -83,6 +85,38 @@ gpuTest(
       "the frozen, initialised backbone is unchanged",
     );
     assert(!same("model.head.weight"), "the head trained");
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+gpuTest(
+  "predict --raw: an (N, M, T, V, 3) array through the model as it is: its logits",
+  async (rt) => {
+    const dir = await Deno.makeTempDir();
+    const data = await tinyData(dir);
+    const run = `${dir}/kp`;
+    await train(rt, tiny(data, run, { input: { kind: "kp3d" }, run: { epochs: 1 } }), false);
+    const shape = [3, 2, 8, 25, 3];
+    const x = new Float32Array(shape.reduce((a, b) => a * b)).map((_, i) => Math.sin(i * 0.37));
+    await Deno.writeFile(`${dir}/x.npy`, encodeNpy(x, shape));
+    const r = await runCli(["predict", run, `${dir}/x.npy`, "--raw", "--json"]);
+    assertEquals(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(lines.length, 3);
+    // the same tensor through the same weights here
+    const { buildModel } = await import("../models/presets.ts");
+    const { loadCheckpoint } = await import("../io/checkpoint.ts");
+    const st = await readSafetensors(`${run}/last.safetensors`);
+    const model = buildModel(rt, JSON.parse(st.metadata.config), 0);
+    await loadCheckpoint(rt, `${run}/last.safetensors`, model);
+    model.train(false);
+    const want = await readF32(rt, model.forward(rt.tensor(x, shape, "f32")));
+    const got = lines.flatMap((l) => l.logits as number[]);
+    assertEquals(got.length, want.length);
+    got.forEach((v, i) => assert(Math.abs(v - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `${i}`));
+    await Deno.writeFile(`${dir}/y.npy`, encodeNpy(x.subarray(0, 2 * 8 * 25 * 3), [2, 8, 25, 3]));
+    const wrong = await runCli(["predict", run, `${dir}/y.npy`, "--raw"]);
+    assert(wrong.code === 1 && wrong.stderr.includes("--raw takes (N, 2, 8, 25, 3)"), wrong.stderr);
     await Deno.remove(dir, { recursive: true });
   },
 );
