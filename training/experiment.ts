@@ -3,7 +3,7 @@
 // type, bounds and help text); the flags (cli/flags.ts), the config files, the run record and
 // the origins of a resolved run are all keyed by the leaf's path ("optim.lr").
 import { z } from "zod";
-import type { Family, ModelConfig } from "../models/config.ts";
+import { DEFAULT_CONFIG, type Family, type ModelConfig } from "../models/config.ts";
 
 const FAMILIES = ["vanilla", "vivit-m1", "vivit-m2", "motionbert"] as const;
 const INPUTS = ["heatmap", "kp2d", "kp3d"] as const;
@@ -357,6 +357,12 @@ export function setLeaf(e: Experiment | Layer, path: string, value: unknown): vo
   (groups[g] ??= {})[k] = value;
 }
 
+/** The model section's defaults: models/config.ts's, less what the data decides. */
+function modelDefaults(): Omit<ModelSection, "preset"> {
+  const { input: _i, classes: _c, heatmapPersons: _h, ...m } = DEFAULT_CONFIG;
+  return { ...m, tubelet: [...m.tubelet] };
+}
+
 /**
  * The defaults: a CPU-sized run of the built-in dataset. Every run layers a preset and a
  * recipe over these; the `cpu` recipe is these values.
@@ -377,26 +383,7 @@ export const DEFAULT_EXPERIMENT: Experiment = {
     motion: false,
   },
   augment: { rotation: 0, noise: 0, shift: 0, flip: 0.5 },
-  model: {
-    preset: "vanilla-tiny",
-    family: "vanilla",
-    width: 128,
-    depth: 4,
-    spatialDepth: 4,
-    temporalDepth: 4,
-    heads: 4,
-    mlpRatio: 4,
-    tubelet: [8, 8, 8],
-    stem: "flat",
-    stemDim: 32,
-    spatialInit: "normal",
-    pool: "cls",
-    dropout: 0,
-    dropPath: 0.1,
-    headDropout: 0.5,
-    repDim: 512,
-    headHidden: 2048,
-  },
+  model: { preset: "vanilla-tiny", ...modelDefaults() },
   optim: {
     optimizer: "adamw",
     lr: 1e-3,
