@@ -365,7 +365,8 @@ export function parsePickleAt(
         break; // FRAME
       case 0x2e: { // STOP
         if (stack.length !== 1) fail(`STOP with ${stack.length} values on the stack`);
-        return { value: deepResolve(resolve(stack[0]), pending), end: p };
+        const value = resolve(stack[0]); // nothing to resolve below when no array is pending
+        return { value: pending.size ? deepResolve(value, pending) : value, end: p };
       }
       case 0x7d:
         stack.push(new Map());
