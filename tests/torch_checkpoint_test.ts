@@ -69,6 +69,11 @@ Deno.test("torch checkpoints: zip and legacy formats read to torch's exact value
       shape: [4, 3],
     });
 
+    if (fmt === "zip") { // repacked by a zip tool: deflated members
+      const deflated = await readTorchCheckpoint(fx("sd_deflated.pt"), { toFloat32: true });
+      assertExact(deflated.tensors, "sd_deflated");
+    }
+
     const dp = await readTorchCheckpoint(fx(`dataparallel_${fmt}.pt`), { toFloat32: true });
     assertEquals([dp.stateDictKey, dp.strippedPrefix], ["model_pos", "module."]);
     assertExact(dp.tensors, `dataparallel_${fmt}`);
@@ -424,6 +429,18 @@ Deno.test("torch checkpoints: huge declared sizes are refused before anything is
   const dir = await tempFile(zip);
   await refused(dir, /central directory \(65535 entries/, "zip directory");
   await Deno.remove(dir);
+});
+
+Deno.test("torch checkpoints: a deflated member that inflates past its declared size is refused", async () => {
+  const bytes = await Deno.readFile(fx("sd_deflated.pt"));
+  const dv = new DataView(bytes.buffer);
+  let at = bytes.length - 22;
+  at = dv.getUint32(at + 16, true); // the central directory; data.pkl comes first
+  assertEquals(new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + 15)), "sd_zip/data.pkl");
+  dv.setUint32(at + 24, dv.getUint32(at + 24, true) - 1, true);
+  const path = await tempFile(bytes);
+  await refused(path, /member sd_zip\/data\.pkl: cannot inflate/, "inflates past");
+  await Deno.remove(path);
 });
 
 Deno.test("torch checkpoints: truncated files are refused at every cut", async () => {
