@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { readNpy } from "../io/npy.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { runCli } from "./cli.ts";
+import { TINY, tinyData } from "./tiny.ts";
 
 const SCRIPT = fileURLToPath(new URL("./fixtures/motionbert_roundtrip.py", import.meta.url));
 const TORCH = "/usr/bin/python3";
@@ -120,6 +121,33 @@ Deno.test({
       bad.code !== 0 && bad.stderr.includes("--heads: 5 does not divide the width 24"),
       bad.stderr,
     );
+    // a heatmap DSTformer of the same widths starts from the keypoint checkpoint: the encoder
+    // loads, its input embedding (and the 25-joint tables and head) start fresh
+    const data = await tinyData(dir);
+    const flags = ["--model", "motionbert-tiny", "--width", "24", "--depth", "2", "--heads", "4"];
+    const tr = await runCli([
+      "train",
+      ...flags,
+      ...TINY,
+      "--set",
+      "model.repDim=16",
+      "--data",
+      data,
+      "--epochs",
+      "1",
+      "--init",
+      `${dir}/action_zip.bin`,
+      "--out",
+      `${dir}/heat`,
+    ]);
+    assertEquals(tr.code, 0, tr.stderr);
+    const init = JSON.parse(await Deno.readTextFile(`${dir}/heat/config.json`)).record.init;
+    const fresh = init.mismatched.map((m: { name: string }) => m.name);
+    assert(
+      fresh.includes("joints_embed.weight") && fresh.includes("pos_embed.weight"),
+      JSON.stringify(init),
+    );
+    assert(init.loaded >= 2 * 4 * 12 && init.unexpected.length === 0, JSON.stringify(init));
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -1,10 +1,14 @@
-// `run.init` (`train --init RUN|CHECKPOINT`): a new run starts from another run's weights. Every
+// `run.init` (`train --init RUN|CHECKPOINT`): a new run starts from another run's weights, or
+// from MotionBERT's official PyTorch checkpoint (.bin / .pt / .pth, through its names). Every
 // parameter and buffer whose name and shape match is loaded; the rest keep their fresh
 // initialisation, reported like PyTorch's strict loading (missing, unexpected, mismatched), so
 // a head of another class count, or a heatmap embedding where the source took keypoints, starts
 // fresh while the encoder is carried over. Nothing in common is an error.
 import { join } from "node:path";
 import { readCheckpoint } from "../io/checkpoint.ts";
+import { readTorchCheckpoint } from "../io/torch_checkpoint.ts";
+import { mapOfficialState, stateShapes } from "../models/motionbert_names.ts";
+import type { Tensor } from "../runtime/tensor.ts";
 import { asFloat32 } from "../io/safetensors.ts";
 import type { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -31,9 +35,27 @@ async function checkpointOf(source: string): Promise<string> {
   return join(source, `${which}.safetensors`);
 }
 
+/** A PyTorch checkpoint of MotionBERT, through the official names (models/motionbert_names.ts). */
+async function initFromTorch(rt: Runtime, model: Module, path: string): Promise<InitReport> {
+  const t = await readTorchCheckpoint(path, { toFloat32: true });
+  const r = mapOfficialState(t.tensors, stateShapes(model));
+  const targets = new Map<string, Tensor>();
+  for (const [k, p] of model.namedParams()) targets.set(k, p.tensor);
+  for (const [k, b] of model.namedBuffers()) targets.set(k, b);
+  for (const [name, v] of r.tensors) rt.write(targets.get(name)!, v);
+  return {
+    source: path,
+    loaded: r.tensors.size,
+    missing: r.missing,
+    unexpected: r.unexpected,
+    mismatched: r.mismatched.map((m) => ({ name: m.name, source: m.checkpoint, model: m.model })),
+  };
+}
+
 /** Loads what matches from `source` into the model; returns the report. */
 export async function initFrom(rt: Runtime, model: Module, source: string): Promise<InitReport> {
   const path = await checkpointOf(source);
+  if (/\.(bin|pt|pth)$/.test(path)) return checkLoaded(await initFromTorch(rt, model, path), "");
   const st = await readCheckpoint(path);
   const want = new Map<string, { shape: readonly number[]; write: (d: Float32Array) => void }>();
   for (const [k, p] of model.namedParams()) {
@@ -62,14 +84,16 @@ export async function initFrom(rt: Runtime, model: Module, source: string): Prom
   for (const k of st.tensors.keys()) {
     if (k.startsWith("model.") && !want.has(k.slice(6))) report.unexpected.push(k.slice(6));
   }
-  if (report.loaded === 0) {
-    throw new ConfigError(
-      `run.init: ${path} shares no parameter with this model (its preset: ${
-        st.metadata.preset ?? "unknown"
-      })`,
-    );
-  }
-  return report;
+  return checkLoaded(report, st.metadata.preset ?? "unknown");
+}
+
+function checkLoaded(r: InitReport, preset: string): InitReport {
+  if (r.loaded > 0) return r;
+  throw new ConfigError(
+    `run.init: ${r.source} shares no parameter with this model${
+      preset ? ` (its preset: ${preset})` : ""
+    }`,
+  );
 }
 
 /** The report in one line. */
