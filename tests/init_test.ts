@@ -8,7 +8,7 @@ import { Optimizer } from "../training/optimizer.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTest, readF32 } from "./helpers.ts";
-import { tiny, tinyData } from "./tiny.ts";
+import { tiny, tinyData, tinyTest } from "./tiny.ts";
 
 gpuTest(
   "optimizer groups: the head's lr scale multiplies its step; scale 0 freezes",
@@ -50,11 +50,9 @@ gpuTest(
   },
 );
 
-gpuTest(
+tinyTest(
   "--init: matching tensors load, another input's embedding starts fresh; a frozen backbone stays",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
+  async (rt, { dir, data }) => {
     await train(rt, tiny(data, `${dir}/src`, { run: { epochs: 1 } }), false);
     const src = await readSafetensors(`${dir}/src/last.safetensors`);
     // the same model on keypoints, its backbone frozen: only the head and the new embedding train
@@ -85,15 +83,12 @@ gpuTest(
       "the frozen, initialised backbone is unchanged",
     );
     assert(!same("model.head.weight"), "the head trained");
-    await Deno.remove(dir, { recursive: true });
   },
 );
 
-gpuTest(
+tinyTest(
   "predict --raw: an (N, M, T, V, 3) array through the model as it is: its logits",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
+  async (rt, { dir, data }) => {
     const run = `${dir}/kp`;
     await train(rt, tiny(data, run, { input: { kind: "kp3d" }, run: { epochs: 1 } }), false);
     const shape = [3, 2, 8, 25, 3];
@@ -117,6 +112,5 @@ gpuTest(
     await Deno.writeFile(`${dir}/y.npy`, encodeNpy(x.subarray(0, 2 * 8 * 25 * 3), [2, 8, 25, 3]));
     const wrong = await runCli(["predict", run, `${dir}/y.npy`, "--raw"]);
     assert(wrong.code === 1 && wrong.stderr.includes("--raw takes (N, 2, 8, 25, 3)"), wrong.stderr);
-    await Deno.remove(dir, { recursive: true });
   },
 );

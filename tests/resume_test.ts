@@ -9,7 +9,7 @@ import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { scalarLines } from "./tfevents_reader.ts";
 import { gpuTest } from "./helpers.ts";
-import { TINY, tiny, tinyData } from "./tiny.ts";
+import { TINY, tiny, tinyData, tinyTest } from "./tiny.ts";
 import { runCli as cli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -46,39 +46,36 @@ Deno.test("resume: only --epochs may change; other flags are refused by name (#1
   await Deno.remove(dir, { recursive: true });
 });
 
-gpuTest("resume: a finished run is left untouched; --epochs extends it (#14.1)", async (rt) => {
-  const dir = await Deno.makeTempDir();
-  const data = await tinyData(dir);
-  const run = `${dir}/run`;
-  await train(rt, tiny(data, run, { run: { epochs: 1 } }), false);
-  const summary = await Deno.readTextFile(`${run}/summary.json`);
-  const { trainCommand } = await import("../cli/train.ts");
-  const log = console.log;
-  let said = "";
-  console.log = (s: string) => (said += s);
-  try {
-    await trainCommand({ resume: run }); // finished: says so, touches nothing
-  } finally {
-    console.log = log;
-  }
-  assert(said.includes("finished"), said);
-  assertEquals(await Deno.readTextFile(`${run}/summary.json`), summary);
-  const { resolveConfig } = await import("../cli/train.ts");
-  const { experiment } = await resolveConfig({ resume: run, epochs: "2" });
-  const s = await train(rt, withRunFolder(experiment), true);
-  assertEquals([s.epochs, s.interrupted], [2, false]);
-  assertEquals(await metricsEpochs(run), [1, 2]);
-  const saved = JSON.parse(await Deno.readTextFile(`${run}/config.json`));
-  assertEquals([saved.run.epochs, saved.record.extended], [2, [{ from: 1, to: 2, at: 1 }]]);
-  await Deno.remove(dir, { recursive: true });
-});
+tinyTest(
+  "resume: a finished run is left untouched; --epochs extends it (#14.1)",
+  async (rt, { dir, data, run }) => {
+    await train(rt, tiny(data, run, { run: { epochs: 1 } }), false);
+    const summary = await Deno.readTextFile(`${run}/summary.json`);
+    const { trainCommand } = await import("../cli/train.ts");
+    const log = console.log;
+    let said = "";
+    console.log = (s: string) => (said += s);
+    try {
+      await trainCommand({ resume: run }); // finished: says so, touches nothing
+    } finally {
+      console.log = log;
+    }
+    assert(said.includes("finished"), said);
+    assertEquals(await Deno.readTextFile(`${run}/summary.json`), summary);
+    const { resolveConfig } = await import("../cli/train.ts");
+    const { experiment } = await resolveConfig({ resume: run, epochs: "2" });
+    const s = await train(rt, withRunFolder(experiment), true);
+    assertEquals([s.epochs, s.interrupted], [2, false]);
+    assertEquals(await metricsEpochs(run), [1, 2]);
+    const saved = JSON.parse(await Deno.readTextFile(`${run}/config.json`));
+    assertEquals([saved.run.epochs, saved.record.extended], [2, [{ from: 1, to: 2, at: 1 }]]);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
 
-gpuTest(
+tinyTest(
   "run folders: new runs never overwrite, failed starts leave nothing, eval works from anywhere (#14.2, #14.5)",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
-    const run = `${dir}/run`;
+  async (rt, { dir, data, run }) => {
     // A start that fails before its first step (a batch larger than the data) leaves no folder.
     await assertRejects(
       () => train(rt, tiny(data, run, { optim: { batchSize: 4096 } }), false),
@@ -102,16 +99,12 @@ gpuTest(
     });
     assert(badSplit.code === 1 && badSplit.stderr.includes("train, val"), badSplit.stderr);
     await Deno.remove(elsewhere, { recursive: true });
-    await Deno.remove(dir, { recursive: true });
   },
 );
 
-gpuTest(
+tinyTest(
   "checkpoints: a crash before the first epoch ends is resumable; damaged files fall back (#14.3, #14.8)",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
-    const run = `${dir}/run`;
+  async (rt, { dir, data, run }) => {
     // A crash at the first step: the checkpoint written before it makes the run resumable.
     let calls = 0;
     await assertRejects(
@@ -154,15 +147,12 @@ gpuTest(
         e.message.includes("checksum"),
       e.message,
     );
-    await Deno.remove(dir, { recursive: true });
   },
 );
 
-gpuTest(
+tinyTest(
   "crash consistency: SIGKILL anywhere, resumed each time, gives the uninterrupted run (#14.4)",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
+  async (rt, { dir, data }) => {
     const o = { run: { epochs: 3 } };
     await train(rt, tiny(data, `${dir}/a`, o), false);
     const b = `${dir}/b`;
@@ -203,7 +193,6 @@ gpuTest(
     await assertSameWeights(`${dir}/a/last.safetensors`, `${b}/last.safetensors`);
     // five kills and resumes, and the event file shows the uninterrupted run's curves
     assertEquals(await scalarLines(b), await scalarLines(`${dir}/a`));
-    await Deno.remove(dir, { recursive: true });
   },
 );
 
@@ -250,6 +239,5 @@ Deno.test({
     const s = JSON.parse(out);
     assertEquals([s.interrupted, s.final], [true, null]);
     assert(s.epochs >= 1 && s.epochs < 50, `epochs ${s.epochs}`);
-    await Deno.remove(dir, { recursive: true });
   },
 });

@@ -7,7 +7,7 @@ import { RunLock } from "../training/run_lock.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
-import { TINY, tiny, tinyData } from "./tiny.ts";
+import { TINY, tiny, tinyData, tinyTest } from "./tiny.ts";
 import { finished, spawnCli } from "./cli.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -62,37 +62,34 @@ Deno.test({
     assertEquals(third.code, 0, third.stderr);
     assert(third.stderr.includes(`stale lock of process ${first.pid}`), third.stderr);
     assertEquals(await Deno.stat(`${out}/.lock`).then(() => true, () => false), false);
-    await Deno.remove(dir, { recursive: true });
   },
 });
 
-gpuTest("resume: a checkpoint copied in from another run is refused, naming both", async (rt) => {
-  const dir = await Deno.makeTempDir();
-  const data = await tinyData(dir);
-  await train(rt, tiny(data, `${dir}/a`, { run: { epochs: 1 } }), false);
-  await train(rt, tiny(data, `${dir}/b`, { run: { epochs: 1, seed: 2 } }), false);
-  const idOf = async (run: string) =>
-    JSON.parse(await Deno.readTextFile(`${run}/config.json`)).record.runId as string;
-  const [a, b] = [await idOf(`${dir}/a`), await idOf(`${dir}/b`)];
-  assert(a && b && a !== b, `${a} ${b}`);
-  // every metrics line names its run
-  const line = JSON.parse((await Deno.readTextFile(`${dir}/a/metrics.jsonl`)).split("\n")[0]);
-  assertEquals(line.runId, a);
-  await Deno.copyFile(`${dir}/b/last.safetensors`, `${dir}/a/last.safetensors`);
-  const e = await assertRejects(
-    () => train(rt, tiny(data, `${dir}/a`, { run: { epochs: 2 } }), true),
-    Error,
-  );
-  assert(e.message.includes(`run ${b}`) && e.message.includes(`run ${a}`), e.message);
-  await Deno.remove(dir, { recursive: true });
-});
+tinyTest(
+  "resume: a checkpoint copied in from another run is refused, naming both",
+  async (rt, { dir, data }) => {
+    await train(rt, tiny(data, `${dir}/a`, { run: { epochs: 1 } }), false);
+    await train(rt, tiny(data, `${dir}/b`, { run: { epochs: 1, seed: 2 } }), false);
+    const idOf = async (run: string) =>
+      JSON.parse(await Deno.readTextFile(`${run}/config.json`)).record.runId as string;
+    const [a, b] = [await idOf(`${dir}/a`), await idOf(`${dir}/b`)];
+    assert(a && b && a !== b, `${a} ${b}`);
+    // every metrics line names its run
+    const line = JSON.parse((await Deno.readTextFile(`${dir}/a/metrics.jsonl`)).split("\n")[0]);
+    assertEquals(line.runId, a);
+    await Deno.copyFile(`${dir}/b/last.safetensors`, `${dir}/a/last.safetensors`);
+    const e = await assertRejects(
+      () => train(rt, tiny(data, `${dir}/a`, { run: { epochs: 2 } }), true),
+      Error,
+    );
+    assert(e.message.includes(`run ${b}`) && e.message.includes(`run ${a}`), e.message);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
 
-gpuTest(
+tinyTest(
   "metrics.jsonl: a torn last line is dropped on resume; a damaged one is named",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
-    const run = `${dir}/run`;
+  async (rt, { dir, data, run }) => {
     await train(rt, tiny(data, run, { run: { epochs: 1 } }), false);
     const metrics = `${run}/metrics.jsonl`;
     const good = await Deno.readTextFile(metrics);
@@ -113,6 +110,5 @@ gpuTest(
     const out = await finished(spawnCli(["report", run, "-o", `${dir}/r.html`]));
     assertEquals(out.code, 1, out.stderr);
     assert(out.stderr.includes(`${metrics}:1: damaged metrics record`), out.stderr);
-    await Deno.remove(dir, { recursive: true });
   },
 );

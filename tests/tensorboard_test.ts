@@ -5,7 +5,7 @@ import { train } from "../training/trainer.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTest } from "./helpers.ts";
 import { decodeFields, readEventFile } from "./tfevents_reader.ts";
-import { tiny, tinyData } from "./tiny.ts";
+import { tiny, tinyTest } from "./tiny.ts";
 
 Deno.test("CRC-32C: the standard check value, and TFRecord's mask", () => {
   const digits = new TextEncoder().encode("123456789");
@@ -15,12 +15,9 @@ Deno.test("CRC-32C: the standard check value, and TFRecord's mask", () => {
   assertEquals(maskedCrc(digits), ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0);
 });
 
-gpuTest(
+tinyTest(
   "a run's event file: hparams, loss per interval, epoch scalars and test, as in metrics.jsonl",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
-    const run = `${dir}/run`;
+  async (rt, { dir, data, run }) => {
     const summary = await train(rt, tiny(data, run), false);
     const name = [...Deno.readDirSync(run)].find((e) => e.name.startsWith("events.out.tfevents."));
     assert(name, "an event file in the run folder");
@@ -78,6 +75,5 @@ gpuTest(
       2 * perEpoch,
       Math.fround(summary.final!.top1),
     ]]);
-    await Deno.remove(dir, { recursive: true });
   },
 );

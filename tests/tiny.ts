@@ -4,6 +4,8 @@ import { synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { writeSkeletonArrow } from "../data/schema.ts";
 import { type Layer, type RunExperiment, withRunFolder } from "../training/experiment.ts";
 import { resolveExperiment } from "../training/resolve.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { gpuTest } from "./helpers.ts";
 
 export async function tinyData(dir: string, subjects = 3): Promise<string> {
   const path = `${dir}/tiny.arrow`;
@@ -33,6 +35,25 @@ export const tiny = (data: string, out: string, o: Layer = {}): RunExperiment =>
       { origin: "test", layer: o },
     ]).experiment,
   );
+
+/** What a tiny test gets: a temporary folder, the tiny data in it, a run folder's path. */
+export interface TinyFolder {
+  dir: string;
+  data: string;
+  run: string;
+}
+
+/** A GPU test with a temporary folder holding the tiny data, removed afterwards. */
+export function tinyTest(name: string, fn: (rt: Runtime, t: TinyFolder) => Promise<void>): void {
+  gpuTest(name, async (rt) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await fn(rt, { dir, data: await tinyData(dir), run: `${dir}/run` });
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  });
+}
 
 /** The same run as CLI flags. */
 export const TINY = [

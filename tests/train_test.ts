@@ -9,7 +9,7 @@ import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { scalarLines } from "./tfevents_reader.ts";
 import { gpuTest } from "./helpers.ts";
-import { tiny, tinyData } from "./tiny.ts";
+import { tiny, tinyData, tinyTest } from "./tiny.ts";
 
 gpuTest(
   "train: many test views are evaluated in passes no larger than a training batch",
@@ -51,36 +51,34 @@ gpuTest(
     } finally {
       await file.close();
     }
+  },
+);
+
+tinyTest(
+  "train: a tiny run writes config, metrics, checkpoints and a summary",
+  async (rt, { dir, data }) => {
+    const s = await train(rt, tiny(data, `${dir}/run`), false);
+    assertEquals(s.epochs, 2);
+    assert(s.final!.samples === 16, `val samples ${s.final!.samples}`);
+    assert(s.final!.top1 >= 0 && s.final!.top1 <= 1 && s.final!.confusion.length === 16);
+    const lines = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n").map((
+      l,
+    ) => JSON.parse(l));
+    assertEquals(lines.map((l) => l.epoch), [1, 2]);
+    assert(lines.every((l) => Number.isFinite(l.trainLoss) && l.lr > 0), "metrics per epoch");
+    for (const f of ["config.json", "last.safetensors", "best.safetensors", "summary.json"]) {
+      await Deno.stat(`${dir}/run/${f}`);
+    }
+    const ck = await readSafetensors(`${dir}/run/last.safetensors`);
+    assertEquals(ck.metadata.preset, "vanilla-tiny");
+    assert([...ck.tensors.keys()].some((k) => k.startsWith("optim.")), "optimiser state saved");
     await Deno.remove(dir, { recursive: true });
   },
 );
 
-gpuTest("train: a tiny run writes config, metrics, checkpoints and a summary", async (rt) => {
-  const dir = await Deno.makeTempDir();
-  const data = await tinyData(dir);
-  const s = await train(rt, tiny(data, `${dir}/run`), false);
-  assertEquals(s.epochs, 2);
-  assert(s.final!.samples === 16, `val samples ${s.final!.samples}`);
-  assert(s.final!.top1 >= 0 && s.final!.top1 <= 1 && s.final!.confusion.length === 16);
-  const lines = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n").map((l) =>
-    JSON.parse(l)
-  );
-  assertEquals(lines.map((l) => l.epoch), [1, 2]);
-  assert(lines.every((l) => Number.isFinite(l.trainLoss) && l.lr > 0), "metrics per epoch");
-  for (const f of ["config.json", "last.safetensors", "best.safetensors", "summary.json"]) {
-    await Deno.stat(`${dir}/run/${f}`);
-  }
-  const ck = await readSafetensors(`${dir}/run/last.safetensors`);
-  assertEquals(ck.metadata.preset, "vanilla-tiny");
-  assert([...ck.tensors.keys()].some((k) => k.startsWith("optim.")), "optimiser state saved");
-  await Deno.remove(dir, { recursive: true });
-});
-
-gpuTest(
+tinyTest(
   "train: an interrupted run resumes to bit-identical weights, replayed or eager",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
+  async (rt, { dir, data }) => {
     // Two micro-batches of 8 per step (the shapes of the other runs here, so no new kernels):
     // steps are captured with and without the update. The uninterrupted run records every
     // step eagerly, the interrupted and resumed one replays: bit-identical weights prove both
@@ -120,7 +118,6 @@ gpuTest(
       const i = (t.data as Float32Array).findIndex((v, j) => !Object.is(v, u.data[j]));
       assert(i < 0, `${k}[${i}]: eager ${t.data[i]} vs resumed and replayed ${u.data[i]}`);
     }
-    await Deno.remove(dir, { recursive: true });
   },
 );
 
@@ -170,11 +167,9 @@ Deno.test("train: invalid values are refused before any work, naming the path", 
   assert(e4.message.includes("optim.bogus"), e4.message);
 });
 
-gpuTest(
+tinyTest(
   "train: a non-finite loss stops the run with a message and keeps the last good checkpoint",
-  async (rt) => {
-    const dir = await Deno.makeTempDir();
-    const data = await tinyData(dir);
+  async (rt, { dir, data }) => {
     // One good epoch, then a learning rate that blows the weights up.
     await train(rt, tiny(data, `${dir}/run`, { run: { epochs: 1 } }), false);
     const good = await Deno.readFile(`${dir}/run/last.safetensors`);
@@ -207,6 +202,5 @@ gpuTest(
       after.length === good.length && after.every((b, i) => b === good[i]),
       "the last good checkpoint is kept unchanged",
     );
-    await Deno.remove(dir, { recursive: true });
   },
 );
