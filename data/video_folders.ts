@@ -9,6 +9,9 @@ const VIDEO_EXT = /\.(mp4|m4v|avi|mov|mkv|webm|mpe?g|wmv|flv|3gp|ogv|ts)$/i;
 const SPLIT_FOLDERS = ["train", "val", "test"];
 export const UNLABELLED = "unlabelled";
 
+/** Whether a path names a video by its extension. */
+export const isVideoFile = (path: string) => VIDEO_EXT.test(path);
+
 export interface VideoItem {
   /** the file */
   path: string;
