@@ -94,7 +94,10 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
   return { path, width: s.width, height: s.height, fps, duration };
 }
 
-/** ffmpeg's arguments: cut, resample to a constant rate, raw RGB on stdout. */
+/**
+ * ffmpeg's arguments: cut, resample to a constant rate (a video shorter than one frame of it, a
+ * picture, still gives its frame: eof_action=pass), raw RGB on stdout.
+ */
 function decodeArgs(info: VideoInfo, fps: number, o: DecodeOptions): string[] {
   const cut = [
     ...(o.start ? ["-ss", String(o.start)] : []),
@@ -102,7 +105,8 @@ function decodeArgs(info: VideoInfo, fps: number, o: DecodeOptions): string[] {
   ];
   return [
     ...["-v", "error", "-nostdin", ...cut, "-i", info.path],
-    ...["-vf", `fps=${fps}`, "-an", "-sn", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+    ...["-vf", `fps=${fps}:eof_action=pass`, "-an", "-sn"],
+    ...["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
   ];
 }
 
@@ -169,10 +173,11 @@ function checkDecoded(
   const bad = (p: string) => new DataError(info.path, null, p);
   if (!ok) throw bad(`ffmpeg could not decode it (${lastLine(stderr, info.path)})`);
   if (frames === 0) throw bad("no frame decoded (not a video, or nothing in the cut)");
-  const end = Math.min(o.end ?? Infinity, info.duration || Infinity);
+  // a file cut short: ffmpeg stops at its last readable frame and exits 0 (judged where the
+  // header announces a duration; a picture or a stream announces none)
+  const end = Math.min(o.end ?? Infinity, info.duration);
   const reached = (o.start ?? 0) + frames / o.fps;
-  // a file cut short: ffmpeg stops at its last readable frame and exits 0
-  if (Number.isFinite(end) && reached < end - Math.max(1, 3 / o.fps)) {
+  if (info.duration > 0 && reached < end - Math.max(1, 3 / o.fps)) {
     const why = stderr.trim() ? `; ffmpeg: ${lastLine(stderr, info.path)}` : "";
     throw bad(
       `truncated: decoding stopped at ${reached.toFixed(2)} s of the ${
