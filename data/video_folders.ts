@@ -22,10 +22,17 @@ export interface VideoItem {
   split: string;
 }
 
-async function entries(dir: string): Promise<Deno.DirEntry[]> {
-  const out: Deno.DirEntry[] = [];
+/** A folder's entries (hidden ones left out), sorted, symlinks followed. */
+async function entries(
+  dir: string,
+): Promise<{ name: string; isFile: boolean; isDirectory: boolean }[]> {
+  const out = [];
   try {
-    for await (const e of Deno.readDir(dir)) if (!e.name.startsWith(".")) out.push(e);
+    for await (const e of Deno.readDir(dir)) {
+      if (e.name.startsWith(".")) continue;
+      const st = e.isSymlink ? await Deno.stat(join(dir, e.name)).catch(() => null) : e;
+      if (st) out.push({ name: e.name, isFile: st.isFile, isDirectory: st.isDirectory });
+    }
   } catch (e) {
     throw new DataError(dir, null, `cannot read the folder (${(e as Error).message})`);
   }
