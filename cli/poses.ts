@@ -11,6 +11,7 @@ import { DataError } from "../data/schema.ts";
 import { doneLine, writeVideoDataset } from "../data/video_dataset.ts";
 import { classesOf, listVideos, type VideoItem } from "../data/video_folders.ts";
 import { type VideoPoseOptions, videoPoses } from "../data/video_poses.ts";
+import { probeVideo } from "../data/video.ts";
 import { PosesProgress, type ProgressHeader } from "../data/video_progress.ts";
 import { positiveInt, printJson, UsageError } from "./output.ts";
 import { checkOutputs, checkWritable } from "./writes.ts";
@@ -71,14 +72,14 @@ async function estimateAll(
   o: PosesFlags,
   opts: VideoPoseOptions,
 ): Promise<{ frames: number; seconds: number; backend: string }> {
-  if (!todo.length) return { frames: 0, seconds: 0, backend: "none" };
-  const est = await poseEstimator(o, !!o.json);
-  const t0 = performance.now();
-  let frames = 0;
+  let est: PoseEstimator | null = null, frames = 0, t0 = 0;
   try {
     for (const [i, item] of todo.entries()) {
       try {
-        const v = await videoPoses(item.path, est, opts);
+        const info = await probeVideo(item.path);
+        // loaded once the first video is known to be one (a bad input fails without it)
+        if (!est) (est = await poseEstimator(o, !!o.json)), (t0 = performance.now());
+        const v = await videoPoses(info, est, opts);
         await progress.add(doneLine(item, v));
         frames += v.frames;
         if (!o.json) {
@@ -94,9 +95,10 @@ async function estimateAll(
       }
     }
   } finally {
-    est.dispose();
+    est?.dispose();
   }
-  return { frames, seconds: (performance.now() - t0) / 1000, backend: est.backend };
+  const seconds = est ? (performance.now() - t0) / 1000 : 0;
+  return { frames, seconds, backend: est?.backend ?? "none" };
 }
 
 export async function posesCommand(inputs: string[], o: PosesFlags): Promise<void> {

@@ -5,6 +5,7 @@ import { basename } from "node:path";
 import type { PoseEstimator } from "../data/pose/estimator.ts";
 import { type SkeletonRecord, writeSkeletonArrow } from "../data/schema.ts";
 import { type VideoPoses, videoPoses } from "../data/video_poses.ts";
+import { probeVideo } from "../data/video.ts";
 import { poseEstimator, type PoseFlags, poseOptions } from "./poses.ts";
 import { UsageError } from "./output.ts";
 
@@ -92,8 +93,9 @@ export class VideoInputs {
 
   /** A video's windows as an Arrow file in `dir`, with each window's time range by name. */
   async asArrow(input: string, classes: string[], dir: string) {
+    const info = await probeVideo(input);
     this.#estimator ??= await poseEstimator(this.o, this.quiet);
-    const v = await videoPoses(input, this.#estimator, poseOptions(this.o));
+    const v = await videoPoses(info, this.#estimator, poseOptions(this.o));
     const windows = videoWindows(v.frames, v.fps, v.start, this.window, this.stride);
     const times = new Map<string, { start: number; end: number }>();
     const records = windows.map((w) => {

@@ -4,7 +4,7 @@
 import type { PoseEstimator } from "./pose/estimator.ts";
 import { DataError } from "./schema.ts";
 import { Tracker } from "./tracking.ts";
-import { type DecodeOptions, decodeVideo, probeVideo, type VideoInfo } from "./video.ts";
+import { type DecodeOptions, decodeVideo, type VideoInfo } from "./video.ts";
 
 export interface VideoPoseOptions extends DecodeOptions {
   /** people kept: the most present tracks */
@@ -28,20 +28,22 @@ export interface VideoPoses {
   score: Float32Array;
 }
 
-/** Decodes a video and estimates, tracks and keeps its people (the video is never whole in memory). */
+/**
+ * Decodes a probed video (probeVideo) and estimates, tracks and keeps its people (the video is
+ * never whole in memory).
+ */
 export async function videoPoses(
-  path: string,
+  info: VideoInfo,
   estimator: PoseEstimator,
   o: VideoPoseOptions,
 ): Promise<VideoPoses> {
-  const info = await probeVideo(path);
   const fps = o.fps ?? info.fps, start = o.start ?? 0;
   const tracker = new Tracker({ maxGap: Math.round((o.maxGapSeconds ?? 1) * fps) });
   estimator.reset();
   for await (const frame of decodeVideo(info, o)) tracker.add(await estimator.estimate(frame));
   const kept = tracker.arrays(o.maxPersons);
   if (kept.persons === 0) {
-    throw new DataError(path, null, `no person found in its ${tracker.frames} frames`);
+    throw new DataError(info.path, null, `no person found in its ${tracker.frames} frames`);
   }
   return { info, fps, start, frames: tracker.frames, tracks: tracker.count, ...kept };
 }
