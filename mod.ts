@@ -76,3 +76,17 @@ export { Optimizer } from "./training/optimizer.ts";
 export { loadCheckpoint, saveCheckpoint } from "./io/checkpoint.ts";
 export { parseSafetensors, readSafetensors, serializeSafetensors } from "./io/safetensors.ts";
 export { parsePickle, readPickle } from "./io/pickle.ts";
+export {
+  readTorchCheckpoint,
+  serializeTorchStateDict,
+  TorchCheckpointError,
+  writeTorchStateDict,
+} from "./io/torch_checkpoint.ts";
+export type {
+  ReadOptions as TorchReadOptions,
+  TensorToWrite,
+  TorchCheckpoint,
+  TorchDtype,
+  TorchExtra,
+  TorchTensor,
+} from "./io/torch_checkpoint.ts";

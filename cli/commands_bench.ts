@@ -5,6 +5,22 @@ import type { Command } from "commander";
 import { Runtime } from "../runtime/runtime.ts";
 import { parseIntList, printJson, runCommand } from "./output.ts";
 
+type Opts = Record<string, string | boolean | undefined>;
+type Log = ((line: string) => void) | undefined;
+
+/** A bench command's action: a runtime, the benchmark, its report (with --json, as JSON). */
+function benchAction(
+  run: (rt: Runtime, o: Opts, log: Log) => Promise<object>,
+): (o: Opts) => Promise<void> {
+  return (o) =>
+    runCommand(async () => {
+      const rt = await Runtime.create();
+      const report = await run(rt, o, o.json ? undefined : (l) => console.log(l));
+      if (o.json) printJson({ adapter: rt.gpu.description, ...report });
+      else console.log(`adapter: ${rt.gpu.description.name} (${rt.gpu.description.backend})`);
+    }, o);
+}
+
 /** bench kernels, train, data. */
 export function addBenchCommands(program: Command): void {
   const bench = program.command("bench").description(
@@ -18,22 +34,17 @@ export function addBenchCommands(program: Command): void {
     .option("--no-peers", "skip TensorFlow.js")
     .option("--f16", "f16 storage, f32 accumulation (matmul, attention)")
     .option("--min-ms <ms>", "minimum timed duration per measurement", "300")
-    .action((o) =>
-      runCommand(async () => {
-        const { benchKernels } = await import("../bench/kernels.ts");
-        const rt = await Runtime.create();
-        const report = await benchKernels(rt, {
-          matmulSizes: parseIntList("--sizes", o.sizes),
-          attentionLengths: parseIntList("--lengths", o.lengths),
-          peers: o.peers,
-          f16: !!o.f16,
-          minMs: Number(o.minMs),
-          log: o.json ? undefined : (l) => console.log(l),
-        });
-        if (o.json) printJson(report);
-        else console.log(`adapter: ${report.adapter.name} (${report.adapter.backend})`);
-      }, o)
-    );
+    .action(benchAction(async (rt, o, log) => {
+      const { benchKernels } = await import("../bench/kernels.ts");
+      return await benchKernels(rt, {
+        matmulSizes: parseIntList("--sizes", String(o.sizes)),
+        attentionLengths: parseIntList("--lengths", String(o.lengths)),
+        peers: !!o.peers,
+        f16: !!o.f16,
+        minMs: Number(o.minMs),
+        log,
+      });
+    }));
   bench.command("train")
     .description(
       "training-step time and samples/s: the reference step and each family's tiny preset",
@@ -45,36 +56,24 @@ export function addBenchCommands(program: Command): void {
     .option("--no-presets", "only the reference step (and its peers)")
     .option("--models <list>", "presets to time (default: the four *-tiny ones)")
     .option("--batch <n>", "samples per preset step", "16")
-    .action((o) =>
-      runCommand(async () => {
-        const { benchTrain } = await import("../bench/train.ts");
-        const rt = await Runtime.create();
-        const report = await benchTrain(rt, {
-          peers: o.peers,
-          profile: !!o.profile,
-          presets: o.presets,
-          models: o.models ? String(o.models).split(",").map((m) => m.trim()) : undefined,
-          batch: parseIntList("--batch", o.batch)[0],
-          f16: !!o.f16,
-          log: o.json ? undefined : (l) => console.log(l),
-        });
-        if (o.json) printJson({ adapter: rt.gpu.description, ...report });
-      }, o)
-    );
-
+    .action(benchAction(async (rt, o, log) => {
+      const { benchTrain } = await import("../bench/train.ts");
+      return await benchTrain(rt, {
+        peers: !!o.peers,
+        profile: !!o.profile,
+        presets: !!o.presets,
+        models: o.models ? String(o.models).split(",").map((m) => m.trim()) : undefined,
+        batch: parseIntList("--batch", String(o.batch))[0],
+        f16: !!o.f16,
+        log,
+      });
+    }));
   bench.command("data")
     .description("Arrow read rate, host pipeline rate, GPU vs CPU heatmap volumes/s")
     .option("--json", "print one JSON object")
     .option("--batch <n>", "heatmap volumes per GPU dispatch", "8")
-    .action((o) =>
-      runCommand(async () => {
-        const { benchData } = await import("../bench/data.ts");
-        const rt = await Runtime.create();
-        const report = await benchData(rt, {
-          batch: Number(o.batch),
-          log: o.json ? undefined : (l) => console.log(l),
-        });
-        if (o.json) printJson({ adapter: rt.gpu.description, ...report });
-      }, o)
-    );
+    .action(benchAction(async (rt, o, log) => {
+      const { benchData } = await import("../bench/data.ts");
+      return await benchData(rt, { batch: Number(o.batch), log });
+    }));
 }

@@ -6,6 +6,7 @@ import { infoCommand } from "./info.ts";
 import { modelsCommand } from "./models.ts";
 import { runCommand } from "./output.ts";
 import { predictCommand } from "./predict.ts";
+import { exportMotionbert, importMotionbert } from "./motionbert.ts";
 import { recipesCommand } from "./recipes.ts";
 import { addTrainOptions, trainCommand } from "./train.ts";
 import { addPoseOptions } from "./commands_data.ts";
@@ -67,6 +68,10 @@ export function addModelCommands(program: Command): void {
         "Arrow files (every sample, or --split), or single sequences: .npy arrays, Kinetics-skeleton JSON files, OpenPose clip folders, videos (poses by MoveNet, one prediction per window)",
       ),
   )
+    .option(
+      "--raw",
+      ".npy of (N, M, T, V, 3) fed to a keypoint model as it is (no pipeline): logits",
+    )
     .option("--split <name>", "Arrow inputs: only this split")
     .option("--top-k <k>", "classes per sequence", "5")
     .option("--clips <n>", "test clips per sequence (default: the run's)")
@@ -90,4 +95,31 @@ export function addModelCommands(program: Command): void {
     .description("the training recipes: optimiser, schedule, length, batch, test protocol")
     .option("--json", "print one JSON object")
     .action((o) => runCommand(() => recipesCommand(o), o));
+
+  program.command("import")
+    .description("a pretrained model from another framework as a heatformer run folder")
+    .command("motionbert")
+    .description("MotionBERT's official PyTorch checkpoint (pretraining or action) as a run folder")
+    .argument("<checkpoint>", "a torch.save file (.bin / .pth / .pt; zip or legacy format)")
+    .requiredOption("-o, --out <dir>", "the run folder to write")
+    .option(
+      "--heads <n>",
+      "attention heads (no shape carries them; 8 in every official model)",
+      "8",
+    )
+    .option("--classes <n|file|ntu60>", "a pretraining checkpoint's head: classes or their names")
+    .option("--frames <n>", "frames per clip (at most the checkpoint's 243)")
+    .option("--force", "replace an existing run folder's files")
+    .option("--json", "print one JSON object: the architecture, missing / unexpected keys")
+    .action((ckpt, o) => runCommand(() => importMotionbert(ckpt, o), o));
+
+  program.command("export")
+    .description("a heatformer model in another framework's format")
+    .command("motionbert")
+    .description("a keypoint DSTformer as MotionBERT's official ActionNet state_dict (torch.load)")
+    .argument("<run-or-checkpoint>", "a run folder or a .safetensors checkpoint")
+    .requiredOption("-o, --out <file.pt>", "the PyTorch file to write")
+    .option("--force", "replace an existing file")
+    .option("--json", "print one JSON object")
+    .action((target, o) => runCommand(() => exportMotionbert(target, o), o));
 }

@@ -37,10 +37,47 @@ export interface ConvertFlags {
   json?: boolean;
 }
 
+/** Exit codes of an interrupted conversion: 128 + the signal's number, as shells report it. */
+export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * `convert`: the conversion runs with an abort signal that Ctrl-C (SIGINT) and SIGTERM
+ * trigger; the writer then stops at its next batch and removes its temporary files, and the
+ * process exits 130 (SIGINT) or 143 (SIGTERM) with nothing written.
+ */
 export async function convertCommand(
   format: string,
   input: string | undefined,
   o: ConvertFlags,
+): Promise<void> {
+  const ac = new AbortController();
+  let caught: keyof typeof SIGNAL_EXIT | null = null;
+  const on = (sig: keyof typeof SIGNAL_EXIT) => () => {
+    caught ??= sig;
+    ac.abort(new Error(`interrupted by ${sig}`));
+  };
+  const handlers = { SIGINT: on("SIGINT"), SIGTERM: on("SIGTERM") };
+  for (const [sig, h] of Object.entries(handlers)) Deno.addSignalListener(sig as Deno.Signal, h);
+  try {
+    // a signal after the output is renamed into place comes too late: the conversion is done
+    await convertChecked(format, input, o, ac.signal);
+  } catch (e) {
+    if (!caught) throw e;
+    console.error(`heatformer: interrupted (${caught}): nothing written to ${o.out}`);
+    Deno.exit(SIGNAL_EXIT[caught]);
+  } finally {
+    for (const [sig, h] of Object.entries(handlers)) {
+      Deno.removeSignalListener(sig as Deno.Signal, h);
+    }
+  }
+}
+
+/** `convert` after its flags and outputs are checked, then its summary. */
+async function convertChecked(
+  format: string,
+  input: string | undefined,
+  o: ConvertFlags,
+  signal: AbortSignal,
 ): Promise<void> {
   if (!CONVERT_FORMATS.includes(format as typeof CONVERT_FORMATS[number])) {
     throw new UsageError(
@@ -61,7 +98,7 @@ export async function convertCommand(
   const t0 = performance.now();
   let report: WriteReport;
   try {
-    report = await convert(format, input, o);
+    report = await convert(format, input, o, signal);
   } catch (e) {
     throw blameOutput(e, o.out);
   }
@@ -73,7 +110,7 @@ export async function convertCommand(
     splits: report.splits ?? {},
     skipped: report.skipped.length,
     seconds: (performance.now() - t0) / 1000,
-    skippedSamples: report.skipped.slice(0, 1000),
+    skippedSamples: report.skipped, // every dropped sample, named
   };
   if (o.json) printJson({ ...summary, warnings: report.warnings ?? [] });
   else {
@@ -88,7 +125,7 @@ export async function convertCommand(
       console.log(
         `skipped ${report.skipped.length}: ${
           report.skipped.slice(0, 5).map((s) => `${s.name} (${s.reason})`).join(", ")
-        }${report.skipped.length > 5 ? ", ..." : ""}`,
+        }${report.skipped.length > 5 ? `, ... (--json lists all ${report.skipped.length})` : ""}`,
       );
     }
   }
@@ -109,6 +146,7 @@ async function convert(
   format: string,
   input: string | undefined,
   o: ConvertFlags,
+  signal: AbortSignal,
 ): Promise<WriteReport> {
   switch (format) {
     case "ntu": {
@@ -119,10 +157,11 @@ async function convert(
       return await convertNtu(input!, o.out, {
         classes,
         missing: o.missing ? await readNameList(o.missing) : undefined,
+        signal,
       });
     }
     case "nw-ucla":
-      return await convertNwucla(input!, o.out);
+      return await convertNwucla(input!, o.out, { signal });
     case "synth": {
       const seed = Number(o.seed ?? SYNTH_DEFAULT.seed);
       const subjects = Number(o.subjects ?? SYNTH_DEFAULT.subjects);
@@ -136,7 +175,7 @@ async function convert(
         subjects,
         trainSubjects: Math.max(1, Math.round(subjects * 0.7)),
       };
-      return await writeSkeletonArrow(o.out, synthMeta(), synthRecords(opts));
+      return await writeSkeletonArrow(o.out, synthMeta(), synthRecords(opts), o.out, { signal });
     }
     case "pyskl": {
       const { convertPyskl } = await import("../data/convert_pyskl.ts");
@@ -144,6 +183,7 @@ async function convert(
         maxPersons: o.maxPersons ? positiveInt("--max-persons", o.maxPersons) : undefined,
         layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
       });
     }
     case "numpy": {
@@ -153,6 +193,7 @@ async function convert(
         split: o.split,
         layout: o.layout ? await resolveLayoutArg(o.layout) : undefined,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
       });
     }
     default: {
@@ -163,6 +204,7 @@ async function convert(
         split: o.split,
         maxPersons,
         classes: o.classes ? await readClassNames(o.classes) : undefined,
+        signal,
       };
       return format === "openpose"
         ? await m.convertOpenpose(input!, o.out, opts)

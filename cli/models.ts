@@ -23,12 +23,13 @@ export function modelsCommand(o: { json?: boolean }): Promise<void> {
   else {
     for (const r of rows) {
       const i = r.input;
+      const shape = i.kind === "heatmap"
+        ? `${i.channels}x${i.frames}x${i.size}x${i.size}`
+        : `${i.persons}x${i.frames}x${i.channels}x3`;
       console.log(
         `${r.name.padEnd(24)} ${(r.parameters / 1e6).toFixed(2).padStart(7)}M${
           r.studyParameters ? ` (study ${(r.studyParameters / 1e6).toFixed(2)}M)` : "".padEnd(20)
-        }  ${
-          r.gflopsPerSample.toFixed(2).padStart(6)
-        } GFLOPs  ${i.channels}x${i.frames}x${i.size}x${i.size}  ${r.recipe.padEnd(10)} [${
+        }  ${r.gflopsPerSample.toFixed(2).padStart(6)} GFLOPs  ${shape}  ${r.recipe.padEnd(10)} [${
           r.inputs.join(", ")
         }]`,
       );

@@ -24,10 +24,12 @@ import { inputSpecOf } from "../training/setup.ts";
 import { checkLayout, modelLayoutOf, openTarget } from "./eval.ts";
 import { positiveInt } from "./output.ts";
 import { UsageError } from "./output.ts";
+import { predictRaw } from "./predict_raw.ts";
 import { type VideoFlags, VideoInputs } from "./predict_video.ts";
 import { isVideoFile } from "../data/video_folders.ts";
 
 export interface PredictFlags extends VideoFlags {
+  raw?: boolean;
   split?: string;
   topK: string;
   clips?: string;
@@ -164,6 +166,18 @@ export async function predictCommand(
   const rt = await Runtime.create();
   const model = buildModel(rt, t.mc, 0);
   await loadCheckpoint(rt, t.ckpt, model);
+  if (o.raw) {
+    const rows = positiveInt("--batch-size", o.batchSize);
+    for (const input of inputs) {
+      for (const p of await predictRaw(rt, model, t.mc, input, classes ?? [], k, rows)) {
+        if (o.json) console.log(JSON.stringify(p));
+        else {console.log(`${p.input}[${p.name}]: ${
+            p.top.map((c) => `${c.class} ${(c.prob * 100).toFixed(1)}%`).join(", ")
+          }`);}
+      }
+    }
+    return;
+  }
   const tmp = await Deno.makeTempDir({ prefix: "heatformer-predict-" });
   const all: Prediction[] = [];
   const videos = new VideoInputs(o, !!o.json);

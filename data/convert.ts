@@ -6,6 +6,7 @@ import {
   DataError,
   type DatasetMeta,
   type SkeletonRecord,
+  type WriteOptions,
   type WriteReport,
   writeSkeletonArrow,
 } from "./schema.ts";
@@ -27,13 +28,19 @@ export interface NtuOptions {
   classes: 60 | 120;
   /** A list of sample names to skip unread (the dataset's samples_with_missing_skeletons.txt). */
   missing?: Set<string>;
+  /** Stops the write cleanly (nothing left behind). */
+  signal?: AbortSignal;
 }
 
 export async function* ntuItems(dir: string, o: NtuOptions): AsyncGenerator<Item> {
   for (const f of await listFiles(dir, ".skeleton")) {
     const name = f.replace(/\.skeleton$/, "");
     const meta = parseNtuName(name);
-    if (meta && meta.action > o.classes) continue; // NTU120 files in an NTU60 conversion
+    if (meta && meta.action > o.classes) {
+      // NTU120 files in an NTU60 conversion: dropped, and counted as dropped
+      yield { skip: name, reason: `action A${meta.action} is not one of the ${o.classes} classes` };
+      continue;
+    }
     if (o.missing?.has(name)) {
       yield { skip: name, reason: "listed as missing skeleton" };
       continue;
@@ -75,10 +82,14 @@ export async function convertNtu(dir: string, out: string, o: NtuOptions): Promi
     keypointDtype: "f32",
     batchSize: 64,
   };
-  return await writeSkeletonArrow(out, meta, ntuItems(dir, o), dir);
+  return await writeSkeletonArrow(out, meta, ntuItems(dir, o), dir, o);
 }
 
-export async function convertNwucla(dir: string, out: string): Promise<WriteReport> {
+export async function convertNwucla(
+  dir: string,
+  out: string,
+  o: WriteOptions = {},
+): Promise<WriteReport> {
   const meta: DatasetMeta = {
     dataset: "nw-ucla",
     layout: "kinect20",
@@ -87,7 +98,7 @@ export async function convertNwucla(dir: string, out: string): Promise<WriteRepo
     keypointDtype: "f32",
     batchSize: 128,
   };
-  return await writeSkeletonArrow(out, meta, nwuclaItems(dir), dir);
+  return await writeSkeletonArrow(out, meta, nwuclaItems(dir), dir, o);
 }
 
 /** Reads a names list (one per line), e.g. samples_with_missing_skeletons.txt. */

@@ -9,7 +9,7 @@ import { basename, join } from "node:path";
 import { type PyValue, readPickle } from "../io/pickle.ts";
 import { type NpyRef, openNpy, readSlice } from "../io/npy.ts";
 import { openNpz } from "../io/npz.ts";
-import { defaultClassNames } from "./classes.ts";
+import { defaultClassNames, MAX_CLASSES, maxLabel } from "./classes.ts";
 import { type JointLayout, layoutByName, LAYOUTS } from "./layouts.ts";
 import {
   DataError,
@@ -26,6 +26,8 @@ export interface NumpyOptions {
   classes?: string[];
   /** X.npy: the split of its samples (default train). */
   split?: string;
+  /** Stops the write cleanly (nothing left behind). */
+  signal?: AbortSignal;
 }
 
 const THREE_D = new Set(["ntu25", "kinect20", "h36m17"]);
@@ -45,7 +47,7 @@ interface Part {
 async function labelsOf(path: string, n: number): Promise<{ labels: number[]; names?: string[] }> {
   if (path.endsWith(".npy")) {
     const ref = await openNpy(path);
-    return { labels: await indices(ref, path) };
+    return { labels: await indices(ref, path, path) };
   }
   const v = await readPickle(path);
   const pair = v instanceof Map ? null : (v as PyValue[]);
@@ -60,15 +62,32 @@ async function labelsOf(path: string, n: number): Promise<{ labels: number[]; na
   return { names: pair[0].map(String), labels: pair[1].map(Number) };
 }
 
-/** Class indices from (N,) indices or (N, K) one-hot rows. */
-async function indices(ref: NpyRef, where: string): Promise<number[]> {
+/**
+ * Class indices from (N,) indices or (N, K) one-hot rows. A row with no 1 in it names no class:
+ * it is an error naming the row, not a guess.
+ */
+async function indices(ref: NpyRef, file: string, where: string): Promise<number[]> {
   const [n, k] = ref.shape;
+  if (ref.shape.length !== 1 && ref.shape.length !== 2) {
+    throw new DataError(where, null, `labels of shape (${ref.shape})`);
+  }
+  if (ref.shape.length === 2 && !(k > 0 && k <= MAX_CLASSES)) {
+    throw new DataError(
+      where,
+      null,
+      `one-hot labels ${k} wide: expected 1..${MAX_CLASSES} classes`,
+    );
+  }
   const all = await readSlice(ref, 0, ref.shape.reduce((a, b) => a * b, 1));
   if (ref.shape.length === 1) return Array.from(all);
-  if (ref.shape.length !== 2) throw new DataError(where, null, `labels of shape (${ref.shape})`);
   return Array.from({ length: n }, (_, i) => {
     const row = all.subarray(i * k, (i + 1) * k);
-    return row.indexOf(Math.max(...row));
+    let best = 0;
+    for (let j = 1; j < k; j++) if (row[j] > row[best]) best = j;
+    if (!(row[best] > 0)) {
+      throw new DataError(file, `${where} row ${i}`, "a one-hot label row with no class set");
+    }
+    return best;
   });
 }
 
@@ -79,7 +98,7 @@ async function parts(input: string, o: NumpyOptions): Promise<Part[]> {
     for (const split of ["train", "test", "val"]) {
       const x = m.get(`x_${split}`), y = m.get(`y_${split}`);
       if (!x || !y) continue;
-      const labels = await indices(y, `${input} [y_${split}]`);
+      const labels = await indices(y, input, `y_${split}`);
       out.push({
         split,
         data: x,
@@ -254,8 +273,10 @@ export async function convertNumpy(
   const [, V, C] = shape;
   const layout = layoutFor(V, C, o.layout, input);
   const threeD = C === 3 && THREE_D.has(layout.name);
-  const maxLabel = Math.max(...ps.flatMap((p) => [...p.labels, (p.width ?? 0) - 1]));
-  const classes = o.classes ?? defaultClassNames(maxLabel, false);
+  const labelled = ps.flatMap((p) => p.labels.map((label, i) => ({ record: p.names[i], label })));
+  const top = maxLabel(labelled, input, o.classes?.length);
+  const width = Math.max(...ps.map((p) => p.width ?? 0));
+  const classes = o.classes ?? defaultClassNames(Math.max(top, width - 1), false);
   const meta: DatasetMeta = {
     dataset: `numpy-${basename(input)}`,
     layout: layout.name,
@@ -269,17 +290,9 @@ export async function convertNumpy(
       const dimsP = dims(p, o.layout, input);
       const per = dimsP.reduce((a, b) => a * b, 1);
       for (let i = 0; i < p.data.shape[0]; i++) {
-        const label = p.labels[i];
-        if (!Number.isInteger(label) || label < 0 || label >= classes.length) {
-          throw new DataError(
-            input,
-            p.names[i],
-            `label ${label} is outside the ${classes.length} classes`,
-          );
-        }
         yield record(await readSlice(p.data, i * per, per), p, i, dimsP, threeD);
       }
     }
   }
-  return await writeSkeletonArrow(out, meta, records(), input);
+  return await writeSkeletonArrow(out, meta, records(), input, o);
 }

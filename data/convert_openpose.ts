@@ -2,7 +2,7 @@
 // --labels LABELS.csv`: OpenPose skeletons (ST-GCN's Kinetics-skeleton, or OpenPose's own
 // per-frame JSON) streamed clip by clip into the Arrow writer.
 import { join } from "node:path";
-import { defaultClassNames } from "./classes.ts";
+import { defaultClassNames, maxLabel } from "./classes.ts";
 import { kineticsRecord, openposeRecord, readClipLabels } from "./importers/openpose.ts";
 import { DataError, type DatasetMeta, type WriteReport, writeSkeletonArrow } from "./schema.ts";
 
@@ -15,6 +15,8 @@ export interface OpenposeOptions {
   maxPersons?: number;
   /** Kinetics with --labels: the split of DIR's clips (default train). */
   split?: string;
+  /** Stops the write cleanly (nothing left behind). */
+  signal?: AbortSignal;
 }
 
 interface KineticsLabel {
@@ -76,16 +78,29 @@ export async function convertKinetics(
   const labelFiles = await Promise.all(
     parts.map(async (p) => (await readJson(p.labels)) as Record<string, KineticsLabel>),
   );
+  // every label_index checked (naming its label file and clip) before classes are made
+  const entries = labelFiles.flatMap((lf, k) => {
+    if (!lf || typeof lf !== "object") {
+      throw new DataError(parts[k].labels, null, "expected an object of clips");
+    }
+    return Object.entries(lf).map(([clip, v]) => ({ file: parts[k].labels, clip, v }));
+  });
+  const labelled = entries.filter((e) => e.v?.has_skeleton !== false && e.v?.label_index != null);
+  let top = -1;
+  for (const { file, clip, v } of labelled) {
+    if (o.classes && v.label != null && !o.classes.includes(String(v.label))) {
+      // a name the class list lacks is an error, not a new class
+      throw new DataError(file, clip, `label "${v.label}" is not in the class list`);
+    }
+    top = Math.max(
+      top,
+      maxLabel([{ record: clip, label: v.label_index }], file, o.classes?.length),
+    );
+  }
   // class names: label_index -> label, from every label file
   const named = new Map<number, string>();
-  for (const lf of labelFiles) {
-    for (const v of Object.values(lf)) {
-      if (Number.isInteger(v?.label_index) && v.label) named.set(v.label_index!, v.label);
-    }
-  }
-  const maxLabel = Math.max(-1, ...named.keys());
-  const classes = o.classes ??
-    defaultClassNames(maxLabel, false).map((c, i) => named.get(i) ?? c);
+  for (const { v } of labelled) if (v.label) named.set(v.label_index!, String(v.label));
+  const classes = o.classes ?? defaultClassNames(top, false).map((c, i) => named.get(i) ?? c);
   const meta: DatasetMeta = {
     dataset: "kinetics-skeleton",
     layout: "openpose18",
@@ -117,7 +132,7 @@ export async function convertKinetics(
       }
     }
   }
-  return await writeSkeletonArrow(out, meta, records(), dir);
+  return await writeSkeletonArrow(out, meta, records(), dir, o);
 }
 
 /** Joints per person in the first frame file with anybody in it: 25 (BODY_25) or 18 (COCO-18). */
@@ -161,14 +176,19 @@ export async function convertOpenpose(
   const rows = await readClipLabels(o.labels);
   if (!rows.length) throw new DataError(o.labels, null, "no clip in the labels file");
   const numeric = rows.every((r) => /^\d+$/.test(r.label));
+  const top = numeric && !o.classes
+    ? maxLabel(rows.map((r) => ({ record: `line ${r.line}`, label: Number(r.label) })), o.labels)
+    : -1;
   const classes = o.classes ??
-    (numeric
-      ? defaultClassNames(Math.max(...rows.map((r) => Number(r.label))), false)
-      : [...new Set(rows.map((r) => r.label))].sort());
-  const labelOf = (r: { label: string }, line: number) => {
+    (numeric ? defaultClassNames(top, false) : [...new Set(rows.map((r) => r.label))].sort());
+  const labelOf = (r: { label: string; line: number }) => {
     const k = numeric && !o.classes?.includes(r.label) ? Number(r.label) : classes.indexOf(r.label);
     if (k < 0 || k >= classes.length) {
-      throw new DataError(o.labels!, `line ${line}`, `label "${r.label}" is not a declared class`);
+      throw new DataError(
+        o.labels!,
+        `line ${r.line}`,
+        `label "${r.label}" is not a declared class`,
+      );
     }
     return k;
   };
@@ -182,11 +202,11 @@ export async function convertOpenpose(
     batchSize: 64,
   };
   async function* records() {
-    for (const [i, r] of rows.entries()) {
+    for (const r of rows) {
       const clip = join(dir, r.clip);
       const { record, V: v } = await openposeRecord(
         clip,
-        labelOf(r, i + 1),
+        labelOf(r),
         [r.split],
         o.maxPersons ?? 2,
       );
@@ -194,5 +214,5 @@ export async function convertOpenpose(
       yield record;
     }
   }
-  return await writeSkeletonArrow(out, meta, records(), dir);
+  return await writeSkeletonArrow(out, meta, records(), dir, o);
 }

@@ -4,7 +4,7 @@
 // (V = 25, C = 3, float16).
 import { type NdArray, PickleError, type PyValue, readPickle } from "../io/pickle.ts";
 import { f16BitsToF32 } from "../runtime/dtype.ts";
-import { defaultClassNames } from "./classes.ts";
+import { defaultClassNames, maxLabel } from "./classes.ts";
 import { parseNtuName } from "./importers/ntu.ts";
 import { type JointLayout, layoutByName, LAYOUTS } from "./layouts.ts";
 import {
@@ -17,6 +17,14 @@ import {
 
 function get(m: PyValue, key: string): PyValue | undefined {
   return m instanceof Map ? m.get(key) : undefined;
+}
+
+/** An annotation's name: its frame_dir, else its index. */
+const nameOf = (a: PyValue, i: number) => String(get(a, "frame_dir") ?? `#${i}`);
+
+/** A label as a number (pickles hold ints, numpy scalars or bigints); anything else as is. */
+function labelValue(v: PyValue | undefined): unknown {
+  return typeof v === "bigint" || typeof v === "number" ? Number(v) : v;
 }
 
 function isArray(v: PyValue | undefined): v is NdArray {
@@ -58,6 +66,8 @@ export interface PysklOptions {
   /** A layout (built-in, or read with resolveLayoutArg from --layout FILE.json). */
   layout?: JointLayout;
   classes?: string[];
+  /** Stops the write cleanly (nothing left behind). */
+  signal?: AbortSignal;
 }
 
 /** Layouts a keypoint shape (V, C) implies; others need --layout. */
@@ -99,7 +109,7 @@ export async function convertPyskl(
   try {
     return await convertPickle(path, out, o);
   } catch (e) {
-    if (e instanceof DataError || e instanceof PickleError) throw e;
+    if (e instanceof DataError || e instanceof PickleError || o.signal?.aborted) throw e;
     // values of the wrong kind where the layout expects arrays, numbers or strings
     throw new DataError(path, null, `malformed annotation file (${(e as Error).message})`);
   }
@@ -133,9 +143,14 @@ async function convertPickle(path: string, out: string, o: PysklOptions): Promis
     throw new DataError(path, null, `keypoints have ${C} channels per joint (2 or 3 expected)`);
   }
   const layout = layoutFor(path, V, C, o.layout).name;
-  const maxLabel = Math.max(...anns.map((a) => Number(get(a, "label") ?? 0)));
+  // every label checked before the class list is made: one huge label must not size it
+  const top = maxLabel(
+    anns.map((a, i) => ({ record: nameOf(a, i), label: labelValue(get(a, "label")) })),
+    path,
+    o.classes?.length,
+  );
   const ntuNamed = anns.every((a) => parseNtuName(String(get(a, "frame_dir") ?? "")) !== null);
-  const classes = o.classes ?? defaultClassNames(maxLabel, ntuNamed);
+  const classes = o.classes ?? defaultClassNames(top, ntuNamed);
   const meta: DatasetMeta = {
     dataset: `pyskl-${layout}`,
     layout,
@@ -147,7 +162,7 @@ async function convertPickle(path: string, out: string, o: PysklOptions): Promis
   const list: PyValue[] = anns;
   function* records(): Generator<SkeletonRecord | { skip: string; reason: string }> {
     for (const [i, a] of list.entries()) {
-      const name = String(get(a, "frame_dir") ?? `#${i}`);
+      const name = nameOf(a, i);
       const kp = get(a, "keypoint");
       if (!isArray(kp) || kp.shape.length !== 4) {
         throw new DataError(path, name, "keypoint is not an (M, T, V, C) array");
@@ -182,14 +197,7 @@ async function convertPickle(path: string, out: string, o: PysklOptions): Promis
           } does not match ${M}x${T}x${V}`,
         );
       }
-      const label = Number(get(a, "label"));
-      if (!Number.isInteger(label) || label < 0 || label >= classes.length) {
-        throw new DataError(
-          path,
-          name,
-          `label ${get(a, "label")} is outside the ${classes.length} declared classes`,
-        );
-      }
+      const label = labelValue(get(a, "label")) as number; // checked by maxLabel above
       const img = get(a, "img_shape");
       const n = parseNtuName(name);
       yield {
@@ -207,8 +215,8 @@ async function convertPickle(path: string, out: string, o: PysklOptions): Promis
       };
     }
   }
-  const report = await writeSkeletonArrow(out, meta, records(), path);
-  const names = new Set(list.map((a, i) => String(get(a, "frame_dir") ?? `#${i}`)));
+  const report = await writeSkeletonArrow(out, meta, records(), path, o);
+  const names = new Set(list.map(nameOf));
   const unknown = [...splitOf.keys()].filter((n) => !names.has(n));
   if (unknown.length) {
     report.warnings = [

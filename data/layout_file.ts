@@ -11,6 +11,30 @@ import { z } from "zod";
 import { boneParents, type JointLayout, namedFlipPairs, registerLayout } from "./layouts.ts";
 import { DataError } from "./schema.ts";
 
+/** The most joints a layout may have: real skeletons have tens (whole-body ones 133), and a
+ * heatmap volume holds a channel per joint. Beyond it a file is refused before any checking. */
+export const MAX_JOINTS = 10_000;
+
+/** Each list's most entries; limbs may close loops, so a few per joint. */
+const MAX_ENTRIES: Record<string, number> = {
+  joints: MAX_JOINTS,
+  parents: MAX_JOINTS,
+  flipPairs: MAX_JOINTS,
+  limbs: 4 * MAX_JOINTS,
+};
+
+/** A list too long to be a skeleton, found before zod walks it. */
+function tooLong(json: unknown): string | null {
+  if (!json || typeof json !== "object") return null;
+  for (const [field, max] of Object.entries(MAX_ENTRIES)) {
+    const v = (json as Record<string, unknown>)[field];
+    if (Array.isArray(v) && v.length > max) {
+      return `layout ${field}: ${v.length} entries, at most ${max} (MAX_JOINTS ${MAX_JOINTS})`;
+    }
+  }
+  return null;
+}
+
 const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]);
 
 const LayoutJson = z.object({
@@ -32,8 +56,9 @@ const LayoutJson = z.object({
 function check(l: JointLayout, hasParents: boolean): string | null {
   const V = l.joints.length;
   const inRange = (i: number) => i < V;
-  const dup = l.joints.find((n, i) => l.joints.indexOf(n) !== i);
-  if (dup) return `joints: "${dup}" is listed twice`;
+  const names = new Set<string>();
+  const dup = l.joints.find((n) => names.size === names.add(n).size);
+  if (dup !== undefined) return `joints: "${dup}" is listed twice`;
   if (!inRange(l.root)) return `root: ${l.root} is not a joint (there are ${V})`;
   for (const [k, [a, b]] of l.limbs.entries()) {
     const where = hasParents ? `parents[${b}]: ${a}` : `limbs[${k}]: [${a}, ${b}]`;
@@ -61,6 +86,8 @@ function check(l: JointLayout, hasParents: boolean): string | null {
 
 /** Parses and validates a layout definition (from a file or an Arrow file's metadata). */
 export function parseLayout(json: unknown, source: string): JointLayout {
+  const huge = tooLong(json);
+  if (huge) throw new DataError(source, null, huge);
   const r = LayoutJson.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0];

@@ -524,14 +524,19 @@ export function boneParents(layout: JointLayout): readonly number[] {
   const known = PARENTS.get(layout);
   if (known) return known;
   const V = layout.joints.length;
+  // each joint's limbs, so that the walk costs joints + limbs, not joints x limbs
+  const next: number[][] = Array.from({ length: V }, () => []);
+  for (const [a, b] of layout.limbs) {
+    next[a]?.push(b);
+    next[b]?.push(a);
+  }
   const parent = new Array<number>(V).fill(-1);
   parent[layout.root] = layout.root;
   const queue = [layout.root];
-  while (queue.length) {
-    const j = queue.shift()!;
-    for (const [a, b] of layout.limbs) {
-      const k = a === j ? b : b === j ? a : -1;
-      if (k >= 0 && parent[k] < 0) {
+  for (let q = 0; q < queue.length; q++) {
+    const j = queue[q];
+    for (const k of next[j]) {
+      if (parent[k] < 0) {
         parent[k] = j;
         queue.push(k);
       }
@@ -571,11 +576,12 @@ export function bodyFrameJoints(l: JointLayout): readonly [number, number, numbe
 
 /** Left/right pairs from the joint names: left_X with right_X. */
 export function namedFlipPairs(joints: readonly string[]): [number, number][] {
+  const at = new Map(joints.map((n, i) => [n, i]));
   const pairs: [number, number][] = [];
   joints.forEach((n, i) => {
     if (!n.startsWith("left_")) return;
-    const j = joints.indexOf("right_" + n.slice(5));
-    if (j >= 0) pairs.push([i, j]);
+    const j = at.get("right_" + n.slice(5));
+    if (j !== undefined) pairs.push([i, j]);
   });
   return pairs;
 }
@@ -593,10 +599,8 @@ export function flipPermutation(layout: JointLayout): number[] {
 /** The same for limb channels: a limb maps to the limb joining the flipped joints. */
 export function limbFlipPermutation(layout: JointLayout): number[] {
   const jp = flipPermutation(layout);
-  return layout.limbs.map(([a, b]) => {
-    const i = layout.limbs.findIndex(([c, d]) =>
-      (c === jp[a] && d === jp[b]) || (c === jp[b] && d === jp[a])
-    );
-    return i < 0 ? layout.limbs.indexOf(layout.limbs.find(([c, d]) => c === a && d === b)!) : i;
-  });
+  const key = (a: number, b: number) => a < b ? `${a},${b}` : `${b},${a}`;
+  const at = new Map<string, number>();
+  layout.limbs.forEach(([a, b], i) => at.has(key(a, b)) || at.set(key(a, b), i));
+  return layout.limbs.map(([a, b], i) => at.get(key(jp[a], jp[b])) ?? at.get(key(a, b)) ?? i);
 }

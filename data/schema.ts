@@ -11,6 +11,9 @@
 // sample i lives in batch floor(i / batch_size), row i % batch_size.
 import * as arrow from "apache-arrow";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { writeError } from "../io/atomic.ts";
+import { located } from "../io/errors.ts";
+import { batchChecksum, CHECKSUM_KEY, CHECKSUMS } from "./checksum.ts";
 import { toF16Array } from "../runtime/dtype.ts";
 import { type JointLayout, layoutByName, type LayoutName, registerLayout } from "./layouts.ts";
 import { layoutJson, parseLayout } from "./layout_file.ts";
@@ -64,6 +67,7 @@ export class DataError extends Error {
   constructor(file: string, record: string | null, problem: string) {
     super(`${file}${record ? ` [${record}]` : ""}: ${problem}`);
     this.name = "DataError";
+    located(this, file, record ?? undefined);
   }
 }
 
@@ -113,6 +117,8 @@ function schemaFor(meta: DatasetMeta, index?: DatasetIndex): arrow.Schema {
   if (meta.flipLabels) md.set("flip_labels", JSON.stringify(meta.flipLabels));
   for (const [k, v] of Object.entries(meta.extra ?? {})) md.set(`extra.${k}`, v);
   if (index) md.set("index", JSON.stringify(index));
+  // the final file's batches each carry a CRC32 (data/checksum.ts); older files have none
+  if (index) md.set(CHECKSUMS, "crc32");
   return new arrow.Schema(fields, md);
 }
 
@@ -229,63 +235,123 @@ export interface WriteReport {
   splits?: Record<string, number>;
 }
 
+type Item = SkeletonRecord | { skip: string; reason: string };
+
+/** How a write may be stopped: an aborted signal (Ctrl-C in `convert`) ends it cleanly. */
+export interface WriteOptions {
+  signal?: AbortSignal;
+}
+
 /**
  * Writes records (validated; a record whose producer throws a DataError is counted as
  * skipped) to an Arrow IPC file, atomically: a temporary stream first, then the file with
- * the index in its schema metadata, renamed into place.
+ * the index in its schema metadata, renamed into place. On any failure (a bad record, a full
+ * disk, an abort) neither temporary file remains and the output is untouched.
  */
 export async function writeSkeletonArrow(
   path: string,
   meta: DatasetMeta,
-  records:
-    | AsyncIterable<SkeletonRecord | { skip: string; reason: string }>
-    | Iterable<SkeletonRecord | { skip: string; reason: string }>,
+  records: AsyncIterable<Item> | Iterable<Item>,
   source = path,
+  o: WriteOptions = {},
 ): Promise<WriteReport> {
-  const tmpStream = `${path}.stream.tmp`, tmpFile = `${path}.tmp`;
+  const tmp = { stream: `${path}.stream.tmp`, file: `${path}.tmp` };
   try {
-    return await writePhases(path, meta, records, source, tmpStream, tmpFile);
+    const index = await streamPhase(path, meta, records, source, tmp.stream, o);
+    await filePhase(path, meta, index, tmp.stream, tmp.file, o);
+    await rename(tmp.file, path);
+    await rm(tmp.stream, { force: true });
+    const splits = Object.fromEntries(
+      Object.entries(index.splits).map(([k, v]) => [k, v.length]),
+    );
+    return { written: index.names.length, skipped: index.skipped, splits };
   } catch (e) {
     // nothing of a failed conversion remains: neither temporary file (the output is only
     // ever renamed into place at the very end)
-    await rm(tmpStream, { force: true });
-    await rm(tmpFile, { force: true });
+    await rm(tmp.stream, { force: true });
+    await rm(tmp.file, { force: true });
     throw e;
   }
 }
 
+/** A write that failed (disk full, no permission) as an error naming the output. */
+function writeFailure(e: unknown, path: string): Error {
+  return e instanceof DataError ? e : writeError(path, e);
+}
+
 /**
- * The two phases of a write: records streamed to an Arrow stream file (memory stays one record
- * batch), then copied into the final IPC file with the index in its schema metadata. Bad
- * records are reported against `source` (the importer's input).
+ * Pipes an Arrow writer's bytes into a file. A failed write is kept, not thrown at nobody:
+ * `check()` raises it at the producer's next batch, so a full disk stops the conversion at
+ * once instead of buffering the rest of it in memory.
  */
-async function writePhases(
+function pipeTo(w: AsyncIterable<Uint8Array>, fh: FileHandle, path: string) {
+  let failed: Error | null = null;
+  const done = (async () => {
+    for await (const chunk of w) await fh.write(chunk);
+  })().catch((e) => (failed ??= writeFailure(e, path)));
+  const check = () => {
+    if (failed) throw failed;
+  };
+  return {
+    check,
+    /** Runs a call on the Arrow writer; once a write failed, its error is the one raised (the
+     * writer's own complaint, "AsyncQueue is closed", would hide it). */
+    guard: (fn: () => void) => {
+      check();
+      try {
+        fn();
+      } catch (e) {
+        check();
+        throw e;
+      }
+    },
+    finish: async () => {
+      await done;
+      check();
+    },
+  };
+}
+
+let lastYield = 0;
+
+/**
+ * Lets signal handlers and the file writes run between batches (at most every 25 ms: a
+ * producer that never waits on I/O, an in-memory .npz, would otherwise starve them), then
+ * raises an abort or a failed write.
+ */
+async function between(o: WriteOptions, pipe: { check(): void }): Promise<void> {
+  if (performance.now() - lastYield > 25) {
+    await new Promise((r) => setTimeout(r, 0));
+    lastYield = performance.now();
+  }
+  o.signal?.throwIfAborted();
+  pipe.check();
+}
+
+/**
+ * Phase 1: records streamed to an Arrow stream file (memory stays one record batch); returns
+ * the index (names, labels, splits) and the skipped samples. Bad records are reported against
+ * `source` (the importer's input).
+ */
+async function streamPhase(
   path: string,
   meta: DatasetMeta,
-  records:
-    | AsyncIterable<SkeletonRecord | { skip: string; reason: string }>
-    | Iterable<SkeletonRecord | { skip: string; reason: string }>,
+  records: AsyncIterable<Item> | Iterable<Item>,
   source: string,
   tmpStream: string,
-  tmpFile: string,
-): Promise<WriteReport> {
+  o: WriteOptions,
+): Promise<DatasetIndex & { skipped: { name: string; reason: string }[] }> {
   const index: DatasetIndex = { names: [], labels: [], splits: {} };
   const skipped: { name: string; reason: string }[] = [];
   const schema0 = schemaFor(meta);
-  const streamFile = await open(tmpStream, "w");
+  const streamFile = await open(tmpStream, "w").catch((e) => {
+    throw writeFailure(e, path);
+  });
   try {
     const w = new arrow.RecordBatchStreamWriter();
-    const drain = (async () => {
-      for await (const chunk of w) await streamFile.write(chunk);
-    })();
+    const pipe = pipeTo(w, streamFile, path);
     let pending: SkeletonRecord[] = [];
-    const flush = () => {
-      if (pending.length) w.write(batchOf(pending, schema0, meta));
-      pending = [];
-    };
-    for await (
-      const r of records as AsyncIterable<SkeletonRecord | { skip: string; reason: string }>
-    ) {
+    for await (const r of records as AsyncIterable<Item>) {
       if ("skip" in r) {
         skipped.push({ name: r.skip, reason: r.reason });
         continue;
@@ -296,22 +362,56 @@ async function writePhases(
       index.labels.push(r.label);
       for (const s of r.splits) (index.splits[s] ??= []).push(i);
       pending.push(r);
-      if (pending.length === meta.batchSize) flush();
+      if (pending.length === meta.batchSize) {
+        const batch = batchOf(pending, schema0, meta);
+        pipe.guard(() => w.write(batch));
+        pending = [];
+        await between(o, pipe);
+      }
     }
-    flush();
-    w.finish();
-    await drain;
+    o.signal?.throwIfAborted();
+    if (!index.names.length) {
+      // nothing written is a failed conversion, not an empty file to train on
+      const first = skipped.slice(0, 3).map((s) => `${s.name}: ${s.reason}`).join("; ");
+      throw new DataError(
+        source,
+        null,
+        `no sample to write (${skipped.length} skipped${first ? `: ${first}` : ""})`,
+      );
+    }
+    if (pending.length) {
+      const batch = batchOf(pending, schema0, meta);
+      pipe.guard(() => w.write(batch));
+    }
+    pipe.guard(() => w.finish());
+    await pipe.finish();
   } finally {
     await streamFile.close();
   }
-  // Phase 2: the final file, with the index in the schema metadata.
-  const schema = schemaFor(meta, index);
-  const out = await open(tmpFile, "w");
+  return { ...index, skipped };
+}
+
+/** Phase 2: the stream copied into the final IPC file, the index in its schema metadata and a
+ * CRC32 in each batch's metadata. */
+async function filePhase(
+  path: string,
+  meta: DatasetMeta,
+  index: DatasetIndex,
+  tmpStream: string,
+  tmpFile: string,
+  o: WriteOptions,
+): Promise<void> {
+  const schema = schemaFor(meta, {
+    names: index.names,
+    labels: index.labels,
+    splits: index.splits,
+  });
+  const out = await open(tmpFile, "w").catch((e) => {
+    throw writeFailure(e, path);
+  });
   try {
     const fw = new arrow.RecordBatchFileWriter();
-    const drain = (async () => {
-      for await (const chunk of fw) await out.write(chunk);
-    })();
+    const pipe = pipeTo(fw, out, path);
     fw.reset(undefined, schema);
     const src = await open(tmpStream, "r");
     try {
@@ -319,20 +419,19 @@ async function writePhases(
         src as unknown as AsyncIterable<Uint8Array>,
       );
       for await (const b of reader as AsyncIterable<arrow.RecordBatch>) {
-        fw.write(new arrow.RecordBatch(schema, b.data));
+        const sum = new Map([[CHECKSUM_KEY, batchChecksum(b)]]);
+        pipe.guard(() => fw.write(new arrow.RecordBatch(schema, b.data, sum)));
+        await between(o, pipe);
       }
     } finally {
       await src.close();
     }
-    fw.finish();
-    await drain;
+    pipe.guard(() => fw.finish());
+    await pipe.finish();
   } finally {
     await out.close();
   }
-  await rename(tmpFile, path);
-  await rm(tmpStream, { force: true });
-  const splits = Object.fromEntries(Object.entries(index.splits).map(([k, v]) => [k, v.length]));
-  return { written: index.names.length, skipped, splits };
+  o.signal?.throwIfAborted();
 }
 
 const REQUIRED = ["name", "label", "frames", "persons", "keypoint", "splits"];
@@ -515,10 +614,25 @@ export class SkeletonFile {
     }
   }
 
+  /** A batch's CRC32 against the one written with it (files with checksums: every batch). */
+  #verify(batch: arrow.RecordBatch, b: number): void {
+    if (this.reader.schema.metadata.get(CHECKSUMS) !== "crc32") return; // written before them
+    const want = batch.metadata.get(CHECKSUM_KEY), got = batchChecksum(batch);
+    if (want !== got) {
+      throw new DataError(
+        this.path,
+        `record batch ${b}`,
+        `damaged: checksum ${got}, written as ${want ?? "none"} (the file changed since it was ` +
+          `written; convert it again)`,
+      );
+    }
+  }
+
   async #decodeBatch(b: number): Promise<SkeletonRecord[]> {
     await this.#checkBlock(b);
     const batch = await this.reader.readRecordBatch(b);
     if (!batch) throw new DataError(this.path, `batch ${b}`, "record batch out of range");
+    this.#verify(batch, b);
     const get = (n: string) => batch.getChild(n);
     const V = layoutByName(this.meta.layout).joints.length, C = this.meta.channels;
     const out: SkeletonRecord[] = [];

@@ -1,12 +1,16 @@
 // NumPy .npy arrays (format 1.0-3.0, little-endian, C order): whole (a single sequence for
 // `heatformer predict`) or in place, a slice at a time (the GCN repositories' datasets are
 // gigabytes: only the header is parsed, and each read fetches one sample).
+import { located } from "./errors.ts";
 import { f16BitsToF32 } from "../runtime/dtype.ts";
 
 export class NpyError extends Error {
   constructor(file: string, problem: string) {
     super(`${file}: ${problem}`);
     this.name = "NpyError";
+    // `file` may be "FILE.npz [member.npy]": the member is the record
+    const m = /^(.*) \[([^\]]+)\]$/.exec(file);
+    located(this, m ? m[1] : file, m?.[2]);
   }
 }
 
@@ -53,12 +57,17 @@ export function npyHeader(head: Uint8Array, where: string): Omit<NpyRef, "file" 
   }
   const dtype = descr.replace(/^=/, "<") as NpyRef["dtype"];
   if (!(dtype in SIZES)) throw new NpyError(where, `dtype ${descr} is not supported`);
-  return {
-    dtype,
-    shape: shape.split(",").map((s) => s.trim()).filter(Boolean).map(Number),
-    dataStart: start,
-  };
+  const dims = shape.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  const n = dims.reduce((a, b) => a * b, SIZES[dtype]);
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0) || !Number.isSafeInteger(n)) {
+    throw new NpyError(where, `shape (${shape}) is not a list of array sizes`);
+  }
+  return { dtype, shape: dims, dataStart: start };
 }
+
+/** Bytes an array's values take. */
+export const byteSize = (r: { shape: number[]; dtype: NpyRef["dtype"] }) =>
+  count(r) * SIZES[r.dtype];
 
 export async function readAt(f: Deno.FsFile, offset: number, n: number): Promise<Uint8Array> {
   const buf = new Uint8Array(n);
@@ -80,7 +89,7 @@ export async function openNpy(path: string): Promise<NpyRef> {
     const h = npyHeader(await readAt(f, 0, 4096), path);
     const size = (await f.stat()).size;
     const ref: NpyRef = { file: path, shape: h.shape, dtype: h.dtype, offset: h.dataStart };
-    if (h.dataStart + count(ref) * SIZES[ref.dtype] > size) {
+    if (h.dataStart + byteSize(ref) > size) {
       throw new NpyError(path, `${h.shape.join(" x ")} ${h.dtype} values run past the end`);
     }
     return ref;

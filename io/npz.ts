@@ -1,7 +1,7 @@
 // .npz files (a zip of .npy members, as numpy.savez writes it, zip64 included), read in place:
 // each member is located and its header parsed; samples are then read with readSlice.
-import { inflateRawSync } from "node:zlib";
-import { NpyError, npyHeader, type NpyRef, readAt } from "./npy.ts";
+import { constants, inflateRawSync } from "node:zlib";
+import { byteSize, NpyError, npyHeader, type NpyRef, readAt } from "./npy.ts";
 
 /** The members of an .npz, by name without ".npy". */
 export async function openNpz(path: string): Promise<Map<string, NpyRef>> {
@@ -38,13 +38,14 @@ export async function openNpz(path: string): Promise<Map<string, NpyRef>> {
       const rest = await readAt(f, at + 46, n + extraLen);
       const name = new TextDecoder().decode(rest.subarray(0, n));
       let csize = hv.getUint32(20, true), local = hv.getUint32(42, true);
+      let usize = hv.getUint32(24, true);
       // zip64 extra field: the 0xffffffff fields, in order (uncompressed, compressed, offset)
       const ev = new DataView(rest.buffer, rest.byteOffset + n, extraLen);
       for (let x = 0; x + 4 <= extraLen;) {
         const id = ev.getUint16(x, true), len = ev.getUint16(x + 2, true);
         if (id === 1) {
           let k = x + 4;
-          if (hv.getUint32(24, true) === 0xffffffff) k += 8;
+          if (usize === 0xffffffff) (usize = Number(ev.getBigUint64(k, true)), k += 8);
           if (csize === 0xffffffff) (csize = Number(ev.getBigUint64(k, true)), k += 8);
           if (local === 0xffffffff) local = Number(ev.getBigUint64(k, true));
         }
@@ -54,34 +55,92 @@ export async function openNpz(path: string): Promise<Map<string, NpyRef>> {
       const lh = new DataView((await readAt(f, local, 30)).buffer);
       const dataAt = local + 30 + lh.getUint16(26, true) + lh.getUint16(28, true);
       const where = `${path} [${name}]`;
-      let ref: NpyRef;
-      if (method === 0) {
-        const h2 = npyHeader(await readAt(f, dataAt, 4096), where);
-        ref = {
-          file: path,
-          member: name,
-          shape: h2.shape,
-          dtype: h2.dtype,
-          offset: dataAt + h2.dataStart,
-        };
-      } else if (method === 8) {
-        const bytes = inflateRawSync(await readAt(f, dataAt, csize));
-        const h2 = npyHeader(bytes.subarray(0, 4096), where);
-        ref = {
-          file: path,
-          member: name,
-          shape: h2.shape,
-          dtype: h2.dtype,
-          offset: 0,
-          bytes: bytes.subarray(h2.dataStart),
-        };
-      } else {
-        throw new NpyError(where, `zip compression method ${method} is not supported`);
+      if (!(dataAt + csize <= size)) {
+        throw new NpyError(where, `its ${csize} bytes run past the end of the file`);
       }
+      const ref = method === 0
+        ? await storedMember(f, { dataAt, csize, usize }, where)
+        : method === 8
+        ? await deflatedMember(f, { dataAt, csize, usize }, where)
+        : null;
+      if (!ref) throw new NpyError(where, `zip compression method ${method} is not supported`);
+      ref.file = path;
+      ref.member = name;
       out.set(name.replace(/\.npy$/, ""), ref);
     }
     return out;
+  } catch (e) {
+    if (e instanceof NpyError) throw e;
+    // a damaged offset or length sends a read outside what was read
+    throw new NpyError(path, `damaged zip (${(e as Error).message})`);
   } finally {
     f.close();
   }
+}
+
+/** Where a member's bytes are: at `dataAt`, `csize` bytes compressed, `usize` inflated. */
+interface Span {
+  dataAt: number;
+  csize: number;
+  usize: number;
+}
+
+/**
+ * The most bytes a compressed member may inflate to, held in memory; larger arrays are read in
+ * place from an uncompressed .npz (numpy.savez, not savez_compressed).
+ */
+export const MAX_INFLATED = 1 << 30;
+
+/** A stored (uncompressed) member: read in place; its values must lie inside its bytes. */
+async function storedMember(f: Deno.FsFile, s: Span, where: string): Promise<NpyRef> {
+  const h = npyHeader(await readAt(f, s.dataAt, Math.min(s.csize, 65536)), where);
+  const need = h.dataStart + byteSize(h);
+  if (need > s.csize || s.csize !== s.usize) {
+    throw new NpyError(
+      where,
+      `${h.shape.join(" x ")} ${h.dtype} values need ${need} bytes, the member has ${s.csize}`,
+    );
+  }
+  return { file: "", shape: h.shape, dtype: h.dtype, offset: s.dataAt + h.dataStart };
+}
+
+/**
+ * A deflated member, inflated into memory only after its declared size is checked: it must be
+ * what its .npy header's shape x dtype needs and at most MAX_INFLATED, and inflating stops
+ * there (a zip bomb's few compressed bytes cannot ask for gigabytes).
+ */
+async function deflatedMember(f: Deno.FsFile, s: Span, where: string): Promise<NpyRef> {
+  const compressed = await readAt(f, s.dataAt, s.csize);
+  // 1 KiB inflates to at most about 1 MB: enough for any header, bounded for any input
+  const head = inflateRawSync(compressed.subarray(0, 1024), {
+    finishFlush: constants.Z_SYNC_FLUSH,
+  });
+  const h = npyHeader(head.subarray(0, 65536), where);
+  const need = h.dataStart + byteSize(h);
+  if (need !== s.usize) {
+    throw new NpyError(
+      where,
+      `declares ${s.usize} bytes inflated, its header's ${
+        h.shape.join(" x ")
+      } ${h.dtype} needs ${need}`,
+    );
+  }
+  if (need > MAX_INFLATED) {
+    throw new NpyError(
+      where,
+      `a compressed member of ${need} bytes (at most ${MAX_INFLATED}): save it with numpy.savez, uncompressed`,
+    );
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = inflateRawSync(compressed, { maxOutputLength: Math.max(1, need) });
+  } catch (e) {
+    throw new NpyError(where, `cannot inflate (${(e as Error).message})`);
+  }
+  if (bytes.length !== need) {
+    throw new NpyError(where, `inflates to ${bytes.length} bytes, not ${need}`);
+  }
+  // a plain Uint8Array view: a Buffer's slice() shares memory, and readSlice copies by slice()
+  const plain = new Uint8Array(bytes.buffer, bytes.byteOffset + h.dataStart, need - h.dataStart);
+  return { file: "", shape: h.shape, dtype: h.dtype, offset: 0, bytes: plain };
 }

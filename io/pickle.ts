@@ -4,10 +4,13 @@
 // into the file's bytes when aligned (a 1 GB file is not copied again), copies otherwise.
 // Anything else (unknown opcodes, classes outside the allow-list) is refused by name.
 
+import { located } from "./errors.ts";
+
 export class PickleError extends Error {
   constructor(file: string, offset: number, problem: string) {
     super(`${file}: pickle byte ${offset}: ${problem}`);
     this.name = "PickleError";
+    located(this, file, `byte ${offset}`);
   }
 }
 
@@ -99,6 +102,18 @@ const ALLOWED = new Set([
   "__builtin__.set",
 ]);
 
+/** Hooks for pickles other than pyskl annotations (PyTorch checkpoints: io/torch_checkpoint.ts). */
+export interface PickleOptions {
+  /** Globals allowed beyond the annotation ones; calling one builds a PyObject, never runs code. */
+  globals?: ReadonlySet<string>;
+  /** What a refused global is not, for the message (default "a pyskl annotation type"). */
+  expected?: string;
+  /** Resolves the persistent ids of BINPERSID / PERSID (refused without it). */
+  persistentLoad?: (pid: PyValue) => PyValue;
+  /** Where the pickle starts in `bytes` (files that hold several pickles in a row). */
+  start?: number;
+}
+
 function dtypeFrom(s: string, file: string, at: number): DtypeName {
   const m = /^[<>|=]?([fiub])(\d)$/.exec(s) ?? /^(float|int|uint|bool)(\d*)$/.exec(s);
   const map: Record<string, DtypeName> = {
@@ -176,9 +191,22 @@ function typed(d: DtypeName, bytes: Uint8Array, count: number): NdArray["data"] 
   }
 }
 
-export function parsePickle(bytes: Uint8Array, file = "<memory>"): PyValue {
+export function parsePickle(
+  bytes: Uint8Array,
+  file = "<memory>",
+  options: PickleOptions = {},
+): PyValue {
+  return parsePickleAt(bytes, file, options).value;
+}
+
+/** parsePickle, also returning `end`: the byte after the pickle's STOP. */
+export function parsePickleAt(
+  bytes: Uint8Array,
+  file = "<memory>",
+  options: PickleOptions = {},
+): { value: PyValue; end: number } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let p = 0;
+  let p = options.start ?? 0;
   const stack: Stack = [];
   const memo: (Stack[number])[] = [];
   const pending = new Map<ArrayPending, NdArray>();
@@ -340,7 +368,8 @@ export function parsePickle(bytes: Uint8Array, file = "<memory>"): PyValue {
         break; // FRAME
       case 0x2e: { // STOP
         if (stack.length !== 1) fail(`STOP with ${stack.length} values on the stack`);
-        return deepResolve(resolve(stack[0]), pending);
+        const value = resolve(stack[0]); // nothing to resolve below when no array is pending
+        return { value: pending.size ? deepResolve(value, pending) : value, end: p };
       }
       case 0x7d:
         stack.push(new Map());
@@ -526,11 +555,11 @@ export function parsePickle(bytes: Uint8Array, file = "<memory>"): PyValue {
       case 0x63: { // GLOBAL "module\nname\n"
         const mod = line(), name = line();
         const full = `${mod}.${name}`;
-        if (!ALLOWED.has(full)) {
+        if (!ALLOWED.has(full) && !options.globals?.has(full)) {
           throw new PickleError(
             file,
             at,
-            `refusing to load class ${full} (not a pyskl annotation type)`,
+            `refusing to load class ${full} (not ${options.expected ?? "a pyskl annotation type"})`,
           );
         }
         stack.push({ kind: "callable", name: full });
@@ -539,11 +568,11 @@ export function parsePickle(bytes: Uint8Array, file = "<memory>"): PyValue {
       case 0x93: { // STACK_GLOBAL
         const name = pop() as string, mod = pop() as string;
         const full = `${mod}.${name}`;
-        if (!ALLOWED.has(full)) {
+        if (!ALLOWED.has(full) && !options.globals?.has(full)) {
           throw new PickleError(
             file,
             at,
-            `refusing to load class ${full} (not a pyskl annotation type)`,
+            `refusing to load class ${full} (not ${options.expected ?? "a pyskl annotation type"})`,
           );
         }
         stack.push({ kind: "callable", name: full });
@@ -569,6 +598,13 @@ export function parsePickle(bytes: Uint8Array, file = "<memory>"): PyValue {
         build(top(), state);
         break;
       } // BUILD
+      case 0x51: // BINPERSID
+      case 0x50: { // PERSID
+        const pid = op === 0x51 ? resolve(pop()) : line();
+        if (!options.persistentLoad) fail("persistent id in a pickle that takes none");
+        stack.push(options.persistentLoad!(pid));
+        break;
+      }
       case 0x97:
       case 0x98:
         throw new PickleError(

@@ -50,10 +50,15 @@ export abstract class Module {
 
   /** Every buffer, by dotted path. */
   namedBuffers(prefix = ""): Map<string, Tensor> {
-    const out = new Map<string, Tensor>();
-    for (const [n, b] of this.#buffers) out.set(prefix + n, b);
+    return this.#collect((m) => m.#buffers, prefix);
+  }
+
+  /** This module's own entries of one kind, then each child's under its name. */
+  #collect<T>(own: (m: Module) => Map<string, T>, prefix: string): Map<string, T> {
+    const out = new Map<string, T>();
+    for (const [n, v] of own(this)) out.set(prefix + n, v);
     for (const [n, c] of this.#children) {
-      for (const [k, b] of c.namedBuffers(`${prefix}${n}.`)) out.set(k, b);
+      for (const [k, v] of c.#collect(own, `${prefix}${n}.`)) out.set(k, v);
     }
     return out;
   }
@@ -65,12 +70,7 @@ export abstract class Module {
 
   /** Every parameter, by dotted path ("blocks.0.attn.qkv.weight"). */
   namedParams(prefix = ""): Map<string, Param> {
-    const out = new Map<string, Param>();
-    for (const [n, p] of this.#params) out.set(prefix + n, p);
-    for (const [n, c] of this.#children) {
-      for (const [k, p] of c.namedParams(`${prefix}${n}.`)) out.set(k, p);
-    }
-    return out;
+    return this.#collect((m) => m.#params, prefix);
   }
 
   parameterCount(): number {

@@ -165,8 +165,12 @@ export class DSTformer extends Module {
     );
   }
 
-  /** x: (N, J, T, H, W) heatmaps or (N, M, T, V, 3) keypoints -> logits (N, classes) */
-  forward(x: Tensor): Tensor {
+  /**
+   * The representation (MotionBERT's get_representation) of each sequence and the batch's
+   * samples N and persons M: x (N, J, T, H, W) heatmaps or (N, M, T, V, 3) keypoints ->
+   * rep (N*M, T, J, rep).
+   */
+  represent(x: Tensor): { rep: Tensor; n: number; m: number } {
     const c = this.config, i = c.input;
     let tokens: Tensor, n: number, m: number;
     if (i.kind === "heatmap") {
@@ -191,7 +195,12 @@ export class DSTformer extends Module {
     let z = this.jointsEmbed.forward(tokens); // (B, T, J, d)
     z = ops.add(ops.add(z, this.spatialPos.weight), this.temporalPos.weight);
     for (const level of this.levels) z = level.forward(z);
-    const rep = ops.tanh(this.preLogits.forward(this.norm.forward(z))); // (B, T, J, rep)
+    return { rep: ops.tanh(this.preLogits.forward(this.norm.forward(z))), n, m }; // (B, T, J, rep)
+  }
+
+  /** x: (N, J, T, H, W) heatmaps or (N, M, T, V, 3) keypoints -> logits (N, classes) */
+  forward(x: Tensor): Tensor {
+    const { rep, n, m } = this.represent(x);
     const [, , j, r] = rep.shape;
     // action head: (N, M, T, J, rep) -> mean over T -> (N, M, J*rep) -> mean over M
     const feat = ops.mean(ops.reshape(ops.mean(this.headDrop.forward(rep), [1]), [n, m, j * r]), [

@@ -56,6 +56,17 @@ const MOTIONBERT_RUN = {
   keypointInput: { clipLen: 243, sampling: "resample" as const },
 };
 const CPU_RUN = { recipe: "cpu" };
+/** MotionBERT's DSTformer at its published size (the study's and the official checkpoints'). */
+const DSTFORMER_512: Partial<ModelConfig> = {
+  family: "motionbert",
+  width: 512,
+  depth: 5,
+  heads: 8,
+  mlpRatio: 2,
+  repDim: 512,
+  headHidden: 2048,
+  dropPath: 0,
+};
 
 export const PRESETS: Preset[] = [
   // The study (NTU60, 17 HRNet joints, (T, H, W) = (48, 56, 56) / (56, 56, 56) for ViViT)
@@ -109,19 +120,21 @@ export const PRESETS: Preset[] = [
   p(
     "motionbert",
     "DSTformer d 512, depth 5, 8 heads, MLP x2, rep 512, head 2048; joint tokens of 2 x 56 x 56",
-    {
-      family: "motionbert",
-      width: 512,
-      depth: 5,
-      heads: 8,
-      mlpRatio: 2,
-      repDim: 512,
-      headHidden: 2048,
-      dropPath: 0,
-      heatmapPersons: "stack",
-      input: { ...STUDY_HEATMAP_48, channels: 34 },
-    },
+    { ...DSTFORMER_512, heatmapPersons: "stack", input: { ...STUDY_HEATMAP_48, channels: 34 } },
     { ...MOTIONBERT_RUN, studyParams: 63.5 },
+  ),
+  // MotionBERT's own action model (configs/action/MB_ft_NTU60_xsub.yaml), the shape of its
+  // official checkpoints (models/motionbert_names.ts loads them; docs/motionbert.md)
+  p(
+    "motionbert-base",
+    "MotionBERT's DSTformer on (x, y, conf) of 17 H36M joints x 243 frames: d 512, depth 5, " +
+      "8 heads, MLP x2, rep 512, head 2048",
+    {
+      ...DSTFORMER_512,
+      dropout: 0,
+      input: { kind: "kp2d", channels: 17, frames: 243, size: 56, persons: 2 },
+    },
+    MOTIONBERT_RUN,
   ),
   // CPU-sized (the built-in dataset: 25 NTU joints, 16 frames of 32 x 32)
   p("vanilla-tiny", "CPU-sized vanilla: d 64, 2 layers, joint stem (Fourier-initialised)", {

@@ -116,33 +116,15 @@ Deno.test("experiment: config files layer in order (JSON with comments), flags o
 
 Deno.test("experiment: --print-config round-trips (print, load, print: the same experiment)", async () => {
   const dir = await Deno.makeTempDir();
-  const r = await cli(
-    "train",
-    "--model",
-    "motionbert-tiny",
-    "--input",
-    "kp2d",
-    "--lr",
-    "3e-4",
-    "--print-config",
-  );
+  const flags = ["train", "--model", "motionbert-tiny", "--input", "kp2d", "--lr", "3e-4"];
+  const r = await cli(...flags, "--print-config");
   assertEquals(r.code, 0, r.stderr);
   assert(r.stdout.includes('"lr": 0.0003, // flag'), r.stdout);
   assert(r.stdout.includes('"clips": 1, // input kp2d'), r.stdout);
   await Deno.writeTextFile(`${dir}/printed.jsonc`, r.stdout);
   const again = await cli("train", "--config", `${dir}/printed.jsonc`, "--print-config", "--json");
   assertEquals(again.code, 0, again.stderr);
-  const first = await cli(
-    "train",
-    "--model",
-    "motionbert-tiny",
-    "--input",
-    "kp2d",
-    "--lr",
-    "3e-4",
-    "--print-config",
-    "--json",
-  );
+  const first = await cli(...flags, "--print-config", "--json");
   assertEquals(JSON.parse(again.stdout).experiment, JSON.parse(first.stdout).experiment);
   // every leaf is printed with an origin
   const origins = JSON.parse(first.stdout).origins as Record<string, string>;

@@ -3,7 +3,7 @@
 // type, bounds and help text); the flags (cli/flags.ts), the config files, the run record and
 // the origins of a resolved run are all keyed by the leaf's path ("optim.lr").
 import { z } from "zod";
-import type { Family, ModelConfig } from "../models/config.ts";
+import { DEFAULT_CONFIG, type Family, type ModelConfig } from "../models/config.ts";
 
 const FAMILIES = ["vanilla", "vivit-m1", "vivit-m2", "motionbert"] as const;
 const INPUTS = ["heatmap", "kp2d", "kp3d"] as const;
@@ -85,6 +85,12 @@ const OptimSchema = z.object({
   clipNorm: z.number().min(0).describe("global gradient-norm clip (0: off)"),
   batchSize: count().describe("samples per optimiser step"),
   accumulate: count().describe("micro-batches per step"),
+  headLrScale: z.number().min(0).describe(
+    "the classifier head's lr over the backbone's (MotionBERT fine-tunes at 10)",
+  ),
+  freeze: z.enum(["none", "backbone"]).describe(
+    "backbone: train the head alone (a linear probe of a pretrained encoder)",
+  ),
 }).strict();
 
 const ScheduleSchema = z.object({
@@ -111,6 +117,9 @@ const RunSchema = z.object({
   seed: z.number().int().min(0).describe("seed (init, data order, augmentation, dropout)"),
   out: z.string().min(1).nullable().describe("run folder (none: runs/PRESET-TIME)"),
   f16: z.boolean().describe("mixed precision: f16 activations, f32 weights (needs shader-f16)"),
+  init: z.string().min(1).nullable().describe(
+    "start from the weights of a run folder or checkpoint (matching names and shapes)",
+  ),
 }).strict();
 
 const GROUPS = {
@@ -153,27 +162,13 @@ export interface AugmentSection {
   flip: number;
 }
 
-/** The model (models/config.ts), less what the data decides (input, classes). */
-export interface ModelSection {
+/**
+ * The model: models/config.ts's ModelConfig less what the input and the data decide (the
+ * input, the classes, the persons' treatment), and the preset it starts from.
+ */
+export type ModelSection = Omit<ModelConfig, "input" | "classes" | "heatmapPersons"> & {
   preset: string;
-  family: Family;
-  width: number;
-  depth: number;
-  spatialDepth: number;
-  temporalDepth: number;
-  heads: number;
-  mlpRatio: number;
-  tubelet: [number, number, number];
-  stem: "flat" | "joint";
-  stemDim: number;
-  spatialInit: "normal" | "fourier";
-  pool: "cls" | "mean";
-  dropout: number;
-  dropPath: number;
-  headDropout: number;
-  repDim: number;
-  headHidden: number;
-}
+};
 
 export interface OptimSection {
   optimizer: "adamw" | "sgd";
@@ -186,6 +181,8 @@ export interface OptimSection {
   clipNorm: number;
   batchSize: number;
   accumulate: number;
+  headLrScale: number;
+  freeze: "none" | "backbone";
 }
 
 export interface ScheduleSection {
@@ -208,6 +205,7 @@ export interface RunSection {
   seed: number;
   out: string | null;
   f16: boolean;
+  init: string | null;
 }
 
 /** One experiment: every leaf a run varies, by section. */
@@ -359,6 +357,12 @@ export function setLeaf(e: Experiment | Layer, path: string, value: unknown): vo
   (groups[g] ??= {})[k] = value;
 }
 
+/** The model section's defaults: models/config.ts's, less what the data decides. */
+function modelDefaults(): Omit<ModelSection, "preset"> {
+  const { input: _i, classes: _c, heatmapPersons: _h, ...m } = DEFAULT_CONFIG;
+  return { ...m, tubelet: [...m.tubelet] };
+}
+
 /**
  * The defaults: a CPU-sized run of the built-in dataset. Every run layers a preset and a
  * recipe over these; the `cpu` recipe is these values.
@@ -379,26 +383,7 @@ export const DEFAULT_EXPERIMENT: Experiment = {
     motion: false,
   },
   augment: { rotation: 0, noise: 0, shift: 0, flip: 0.5 },
-  model: {
-    preset: "vanilla-tiny",
-    family: "vanilla",
-    width: 128,
-    depth: 4,
-    spatialDepth: 4,
-    temporalDepth: 4,
-    heads: 4,
-    mlpRatio: 4,
-    tubelet: [8, 8, 8],
-    stem: "flat",
-    stemDim: 32,
-    spatialInit: "normal",
-    pool: "cls",
-    dropout: 0,
-    dropPath: 0.1,
-    headDropout: 0.5,
-    repDim: 512,
-    headHidden: 2048,
-  },
+  model: { preset: "vanilla-tiny", ...modelDefaults() },
   optim: {
     optimizer: "adamw",
     lr: 1e-3,
@@ -410,10 +395,12 @@ export const DEFAULT_EXPERIMENT: Experiment = {
     clipNorm: 1,
     batchSize: 16,
     accumulate: 1,
+    headLrScale: 1,
+    freeze: "none",
   },
   schedule: { kind: "cosine", warmupEpochs: 1, milestones: [0.6, 0.85], gamma: 0.1 },
   eval: { clips: 1, flip: false, checkpoint: "last", every: 1 },
-  run: { recipe: "cpu", epochs: 8, seed: 1, out: null, f16: false },
+  run: { recipe: "cpu", epochs: 8, seed: 1, out: null, f16: false, init: null },
 };
 
 /** The learning rate a run uses: optim.lr, scaled linearly from optim.lrBatch to its batch. */
@@ -437,4 +424,10 @@ export type RunExperiment = Experiment & { run: { out: string } };
 export function withRunFolder(e: Experiment, now: Date = new Date()): RunExperiment {
   const out = e.run.out ?? `runs/${e.model.preset}-${now.toISOString().replace(/[:.]/g, "-")}`;
   return { ...e, run: { ...e.run, out } };
+}
+
+/** A parameter's learning rate over the schedule's: the head's scale, 0 for a frozen backbone. */
+export function lrScaleOf(e: Experiment): (name: string) => number {
+  return (name) =>
+    name.startsWith("head.") ? e.optim.headLrScale : e.optim.freeze === "backbone" ? 0 : 1;
 }

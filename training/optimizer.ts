@@ -31,6 +31,12 @@ export interface OptimizerConfig {
   nesterov: boolean;
   /** Global gradient-norm clip; 0 disables. */
   clipNorm: number;
+  /**
+   * The learning rate of a parameter as a multiple of the schedule's (MotionBERT fine-tunes its
+   * head at 10x the backbone); 0 freezes it (no update, no decay, not in the clip norm).
+   * Default: 1 for every parameter.
+   */
+  lrScale?: (name: string) => number;
 }
 
 export const DEFAULT_OPTIMIZER: OptimizerConfig = {
@@ -47,21 +53,28 @@ export const DEFAULT_OPTIMIZER: OptimizerConfig = {
 interface Slot {
   name: string;
   p: Param;
+  /** Its learning rate over the schedule's (0: frozen). */
+  lrScale: number;
   /** Views into the arenas' state (AdamW: m, v; SGD: momentum), shaped as the parameter. */
   state: Tensor[];
 }
 
-/** Parameters of one weight-decay group, packed, with their gradients and state alike. */
+/** Parameters of one group (weight decay, lr scale), packed, with gradients and state alike. */
 interface Arena {
   params: Tensor;
   grads: Tensor;
   state: Tensor[];
   decay: boolean;
+  lrScale: number;
+  /** The group's hyper-parameters (its learning rate). */
+  hyper: Tensor;
 }
 
 export class Optimizer {
   readonly slots: Slot[] = [];
-  readonly hyper: Tensor; // f32[8], see kernels/optim.ts
+  readonly hyper: Tensor; // f32[8], see kernels/optim.ts: the groups of lr scale 1
+  /** One hyper-parameter tensor per learning-rate scale (the scale-1 one is `hyper`). */
+  readonly #hypers = new Map<number, Tensor>();
   readonly gradScale: Tensor; // f32[8], see kernels/optim.ts: clip, norm, skip, loss scale
   readonly norms: Tensor; // f32[arenas]: sum of squares of each gradient arena
   /** Parameters, gradients and state, packed (see #pack). */
@@ -74,8 +87,11 @@ export class Optimizer {
 
   constructor(readonly rt: Runtime, params: Map<string, Param>, readonly cfg: OptimizerConfig) {
     this.dynamicScale = rt.computeDtype === "f16";
-    for (const [name, p] of params) this.slots.push({ name, p, state: [] });
+    for (const [name, p] of params) {
+      this.slots.push({ name, p, state: [], lrScale: cfg.lrScale?.(name) ?? 1 });
+    }
     this.hyper = rt.tensor(new Float32Array(8), [8], "f32", { persistent: true, name: "hyper" });
+    this.#hypers.set(1, this.hyper);
     this.gradScale = rt.tensor(initialGradScale(this.dynamicScale), [8], "f32", {
       persistent: true,
       name: "gradScale",
@@ -102,14 +118,20 @@ export class Optimizer {
     const limit = Math.floor(
       (rt.device.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024) / 4,
     );
-    const groups: { slots: Slot[]; size: number; decay: boolean }[] = [];
-    for (const decay of [true, false]) {
-      let g: (typeof groups)[number] | undefined;
-      for (const s of this.slots.filter((s) => this.#decays(s) === decay)) {
-        const n = slotSize(s.p.tensor.size);
-        if (!g || g.size + n > limit) groups.push(g = { slots: [], size: 0, decay });
-        g.slots.push(s);
-        g.size += n;
+    const groups: { slots: Slot[]; size: number; decay: boolean; lrScale: number }[] = [];
+    const scales = [...new Set(this.slots.map((s) => s.lrScale))];
+    for (const lrScale of scales) {
+      for (const decay of [true, false]) {
+        let g: (typeof groups)[number] | undefined;
+        const members = this.slots.filter((s) =>
+          this.#decays(s) === decay && s.lrScale === lrScale
+        );
+        for (const s of members) {
+          const n = slotSize(s.p.tensor.size);
+          if (!g || g.size + n > limit) groups.push(g = { slots: [], size: 0, decay, lrScale });
+          g.slots.push(s);
+          g.size += n;
+        }
       }
     }
     const names = this.cfg.kind === "adamw" ? ["m", "v"] : ["momentum"];
@@ -124,6 +146,8 @@ export class Optimizer {
         grads: arena("grads"),
         state: names.map((n) => arena(n)),
         decay: g.decay,
+        lrScale: g.lrScale,
+        hyper: this.#hyperOf(g.lrScale),
       };
       let at = 0;
       for (const s of g.slots) {
@@ -141,6 +165,16 @@ export class Optimizer {
     }
   }
 
+  #hyperOf(scale: number): Tensor {
+    const h = this.#hypers.get(scale) ??
+      this.rt.tensor(new Float32Array(8), [8], "f32", {
+        persistent: true,
+        name: `hyper.x${scale}`,
+      });
+    this.#hypers.set(scale, h);
+    return h;
+  }
+
   #decays(s: Slot): boolean {
     return !s.p.noDecay && this.cfg.weightDecay > 0;
   }
@@ -149,29 +183,25 @@ export class Optimizer {
   beginStep(lr: number): void {
     const c = this.cfg, t = this.t + 1;
     const first = c.kind === "adamw" ? c.beta1 : c.momentum;
-    this.rt.write(this.hyper, [
-      lr,
-      first,
-      c.beta2,
-      c.eps,
-      c.weightDecay,
-      1 - c.beta1 ** t,
-      1 - c.beta2 ** t,
-      0,
-    ]);
+    for (const [scale, h] of this.#hypers) {
+      const bias = [1 - c.beta1 ** t, 1 - c.beta2 ** t];
+      this.rt.write(h, [lr * scale, first, c.beta2, c.eps, c.weightDecay, ...bias, 0]);
+    }
   }
 
   /** Records clipping, the update of every parameter, and zeroing of the gradients. */
   step(): void {
     const rt = this.rt;
-    this.arenas.forEach((a, i) => gradSumSquares(rt, a.grads, this.norms, i));
+    // frozen groups keep their norm slot at 0: they do not count in the clip
+    this.arenas.forEach((a, i) => a.lrScale > 0 && gradSumSquares(rt, a.grads, this.norms, i));
     clipCoefficient(rt, this.norms, this.gradScale, this.cfg.clipNorm, this.dynamicScale);
     for (const a of this.arenas) {
+      if (a.lrScale === 0) continue;
       const [p, g, st] = [a.params, a.grads, a.state];
       if (this.cfg.kind === "adamw") {
-        adamwStep(rt, p, g, st[0], st[1], this.hyper, this.gradScale, a.decay);
+        adamwStep(rt, p, g, st[0], st[1], a.hyper, this.gradScale, a.decay);
       } else {
-        sgdStep(rt, p, g, st[0], this.hyper, this.gradScale, a.decay, this.cfg.nesterov);
+        sgdStep(rt, p, g, st[0], a.hyper, this.gradScale, a.decay, this.cfg.nesterov);
       }
     }
     for (const a of this.arenas) fill(rt, a.grads, 0);

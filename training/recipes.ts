@@ -17,6 +17,21 @@ export interface Recipe {
 /** The study's augmentation variant ("+ Aug" rows): rotation, Gaussian noise, temporal shift. */
 export const STUDY_AUGMENTATION: Layer = { augment: { rotation: 10, noise: 0.01, shift: 4 } };
 
+/** MotionBERT's action configs (from scratch and, with its head lr, fine-tuning). */
+const MOTIONBERT: Layer = {
+  optim: {
+    optimizer: "adamw",
+    lr: 1e-4,
+    weightDecay: 0.01,
+    labelSmoothing: 0,
+    clipNorm: 0,
+    batchSize: 32,
+  },
+  schedule: { kind: "exponential", gamma: 0.99, warmupEpochs: 0 },
+  model: { headDropout: 0.5 },
+  run: { epochs: 300 },
+};
+
 export const RECIPES: Recipe[] = [
   {
     name: "cpu",
@@ -27,21 +42,16 @@ export const RECIPES: Recipe[] = [
   },
   {
     name: "motionbert",
-    description: "MotionBERT action fine-tuning: AdamW 1e-4, lr x0.99 per epoch, 300 epochs",
+    description: "MotionBERT action training: AdamW 1e-4, lr x0.99 per epoch, 300 epochs",
     reference: "Walter0807/MotionBERT configs/action/MB_train_NTU60_xsub.yaml",
-    layer: {
-      optim: {
-        optimizer: "adamw",
-        lr: 1e-4,
-        weightDecay: 0.01,
-        labelSmoothing: 0,
-        clipNorm: 0,
-        batchSize: 32,
-      },
-      schedule: { kind: "exponential", gamma: 0.99, warmupEpochs: 0 },
-      model: { headDropout: 0.5 },
-      run: { epochs: 300 },
-    },
+    layer: MOTIONBERT,
+  },
+  {
+    name: "motionbert-finetune",
+    description: "MotionBERT fine-tuning from a pretrained encoder: its action recipe with the " +
+      "head at 10x the backbone's lr (1e-3 / 1e-4)",
+    reference: "Walter0807/MotionBERT configs/action/MB_ft_NTU60_xsub.yaml (lr_backbone, lr_head)",
+    layer: { ...MOTIONBERT, optim: { ...MOTIONBERT.optim, headLrScale: 10 } },
   },
   {
     name: "posec3d",

@@ -10,7 +10,7 @@ import { writeAtomic as writeFileAtomic } from "../io/atomic.ts";
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { RunExperiment } from "./experiment.ts";
-import { readRunConfig, runConfigText } from "./experiment_file.ts";
+import { readRunConfig, runConfigText, type RunRecordFields } from "./experiment_file.ts";
 import { ConfigError } from "./preflight.ts";
 import type { Origins } from "./resolve.ts";
 import type { RunData, Setup } from "./setup.ts";
@@ -173,6 +173,7 @@ export async function startRun(
   s: Setup,
   data: RunData,
   origins: Origins = {},
+  extra: RunRecordFields = {},
 ): Promise<Position> {
   const experiment = {
     ...cfg,
@@ -183,7 +184,7 @@ export async function startRun(
   const runId = crypto.randomUUID();
   await writeAtomic(
     join(cfg.run.out, "config.json"),
-    runConfigText(experiment, origins, { runId, dataFile: data.path, modelConfig: s.mc }),
+    runConfigText(experiment, origins, { runId, dataFile: data.path, modelConfig: s.mc, ...extra }),
   );
   await writeAtomic(join(cfg.run.out, "metrics.jsonl"), "");
   await writeEvents(cfg.run.out, hparamsOf(cfg, s.mc), [], s.stepsPerEpoch);

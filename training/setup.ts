@@ -11,7 +11,13 @@ import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { type ActionModel, buildModel } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { effectiveLr, type Experiment, modelFields, type RunExperiment } from "./experiment.ts";
+import {
+  effectiveLr,
+  type Experiment,
+  lrScaleOf,
+  modelFields,
+  type RunExperiment,
+} from "./experiment.ts";
 import { Optimizer } from "./optimizer.ts";
 import { checkData, ConfigError } from "./preflight.ts";
 import type { Schedule } from "./schedule.ts";
@@ -126,6 +132,7 @@ export function buildSetup(rt: Runtime, cfg: RunExperiment, data: RunData): Setu
     momentum: cfg.optim.momentum,
     nesterov: cfg.optim.nesterov,
     clipNorm: cfg.optim.clipNorm,
+    lrScale: lrScaleOf(cfg),
   });
   const mode = {
     train: true,

@@ -32,6 +32,7 @@ import type { Tensor } from "../runtime/tensor.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
 import type { RunExperiment } from "./experiment.ts";
 import { checkFlags } from "./preflight.ts";
+import { initFrom, initLine, type InitReport } from "./init.ts";
 import type { Origins } from "./resolve.ts";
 import {
   BEST,
@@ -391,6 +392,19 @@ async function finish(
  * Trains a run (a new one, or `resume` the one in cfg.run.out). Flags are checked before any
  * model exists; a run that fails before its first step leaves no folder behind.
  */
+/** A new run's starting weights (`run.init`), reported; the record for its config.json. */
+async function initWeights(
+  rt: Runtime,
+  cfg: RunExperiment,
+  s: Setup,
+  log: (line: string) => void,
+): Promise<{ init?: InitReport }> {
+  if (!cfg.run.init) return {};
+  const report = await initFrom(rt, s.model, cfg.run.init);
+  log(initLine(report));
+  return { init: report };
+}
+
 export async function train(
   rt: Runtime,
   cfg: RunExperiment,
@@ -407,7 +421,7 @@ export async function train(
     const s = buildSetup(rt, cfg, data);
     const start = resume
       ? await resumeRun(rt, cfg, s, log)
-      : await startRun(rt, cfg, s, data, hooks.origins);
+      : await startRun(rt, cfg, s, data, hooks.origins, await initWeights(rt, cfg, s, log));
     log(
       `${cfg.model.preset}: ${
         parameterCount(s.mc).toLocaleString("en")

@@ -8,6 +8,7 @@
 // Persons are ranked per frame by their summed confidence and the first `maxPersons` kept, as
 // pyskl does for Kinetics.
 import { basename, join } from "node:path";
+import { type CsvRow, parseCsv } from "../csv.ts";
 import { DataError, type SkeletonRecord } from "../schema.ts";
 
 /** One frame's people: x, y and score per joint. */
@@ -183,24 +184,26 @@ export async function openposeRecord(
   return { record: clipRecord(name, label, frames, V, maxPersons, splits, null), V };
 }
 
-/** The OpenPose CSV: `clip,label[,split]` per line (a header line is skipped). */
+/** The OpenPose CSV: `clip,label[,split]` per line (a header line is skipped), RFC 4180 quoting. */
 export async function readClipLabels(
   path: string,
-): Promise<{ clip: string; label: string; split: string }[]> {
+): Promise<{ clip: string; label: string; split: string; line: number }[]> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
     throw new DataError(path, null, `cannot read the labels (${(e as Error).message})`);
   }
-  const rows = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean).map((l) =>
-    l.split(",").map((c) => c.trim())
-  );
-  if (rows.length && /^(clip|name|folder)$/i.test(rows[0][0])) rows.shift();
-  return rows.map((r, i) => {
-    if (r.length < 2 || !r[0] || !r[1]) {
-      throw new DataError(path, `line ${i + 1}`, "expected clip,label[,split]");
-    }
-    return { clip: r[0], label: r[1], split: r[2] || "train" };
+  let rows: CsvRow[];
+  try {
+    rows = parseCsv(text).filter((r) => r.fields.some((f) => f.trim()));
+  } catch (e) {
+    throw new DataError(path, null, (e as Error).message);
+  }
+  if (rows.length && /^(clip|name|folder)$/i.test(rows[0].fields[0].trim())) rows.shift();
+  return rows.map(({ fields, line }) => {
+    const [clip, label, split] = fields.map((c) => c.trim());
+    if (!clip || !label) throw new DataError(path, `line ${line}`, "expected clip,label[,split]");
+    return { clip, label, split: split || "train", line };
   });
 }

@@ -1,0 +1,81 @@
+// `run.init` (`train --init RUN|CHECKPOINT`): a new run starts from another run's weights. Every
+// parameter and buffer whose name and shape match is loaded; the rest keep their fresh
+// initialisation, reported like PyTorch's strict loading (missing, unexpected, mismatched), so
+// a head of another class count, or a heatmap embedding where the source took keypoints, starts
+// fresh while the encoder is carried over. Nothing in common is an error.
+import { join } from "node:path";
+import { readCheckpoint } from "../io/checkpoint.ts";
+import { asFloat32 } from "../io/safetensors.ts";
+import type { Module } from "../layers/module.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { ConfigError } from "./experiment.ts";
+import { readRunConfig } from "./experiment_file.ts";
+
+export interface InitReport {
+  source: string;
+  loaded: number;
+  /** Model tensors the source does not have (they start fresh). */
+  missing: string[];
+  /** Source tensors the model does not have. */
+  unexpected: string[];
+  /** Same name, another shape (they start fresh). */
+  mismatched: { name: string; source: number[]; model: number[] }[];
+}
+
+/** The checkpoint a source names: a run folder's final one (last or best), or the file. */
+async function checkpointOf(source: string): Promise<string> {
+  const stat = await Deno.stat(source).catch(() => null);
+  if (!stat) throw new ConfigError(`run.init: ${source} does not exist`);
+  if (!stat.isDirectory) return source;
+  const which = await readRunConfig(source).then((r) => r.experiment.eval.checkpoint, () => "last");
+  return join(source, `${which}.safetensors`);
+}
+
+/** Loads what matches from `source` into the model; returns the report. */
+export async function initFrom(rt: Runtime, model: Module, source: string): Promise<InitReport> {
+  const path = await checkpointOf(source);
+  const st = await readCheckpoint(path);
+  const want = new Map<string, { shape: readonly number[]; write: (d: Float32Array) => void }>();
+  for (const [k, p] of model.namedParams()) {
+    want.set(k, { shape: p.tensor.shape, write: (d) => rt.write(p.tensor, d) });
+  }
+  for (const [k, b] of model.namedBuffers()) {
+    want.set(k, { shape: b.shape, write: (d) => rt.write(b, d) });
+  }
+  const report: InitReport = {
+    source: path,
+    loaded: 0,
+    missing: [],
+    unexpected: [],
+    mismatched: [],
+  };
+  for (const [name, t] of want) {
+    const got = st.tensors.get(`model.${name}`);
+    if (!got) report.missing.push(name);
+    else if (got.shape.join() !== t.shape.join()) {
+      report.mismatched.push({ name, source: [...got.shape], model: [...t.shape] });
+    } else {
+      t.write(asFloat32(got));
+      report.loaded++;
+    }
+  }
+  for (const k of st.tensors.keys()) {
+    if (k.startsWith("model.") && !want.has(k.slice(6))) report.unexpected.push(k.slice(6));
+  }
+  if (report.loaded === 0) {
+    throw new ConfigError(
+      `run.init: ${path} shares no parameter with this model (its preset: ${
+        st.metadata.preset ?? "unknown"
+      })`,
+    );
+  }
+  return report;
+}
+
+/** The report in one line. */
+export function initLine(r: InitReport): string {
+  const list = (xs: string[]) =>
+    xs.length ? `${xs.length} (${xs.slice(0, 4).join(", ")}${xs.length > 4 ? ", ..." : ""})` : "0";
+  return `init from ${r.source}: ${r.loaded} tensors loaded; missing ${list(r.missing)}; ` +
+    `unexpected ${list(r.unexpected)}; shape-mismatched ${list(r.mismatched.map((m) => m.name))}`;
+}
