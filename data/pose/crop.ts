@@ -72,6 +72,22 @@ export function determineCropRegion(
   };
 }
 
+/** Bilinear taps along one axis: for each output index its two source indices and weight
+ * (-1 where the sample falls outside the image). */
+function taps(lo: number, hi: number, n: number, m: number) {
+  const i0 = new Int32Array(m), i1 = new Int32Array(m), f = new Float32Array(m);
+  const step = m > 1 ? (hi - lo) * (n - 1) / (m - 1) : 0;
+  for (let i = 0; i < m; i++) {
+    const v = lo * (n - 1) + i * step;
+    if (v < 0 || v > n - 1) {
+      i0[i] = -1;
+      continue;
+    }
+    i0[i] = Math.floor(v), (i1[i] = Math.min(i0[i] + 1, n - 1)), (f[i] = v - i0[i]);
+  }
+  return { i0, i1, f };
+}
+
 /**
  * The crop resized to rows x cols by bilinear sampling, 0 outside the image, as int32 RGB
  * (MoveNet's input), with tf.image.cropAndResize's sample positions:
@@ -80,23 +96,18 @@ export function determineCropRegion(
 export function cropResize(frame: Frame, c: CropRegion, rows: number, cols = rows): Int32Array {
   const { width: W, height: H, rgb } = frame;
   const out = new Int32Array(rows * cols * 3);
-  const step = (a: number, b: number, n: number, m: number) =>
-    m > 1 ? (b - a) * (n - 1) / (m - 1) : 0;
-  const sy = step(c.yMin, c.yMax, H, rows), sx = step(c.xMin, c.xMax, W, cols);
+  const ys = taps(c.yMin, c.yMax, H, rows), xs = taps(c.xMin, c.xMax, W, cols);
   for (let i = 0; i < rows; i++) {
-    const y = c.yMin * (H - 1) + i * sy;
-    if (y < 0 || y > H - 1) continue;
-    const y0 = Math.floor(y), y1 = Math.min(y0 + 1, H - 1), fy = y - y0;
+    if (ys.i0[i] < 0) continue;
+    const r0 = ys.i0[i] * W * 3, r1 = ys.i1[i] * W * 3, fy = ys.f[i];
     for (let j = 0; j < cols; j++) {
-      const x = c.xMin * (W - 1) + j * sx;
-      if (x < 0 || x > W - 1) continue;
-      const x0 = Math.floor(x), x1 = Math.min(x0 + 1, W - 1), fx = x - x0;
+      if (xs.i0[j] < 0) continue;
+      const c0 = xs.i0[j] * 3, c1 = xs.i1[j] * 3, fx = xs.f[j], o = (i * cols + j) * 3;
       for (let ch = 0; ch < 3; ch++) {
-        const at = (yy: number, xx: number) => rgb[(yy * W + xx) * 3 + ch];
-        const top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx;
-        const bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx;
-        // int32 as tf.cast truncates
-        out[(i * cols + j) * 3 + ch] = Math.trunc(top + (bottom - top) * fy);
+        const a = rgb[r0 + c0 + ch], b = rgb[r0 + c1 + ch];
+        const top = a + (b - a) * fx;
+        const bottom = rgb[r1 + c0 + ch] + (rgb[r1 + c1 + ch] - rgb[r1 + c0 + ch]) * fx;
+        out[o + ch] = Math.trunc(top + (bottom - top) * fy); // int32 as tf.cast truncates
       }
     }
   }
