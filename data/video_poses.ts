@@ -29,6 +29,26 @@ export interface VideoPoses {
 }
 
 /**
+ * A stream's items with the next one already asked for: FFmpeg decodes frame t + 1 while the
+ * pose model looks at frame t.
+ */
+async function* readAhead<T>(items: AsyncGenerator<T>): AsyncGenerator<T> {
+  let next = items.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = items.next();
+      yield r.value;
+    }
+  } finally {
+    // stopped early: end the source (its pending read settles first; its error is not ours)
+    await next.catch(() => {});
+    await items.return(undefined);
+  }
+}
+
+/**
  * Decodes a probed video (probeVideo) and estimates, tracks and keeps its people (the video is
  * never whole in memory).
  */
@@ -40,7 +60,9 @@ export async function videoPoses(
   const fps = o.fps ?? info.fps, start = o.start ?? 0;
   const tracker = new Tracker({ maxGap: Math.round((o.maxGapSeconds ?? 1) * fps) });
   estimator.reset();
-  for await (const frame of decodeVideo(info, o)) tracker.add(await estimator.estimate(frame));
+  for await (const frame of readAhead(decodeVideo(info, o))) {
+    tracker.add(await estimator.estimate(frame));
+  }
   const kept = tracker.arrays(o.maxPersons);
   if (kept.persons === 0) {
     throw new DataError(info.path, null, `no person found in its ${tracker.frames} frames`);
