@@ -87,6 +87,24 @@ Deno.test("video windows: whole windows every stride, a short video one window",
   assertEquals(videoWindows(7, 10, 0, 2, 1).map((x) => [x.from, x.to]), [[0, 7]]);
 });
 
+videoTest("crop: MoveNet's input as tf.image.cropAndResize gives it (bilinear, 0 outside)", [
+  NO_MODELS,
+], async () => {
+  const { cropResize } = await import("../data/pose/crop.ts");
+  const { loadTf } = await import("../data/pose/tfjs.ts");
+  const { tf } = await loadTf("cpu");
+  const H = 37, W = 53, box = { yMin: -0.2, xMin: 0.1, yMax: 0.9, xMax: 1.3 };
+  const rgb = new Uint8Array(H * W * 3).map((_, i) => (i * 7919) % 251);
+  const mine = cropResize({ index: 0, time: 0, width: W, height: H, rgb }, box, 19, 23);
+  const img = tf.tensor4d(Float32Array.from(rgb), [1, H, W, 3]);
+  const corners = [[box.yMin, box.xMin, box.yMax, box.xMax]];
+  const crop = tf.image.cropAndResize(img, corners, [0], [19, 23], "bilinear", 0);
+  const ref = await tf.cast(crop, "int32").data() as Int32Array;
+  // values a float32 rounding away from an integer may truncate either way
+  assert(ref.every((v, i) => Math.abs(v - mine[i]) <= 1), "within 1 of TF.js");
+  assert(mine.some((v) => v === 0) && mine.some((v) => v > 100), "padding and picture");
+});
+
 videoTest("video: vtest.avi probed and a few seconds decoded, resampled and cut", [
   NO_FFMPEG,
   NO_SAMPLES,
