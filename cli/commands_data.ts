@@ -1,10 +1,26 @@
-// The commands on data and results: convert, inspect, render, report.
+// The commands on data and results: convert, poses, inspect, render, report.
 import type { Command } from "commander";
 import { convertCommand, inspectCommand, renderCommand } from "./data.ts";
 import { runCommand } from "./output.ts";
+import { posesCommand } from "./poses.ts";
 import { reportCommand } from "./report.ts";
 
-/** convert, inspect, render, report. */
+/** The flags of the pose estimator and the decoding (poses, and predict on videos). */
+export function addPoseOptions(c: Command): Command {
+  return c
+    .option(
+      "--model <name>",
+      "pose model: lightning | thunder (one person) | multipose",
+      "lightning",
+    )
+    .option("--backend <name>", "TF.js backend: auto | webgpu | wasm | cpu", "auto")
+    .option("--fps <n>", "resample the videos to n frames per second (default: their own)")
+    .option("--start <s>", "seconds: start each video there")
+    .option("--end <s>", "seconds: stop each video there")
+    .option("--max-persons <n>", "people kept per video: the most present tracks", "2");
+}
+
+/** convert, poses, inspect, render, report. */
 export function addDataCommands(program: Command): void {
   program.command("convert")
     .description("import a dataset into heatformer's Arrow format")
@@ -38,6 +54,20 @@ export function addDataCommands(program: Command): void {
     .option("--force", "replace an existing output file (never an input)")
     .option("--json", "print one JSON summary object")
     .action((format, input, o) => runCommand(() => convertCommand(format, input, o), o));
+
+  addPoseOptions(
+    program.command("poses")
+      .description("2D poses of videos (MoveNet, tracked) as a coco17 skeleton dataset; resumable")
+      .argument(
+        "<videos...>",
+        "video files, or folders of class folders (CLASS/clip.mp4, as UCF101)",
+      ),
+  )
+    .requiredOption("-o, --out <file.arrow>", "output Arrow IPC file")
+    .option("--skip-bad", "skip videos that cannot be decoded (default: stop, naming the file)")
+    .option("--force", "replace an existing output file (never an input)")
+    .option("--json", "print one JSON summary object")
+    .action((videos, o) => runCommand(() => posesCommand(videos, o), o));
 
   program.command("inspect")
     .description("counts per split and class, frames, persons, layout, anything suspicious")

@@ -9,6 +9,7 @@ import { predictCommand } from "./predict.ts";
 import { exportMotionbert, importMotionbert } from "./motionbert.ts";
 import { recipesCommand } from "./recipes.ts";
 import { addTrainOptions, trainCommand } from "./train.ts";
+import { addPoseOptions } from "./commands_data.ts";
 
 /** info, demo, train, eval, predict, models, recipes. */
 export function addModelCommands(program: Command): void {
@@ -58,13 +59,15 @@ export function addModelCommands(program: Command): void {
     .option("--json", "print one JSON object")
     .action((target, o) => runCommand(() => evalCommand(target, o), o));
 
-  program.command("predict")
-    .description("class names with probabilities for sequences, by a trained run or checkpoint")
-    .argument("<run-or-checkpoint>", "a run folder (its best.safetensors) or a .safetensors file")
-    .argument(
-      "<inputs...>",
-      "Arrow files (every sample, or --split), or single sequences: .npy arrays, Kinetics-skeleton JSON files, OpenPose clip folders",
-    )
+  addPoseOptions(
+    program.command("predict")
+      .description("class names with probabilities for sequences, by a trained run or checkpoint")
+      .argument("<run-or-checkpoint>", "a run folder (its best.safetensors) or a .safetensors file")
+      .argument(
+        "<inputs...>",
+        "Arrow files (every sample, or --split), or single sequences: .npy arrays, Kinetics-skeleton JSON files, OpenPose clip folders, videos (poses by MoveNet, one prediction per window)",
+      ),
+  )
     .option(
       "--raw",
       ".npy of (N, M, T, V, 3) fed to a keypoint model as it is (no pipeline): logits",
@@ -75,7 +78,12 @@ export function addModelCommands(program: Command): void {
     .option("--flip", "add mirrored views (default: the run's)")
     .option("--layout <name|file.json>", ".npy inputs: their layout (default: the model's)")
     .option("--batch-size <n>", "input rows (views) per forward pass", "16")
-    .option("--json", "one JSON line per sequence: {name, input, top: [{class, label, prob}]}")
+    .option("--window <duration>", "videos: seconds per prediction (2s, 500ms)", "2s")
+    .option("--stride <duration>", "videos: seconds between windows' starts", "1s")
+    .option(
+      "--json",
+      "one JSON line per sequence (video window): {name, input, [start, end,] top: [{class, label, prob}]}",
+    )
     .action((target, inputs, o) => runCommand(() => predictCommand(target, inputs, o), o));
 
   program.command("models")

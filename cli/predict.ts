@@ -2,7 +2,8 @@
 // class names with probabilities for unlabeled sequences, through the run's own input pipeline
 // and test protocol. INPUT: an Arrow file (every sample, or --split), or a single sequence: a
 // .npy of T x V x C or M x T x V x C keypoints in the model's layout (or --layout), a
-// Kinetics-skeleton JSON, or an OpenPose clip folder.
+// Kinetics-skeleton JSON, an OpenPose clip folder, or a video (MoveNet's poses, one prediction
+// per --window, cli/predict_video.ts).
 import { basename } from "node:path";
 import { TEST_MODE } from "../data/batches.ts";
 import { resolveLayoutArg } from "../data/layout_file.ts";
@@ -24,8 +25,10 @@ import { checkLayout, modelLayoutOf, openTarget } from "./eval.ts";
 import { positiveInt } from "./output.ts";
 import { UsageError } from "./output.ts";
 import { predictRaw } from "./predict_raw.ts";
+import { type VideoFlags, VideoInputs } from "./predict_video.ts";
+import { isVideoFile } from "../data/video_folders.ts";
 
-export interface PredictFlags {
+export interface PredictFlags extends VideoFlags {
   raw?: boolean;
   split?: string;
   topK: string;
@@ -39,6 +42,9 @@ export interface PredictFlags {
 export interface Prediction {
   name: string;
   input: string;
+  /** a video window's time range, seconds */
+  start?: number;
+  end?: number;
   top: { class: string; label: number; prob: number }[];
 }
 
@@ -174,19 +180,21 @@ export async function predictCommand(
   }
   const tmp = await Deno.makeTempDir({ prefix: "heatformer-predict-" });
   const all: Prediction[] = [];
+  const videos = new VideoInputs(o, !!o.json);
   try {
     for (const input of inputs) {
-      let path = input;
+      let path = input, times: Map<string, { start: number; end: number }> | undefined;
       const single = !input.endsWith(".arrow");
-      if (single) {
-        if (!classes) {
-          throw new UsageError(
-            `${input}: ${t.ckpt} records no class names (written before predict); ` +
-              "convert the sequence into an Arrow file",
-          );
-        }
+      if (single && !classes) {
+        throw new UsageError(
+          `${input}: ${t.ckpt} records no class names (written before predict); ` +
+            "convert the sequence into an Arrow file",
+        );
+      }
+      if (isVideoFile(input)) ({ path, times } = await videos.asArrow(input, classes!, tmp));
+      else if (single) {
         const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
-        path = await sequenceAsArrow(input, layout, classes, tmp);
+        path = await sequenceAsArrow(input, layout, classes!, tmp);
       }
       const file = await SkeletonFile.open(path);
       try {
@@ -201,14 +209,16 @@ export async function predictCommand(
           .sort((a, b) => a - b);
         const rows = positiveInt("--batch-size", o.batchSize);
         const scores = await evaluateScores(rt, model, file, idx, spec, mode, rows);
-        topK(scores.probs, names, k).forEach((top, i) =>
-          all.push({ name: file.index.names[idx[i]], input, top })
-        );
+        topK(scores.probs, names, k).forEach((top, i) => {
+          const name = file.index.names[idx[i]];
+          all.push({ name, input, ...times?.get(name), top });
+        });
       } finally {
         await file.close();
       }
     }
   } finally {
+    videos.dispose();
     await Deno.remove(tmp, { recursive: true });
   }
   if (o.json) return all.forEach((p) => console.log(JSON.stringify(p)));

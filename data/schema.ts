@@ -51,6 +51,9 @@ export interface DatasetMeta {
   /** Class a horizontal flip turns each class into (e.g. wave left <-> wave right); absent:
    * every class is its own mirror image (NTU, NW-UCLA). */
   flipLabels?: number[];
+  /** More schema metadata, stored as `extra.KEY` (e.g. `extra.videos`: each sample's source file
+   * and frame times). Read when the file is finished: a producer may fill it as records stream. */
+  extra?: Record<string, string>;
 }
 
 export interface DatasetIndex {
@@ -112,6 +115,7 @@ function schemaFor(meta: DatasetMeta, index?: DatasetIndex): arrow.Schema {
     ["batch_size", String(meta.batchSize)],
   ]);
   if (meta.flipLabels) md.set("flip_labels", JSON.stringify(meta.flipLabels));
+  for (const [k, v] of Object.entries(meta.extra ?? {})) md.set(`extra.${k}`, v);
   if (index) md.set("index", JSON.stringify(index));
   // the final file's batches each carry a CRC32 (data/checksum.ts); older files have none
   if (index) md.set(CHECKSUMS, "crc32");
@@ -441,6 +445,12 @@ function fileLayout(name: string, def: string | undefined, path: string): JointL
   return registerLayout(parseLayout(JSON.parse(def), path), path);
 }
 
+/** The `extra.KEY` entries of a schema's metadata, or undefined if none. */
+function extraOf(md: Map<string, string>): Record<string, string> | undefined {
+  const extra = [...md].filter(([k]) => k.startsWith("extra."));
+  return extra.length ? Object.fromEntries(extra.map(([k, v]) => [k.slice(6), v])) : undefined;
+}
+
 /** An Arrow skeleton file opened for random access by record batch. */
 export class SkeletonFile {
   private constructor(
@@ -495,6 +505,7 @@ export class SkeletonFile {
         keypointDtype: md.get("keypoint_dtype") === "f16" ? "f16" : "f32",
         batchSize: Number(md.get("batch_size")),
         flipLabels: md.has("flip_labels") ? JSON.parse(md.get("flip_labels")!) : undefined,
+        extra: extraOf(md),
       };
       index = JSON.parse(md.get("index") ?? "null");
       if (!index || !Array.isArray(index.names)) throw new Error("no index in the metadata");

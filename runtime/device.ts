@@ -67,6 +67,11 @@ function backendOf(info: GPUAdapterInfo, features: string[]): string {
   return info.architecture ? `native (${info.architecture})` : "native";
 }
 
+/** A CPU-emulated adapter: llvmpipe, lavapipe, SwiftShader, WARP, or one that says it falls back. */
+export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
+  return info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
+}
+
 export interface GpuOptions {
   /** Ask for `shader-f16` (default true where it exists). */
   f16?: boolean;
@@ -107,8 +112,7 @@ export async function acquireGpu(options: GpuOptions = {}): Promise<Gpu> {
   const limits: Record<string, number> = {};
   for (const n of LIMIT_NAMES) limits[n] = Number(device.limits[n]);
   const enabled = [...device.features].map(String).sort();
-  const software = info.isFallbackAdapter ||
-    /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
+  const software = isSoftwareAdapter(info);
   const description: AdapterDescription = {
     name: info.description || info.device || "unknown",
     vendor: info.vendor,

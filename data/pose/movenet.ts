@@ -1,0 +1,160 @@
+// MoveNet through TF.js: the single-person models (Lightning 192 x 192, Thunder 256 x 256) with
+// the crop that follows the person (data/pose/crop.ts), and MultiPose (up to 6 people, the frame
+// scaled to at most 512 on its longer side). Inputs are int32 RGB; outputs are (y, x, score) normalised to the
+// input, mapped back to image pixels.
+import { dirname, join } from "node:path";
+import type { Frame } from "../video.ts";
+import {
+  type CropRegion,
+  cropResize,
+  cropToPixels,
+  determineCropRegion,
+  initCropRegion,
+} from "./crop.ts";
+import { COCO17_JOINTS, keypointBox, type Pose, type PoseEstimator } from "./estimator.ts";
+import { type MoveNetModel, moveNetModel } from "./model_files.ts";
+import { loadTf, type TfBackend, type TfRuntime } from "./tfjs.ts";
+
+type GraphModel = Awaited<ReturnType<TfRuntime["converter"]["loadGraphModel"]>>;
+
+const INPUT_SIZE: Record<MoveNetModel, number> = { lightning: 192, thunder: 256, multipose: 512 };
+/** MultiPose's people below this score are dropped (tfjs-models' default minPoseScore). */
+const MIN_POSE_SCORE = 0.25;
+
+/** A graph model from its model.json and weight files on disk. */
+async function loadGraph(rt: TfRuntime, path: string): Promise<GraphModel> {
+  const json = JSON.parse(await Deno.readTextFile(path));
+  const manifest = json.weightsManifest as { paths: string[]; weights: unknown[] }[];
+  const parts = await Promise.all(
+    manifest.flatMap((g) => g.paths).map((p) => Deno.readFile(join(dirname(path), p))),
+  );
+  const weights = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (weights.set(p, at), at + p.length), 0);
+  return await rt.converter.loadGraphModel(rt.tf.io.fromMemory({
+    modelTopology: json.modelTopology,
+    weightSpecs: manifest.flatMap((g) => g.weights) as never,
+    weightData: weights.buffer,
+  }));
+}
+
+/** Runs the model on one rows x cols int32 RGB input; its output as numbers. */
+async function infer(
+  rt: TfRuntime,
+  model: GraphModel,
+  input: Int32Array,
+  rows: number,
+  cols = rows,
+) {
+  const x = rt.tf.tensor4d(input, [1, rows, cols, 3], "int32");
+  const y = model.execute(x) as ReturnType<TfRuntime["tf"]["tensor"]>;
+  try {
+    return await y.data() as Float32Array;
+  } finally {
+    x.dispose();
+    y.dispose();
+  }
+}
+
+/** 17 (y, x, score) rows of a crop's normalised coordinates as a Pose in pixels. */
+function poseOf(out: Float32Array, at: number, c: CropRegion, frame: Frame): Pose {
+  const xy = new Float32Array(2 * COCO17_JOINTS), scores = new Float32Array(COCO17_JOINTS);
+  for (let j = 0; j < COCO17_JOINTS; j++) {
+    const [x, y] = cropToPixels(c, out[at + 3 * j], out[at + 3 * j + 1], frame.height, frame.width);
+    xy[2 * j] = x, xy[2 * j + 1] = y, scores[j] = out[at + 3 * j + 2];
+  }
+  const score = scores.reduce((a, b) => a + b, 0) / COCO17_JOINTS;
+  return { xy, scores, score, box: keypointBox(xy, scores) };
+}
+
+/** Lightning or Thunder: one person, followed from frame to frame by the crop. */
+class SinglePose implements PoseEstimator {
+  #crop: CropRegion | null = null;
+  constructor(
+    readonly name: string,
+    readonly backend: string,
+    private rt: TfRuntime,
+    private model: GraphModel,
+    private size: number,
+  ) {}
+
+  async #run(frame: Frame, crop: CropRegion): Promise<Pose> {
+    const out = await infer(this.rt, this.model, cropResize(frame, crop, this.size), this.size);
+    return poseOf(out, 0, crop, frame);
+  }
+
+  /**
+   * A video's first frame is seen whole, then once more through the crop its pose gives (a
+   * one-frame video is a picture); later frames through the previous frame's crop.
+   */
+  async estimate(frame: Frame): Promise<Pose[]> {
+    const first = this.#crop === null;
+    let pose = await this.#run(frame, this.#crop ?? initCropRegion(frame.height, frame.width));
+    const next = () => determineCropRegion(pose.xy, pose.scores, frame.height, frame.width);
+    if (first) pose = await this.#run(frame, next());
+    this.#crop = next();
+    return [pose];
+  }
+
+  reset(): void {
+    this.#crop = null;
+  }
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/**
+ * The input MultiPose sees: the frame scaled so its longer side is at most `side`, padded at the
+ * bottom and right to multiples of 32 (the model takes any such size).
+ */
+export function multiPoseInput(frame: Frame, side: number) {
+  const scale = Math.min(1, side / Math.max(frame.width, frame.height));
+  const rows = Math.ceil(frame.height * scale / 32) * 32;
+  const cols = Math.ceil(frame.width * scale / 32) * 32;
+  const crop = {
+    yMin: 0,
+    xMin: 0,
+    yMax: rows / (frame.height * scale),
+    xMax: cols / (frame.width * scale),
+  };
+  return { rows, cols, crop };
+}
+
+/** MultiPose: up to 6 people with their boxes. */
+class MultiPose implements PoseEstimator {
+  readonly name = "movenet-multipose";
+  constructor(readonly backend: string, private rt: TfRuntime, private model: GraphModel) {}
+
+  async estimate(frame: Frame): Promise<Pose[]> {
+    const { rows, cols, crop: c } = multiPoseInput(frame, INPUT_SIZE.multipose);
+    const out = await infer(this.rt, this.model, cropResize(frame, c, rows, cols), rows, cols);
+    const poses: Pose[] = [];
+    for (let p = 0; p < out.length / 56; p++) {
+      const at = p * 56, score = out[at + 55];
+      if (score < MIN_POSE_SCORE) continue;
+      const pose = poseOf(out, at, c, frame);
+      const [x1, y1] = cropToPixels(c, out[at + 51], out[at + 52], frame.height, frame.width);
+      const [x2, y2] = cropToPixels(c, out[at + 53], out[at + 54], frame.height, frame.width);
+      poses.push({ ...pose, score, box: [x1, y1, x2, y2] });
+    }
+    return poses;
+  }
+
+  reset(): void {}
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** A MoveNet model on a TF.js backend (`auto`: the fastest here), fetched first if needed. */
+export async function createMoveNet(
+  model: MoveNetModel,
+  backend: TfBackend | "auto",
+  log: (line: string) => void,
+): Promise<PoseEstimator> {
+  const path = await moveNetModel(model, log);
+  const rt = await loadTf(backend);
+  const graph = await loadGraph(rt, path);
+  if (model === "multipose") return new MultiPose(rt.backend, rt, graph);
+  return new SinglePose(`movenet-${model}`, rt.backend, rt, graph, INPUT_SIZE[model]);
+}

@@ -1,0 +1,126 @@
+// People followed across a video's frames: each frame's poses are matched to the tracks seen in
+// the last `maxGap` frames by box IoU and keypoint similarity (COCO's OKS), greedily from the
+// most similar pair; an unmatched pose starts a track, so an id survives a short occlusion. At
+// the end the `maxPersons` most present tracks are kept as M x T arrays, with score 0 (and
+// keypoints 0) in the frames where a track was not seen.
+import { COCO17_JOINTS, MIN_KEYPOINT_SCORE, type Pose } from "./pose/estimator.ts";
+
+// COCO's per-keypoint OKS sigmas: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles
+const SIGMAS = [26, 25, 25, 35, 35, 79, 79, 72, 72, 62, 62, 107, 107, 87, 87, 89, 89].map((s) =>
+  s / 1e3
+);
+
+export interface TrackerOptions {
+  /** frames a track may go unseen and still be continued (default 10) */
+  maxGap?: number;
+  /** the least similarity (mean of IoU and OKS) that continues a track (default 0.1) */
+  minSimilarity?: number;
+}
+
+interface Track {
+  id: number;
+  last: Pose;
+  lastFrame: number;
+  /** frame index -> pose */
+  poses: Map<number, Pose>;
+}
+
+/** Intersection over union of two [x1, y1, x2, y2] boxes. */
+export function boxIou(a: readonly number[], b: readonly number[]): number {
+  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+  const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  if (w <= 0 || h <= 0) return 0;
+  const area = (r: readonly number[]) => (r[2] - r[0]) * (r[3] - r[1]);
+  return (w * h) / (area(a) + area(b) - w * h);
+}
+
+/** Object keypoint similarity over the keypoints both poses see, at the first one's scale. */
+export function oks(a: Pose, b: Pose): number {
+  const area = Math.max(1, (a.box[2] - a.box[0]) * (a.box[3] - a.box[1]));
+  let sum = 0, n = 0;
+  for (let j = 0; j < COCO17_JOINTS; j++) {
+    if (a.scores[j] < MIN_KEYPOINT_SCORE || b.scores[j] < MIN_KEYPOINT_SCORE) continue;
+    const dx = a.xy[2 * j] - b.xy[2 * j], dy = a.xy[2 * j + 1] - b.xy[2 * j + 1];
+    const k = 2 * SIGMAS[j];
+    sum += Math.exp(-(dx * dx + dy * dy) / (2 * area * k * k));
+    n++;
+  }
+  return n ? sum / n : 0;
+}
+
+/** How alike a track's last pose and a new one are: the mean of box IoU and OKS. */
+export const similarity = (a: Pose, b: Pose) => (boxIou(a.box, b.box) + oks(a, b)) / 2;
+
+export class Tracker {
+  #tracks: Track[] = [];
+  #nextId = 0;
+  #frames = 0;
+  readonly maxGap: number;
+  readonly minSimilarity: number;
+
+  constructor(o: TrackerOptions = {}) {
+    this.maxGap = o.maxGap ?? 10;
+    this.minSimilarity = o.minSimilarity ?? 0.1;
+  }
+
+  /** Frames seen so far. */
+  get frames(): number {
+    return this.#frames;
+  }
+
+  /** Tracks seen so far (all of them, however short). */
+  get count(): number {
+    return this.#tracks.length;
+  }
+
+  /** Adds one frame's poses; returns the track id of each. */
+  add(poses: Pose[]): number[] {
+    const t = this.#frames++;
+    const live = this.#tracks.filter((k) => t - k.lastFrame <= this.maxGap + 1);
+    const pairs = live.flatMap((k) => poses.map((p, i) => ({ k, i, s: similarity(k.last, p) })))
+      .filter((x) => x.s >= this.minSimilarity)
+      .sort((a, b) => b.s - a.s);
+    const ids = new Array<number>(poses.length).fill(-1), used = new Set<Track>();
+    for (const { k, i } of pairs) {
+      if (ids[i] >= 0 || used.has(k)) continue;
+      used.add(k), (ids[i] = k.id), this.#extend(k, poses[i], t);
+    }
+    poses.forEach((p, i) => {
+      if (ids[i] >= 0) return;
+      const k: Track = { id: this.#nextId++, last: p, lastFrame: t, poses: new Map() };
+      this.#tracks.push(k), (ids[i] = k.id), this.#extend(k, p, t);
+    });
+    return ids;
+  }
+
+  #extend(k: Track, p: Pose, t: number): void {
+    k.last = p, (k.lastFrame = t), k.poses.set(t, p);
+  }
+
+  /** Track ids by presence (frames seen, then mean score), most present first. */
+  ranked(): number[] {
+    const meanScore = (k: Track) =>
+      [...k.poses.values()].reduce((a, p) => a + p.score, 0) / k.poses.size;
+    return [...this.#tracks]
+      .sort((a, b) => b.poses.size - a.poses.size || meanScore(b) - meanScore(a))
+      .map((k) => k.id);
+  }
+
+  /**
+   * The `maxPersons` most present tracks as M x T x 17 x 2 keypoints and M x T x 17 scores
+   * (M = min(maxPersons, tracks)), 0 where a track is unseen.
+   */
+  arrays(maxPersons: number): { persons: number; keypoint: Float32Array; score: Float32Array } {
+    const keep = this.ranked().slice(0, maxPersons).map((id) => this.#tracks[id]);
+    const T = this.#frames, V = COCO17_JOINTS;
+    const keypoint = new Float32Array(keep.length * T * V * 2);
+    const score = new Float32Array(keep.length * T * V);
+    keep.forEach((k, m) => {
+      for (const [t, p] of k.poses) {
+        keypoint.set(p.xy, (m * T + t) * V * 2);
+        score.set(p.scores, (m * T + t) * V);
+      }
+    });
+    return { persons: keep.length, keypoint, score };
+  }
+}
