@@ -1,6 +1,5 @@
 // The CLI as shell loops use it: --json output that parses, exit codes (0 ok, 1 failure,
 // 2 usage), and error messages that name the file or the flag.
-import { fileURLToPath } from "node:url";
 import { decodePng, svgTexts } from "./pictures.ts";
 import { TINY } from "./tiny.ts";
 import { assert, assertEquals } from "./assert.ts";
@@ -8,8 +7,6 @@ import { legacySpec } from "../cli/eval.ts";
 import { layoutByName } from "../data/layouts.ts";
 import { presetByName } from "../models/presets.ts";
 import { cli } from "./cli.ts";
-
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
 Deno.test({
   name: "cli: convert synth, inspect and render with --json; errors and exit codes",

@@ -25,7 +25,6 @@ import { gpuTest } from "./helpers.ts";
 import { tiny, tinyData } from "./tiny.ts";
 import { cli } from "./cli.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("./fixtures/configs/", import.meta.url));
 
 const resolveFlags = (flags: Layer, file: Layer = {}) =>

@@ -8,7 +8,7 @@ import { Optimizer } from "../training/optimizer.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { gpuTest, readF32 } from "./helpers.ts";
-import { tiny, tinyData, tinyTest } from "./tiny.ts";
+import { tiny, tinyTest } from "./tiny.ts";
 
 gpuTest(
   "optimizer groups: the head's lr scale multiplies its step; scale 0 freezes",

@@ -38,6 +38,10 @@ if (noTorch) {
   );
 }
 
+/** `heatformer import motionbert CKPT -o OUT --heads 4 ...`. */
+const importMb = (ckpt: string, out: string, ...more: string[]) =>
+  runCli(["import", "motionbert", ckpt, "-o", out, "--heads", "4", ...more]);
+
 const logitsOf = (stdout: string) =>
   stdout.trim().split("\n").flatMap((l) => JSON.parse(l).logits as number[]);
 
@@ -59,16 +63,7 @@ Deno.test({
     assert(made.ok, made.err);
     const want = (await readNpy(`${dir}/logits.npy`)).data;
     for (const ck of ["action_zip", "action_legacy"]) {
-      const im = await runCli([
-        "import",
-        "motionbert",
-        `${dir}/${ck}.bin`,
-        "-o",
-        `${dir}/${ck}`,
-        "--heads",
-        "4",
-        "--json",
-      ]);
+      const im = await importMb(`${dir}/${ck}.bin`, `${dir}/${ck}`, "--json");
       assertEquals(im.code, 0, im.stderr);
       const r = JSON.parse(im.stdout);
       assertEquals([r.missing, r.unexpected, r.mismatched], [[], [], []]);
@@ -88,18 +83,7 @@ Deno.test({
     assert(back.ok, back.err);
     close((JSON.parse(back.out) as number[][]).flat(), want, "exported");
     // a pretraining checkpoint: the backbone loads, the head starts fresh (reported missing)
-    const pre = await runCli([
-      "import",
-      "motionbert",
-      `${dir}/pretrain.bin`,
-      "-o",
-      `${dir}/pre`,
-      "--heads",
-      "4",
-      "--classes",
-      "7",
-      "--json",
-    ]);
+    const pre = await importMb(`${dir}/pretrain.bin`, `${dir}/pre`, "--classes", "7", "--json");
     assertEquals(pre.code, 0, pre.stderr);
     const pr = JSON.parse(pre.stdout);
     assert(

@@ -8,7 +8,6 @@ import { ConfigError } from "../training/preflight.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { scalarLines } from "./tfevents_reader.ts";
-import { gpuTest } from "./helpers.ts";
 import { TINY, tiny, tinyData, tinyTest } from "./tiny.ts";
 import { runCli as cli } from "./cli.ts";
 
@@ -75,7 +74,7 @@ tinyTest(
 
 tinyTest(
   "run folders: new runs never overwrite, failed starts leave nothing, eval works from anywhere (#14.2, #14.5)",
-  async (rt, { dir, data, run }) => {
+  async (rt, { data, run }) => {
     // A start that fails before its first step (a batch larger than the data) leaves no folder.
     await assertRejects(
       () => train(rt, tiny(data, run, { optim: { batchSize: 4096 } }), false),
@@ -104,7 +103,7 @@ tinyTest(
 
 tinyTest(
   "checkpoints: a crash before the first epoch ends is resumable; damaged files fall back (#14.3, #14.8)",
-  async (rt, { dir, data, run }) => {
+  async (rt, { data, run }) => {
     // A crash at the first step: the checkpoint written before it makes the run resumable.
     let calls = 0;
     await assertRejects(

@@ -2,16 +2,11 @@
 // naming the holder; a killed holder's lock is taken over), a resume refuses a checkpoint of
 // another run, and a torn metrics line is dropped while a damaged one is named.
 import { hostname } from "node:os";
-import { fileURLToPath } from "node:url";
 import { RunLock } from "../training/run_lock.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { gpuTest } from "./helpers.ts";
 import { TINY, tiny, tinyData, tinyTest } from "./tiny.ts";
 import { finished, spawnCli } from "./cli.ts";
-
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const dec = new TextDecoder();
 
 async function waitFor(path: string, seconds: number): Promise<void> {
   for (let t = 0; t < seconds * 10; t++) {

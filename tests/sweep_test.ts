@@ -2,7 +2,6 @@
 // job-array script asks for requeue and the time-limit warning; on a real one-node Slurm, a
 // sweep of 4 tiny runs with one task preempted mid-run ends with every run done, the preempted
 // one bit-identical to the same run uninterrupted (`--local 1`), and the same table.
-import { fileURLToPath } from "node:url";
 import { readSafetensors } from "../io/safetensors.ts";
 import { readSweepRecord } from "../sweep/folder.ts";
 import { slurmScript } from "../sweep/slurm.ts";
@@ -14,7 +13,6 @@ const noSlurm = await slurmMissing();
 if (noSlurm) console.log(`skipping the Slurm sweep test: ${noSlurm}`);
 import { runCli } from "./cli.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const dec = new TextDecoder();
 const hf = (args: string[], env: Record<string, string> = {}) => runCli(args, { env });
 
@@ -140,17 +138,9 @@ Deno.test({
     try {
       await Deno.writeTextFile(`${dir}/tiny.json`, JSON.stringify(TINY_SWEEP));
       const env = cluster.env;
-      const sub = await hf([
-        "sweep",
-        "run",
-        `${dir}/tiny.json`,
-        "--slurm",
-        "--out",
-        `${dir}/slurm`,
-        "--signal",
-        "0",
-        "--json",
-      ], env);
+      const run = (out: string, ...how: string[]) =>
+        hf(["sweep", "run", `${dir}/tiny.json`, "--out", `${dir}/${out}`, ...how], env);
+      const sub = await run("slurm", "--slurm", "--signal", "0", "--json");
       assertEquals(sub.code, 0, sub.stderr);
       const jobId = JSON.parse(sub.stdout).submitted as string;
       // preempt motionbert seed 1 (index 2) once its first epoch is written
@@ -173,15 +163,7 @@ Deno.test({
       const v = st.runs.find((r) => r.name === victim)!;
       assert(v.resumed >= 1 && v.attempts >= 2, JSON.stringify(v));
       // the same sweep uninterrupted, here
-      const local = await hf([
-        "sweep",
-        "run",
-        `${dir}/tiny.json`,
-        "--local",
-        "1",
-        "--out",
-        `${dir}/local`,
-      ]);
+      const local = await run("local", "--local", "1");
       assertEquals(local.code, 0, local.stderr);
       for (const r of (await readSweepRecord(`${dir}/local`)).runs) {
         await sameTensors(

@@ -3,7 +3,6 @@
 import { crc32c, maskedCrc } from "../io/tfevents.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { gpuTest } from "./helpers.ts";
 import { decodeFields, readEventFile } from "./tfevents_reader.ts";
 import { tiny, tinyTest } from "./tiny.ts";
 
@@ -17,7 +16,7 @@ Deno.test("CRC-32C: the standard check value, and TFRecord's mask", () => {
 
 tinyTest(
   "a run's event file: hparams, loss per interval, epoch scalars and test, as in metrics.jsonl",
-  async (rt, { dir, data, run }) => {
+  async (rt, { data, run }) => {
     const summary = await train(rt, tiny(data, run), false);
     const name = [...Deno.readDirSync(run)].find((e) => e.name.startsWith("events.out.tfevents."));
     assert(name, "an event file in the run folder");

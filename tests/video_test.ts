@@ -41,11 +41,27 @@ const NO_MODELS = (await cachedModel("lightning")) && (await cachedModel("multip
   ? ""
   : "MoveNet is not in heatformer's cache (run `heatformer poses` on any video once)";
 
-/** Deno.test, ignored with the first reason given (printed) where one is non-empty. */
-function videoTest(name: string, reasons: string[], fn: () => Promise<void>) {
+/**
+ * Deno.test with a temporary folder (removed afterwards), ignored with the first reason given
+ * (printed) where one is non-empty.
+ */
+function videoTest(name: string, reasons: string[], fn: (dir: string) => Promise<void>) {
   const skip = reasons.find((r) => r);
   if (skip) console.log(`skipping "${name}": ${skip}`);
-  Deno.test({ name, ignore: !!skip, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({
+    name,
+    ignore: !!skip,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const dir = await Deno.makeTempDir({ prefix: "heatformer-video-" });
+      try {
+        await fn(dir);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
 }
 
 const joint = (l: JointLayout, name: string) => l.joints.indexOf(name);
@@ -126,34 +142,29 @@ videoTest("video: vtest.avi probed and a few seconds decoded, resampled and cut"
 videoTest("video: bad inputs are one line naming the file, exit 1, nothing written", [
   NO_FFMPEG,
   NO_SAMPLES,
-], async () => {
-  const dir = await Deno.makeTempDir({ prefix: "heatformer-video-" });
-  try {
-    const bad = {
-      "not-a-video.mp4": new TextEncoder().encode("hello, not a video\n"),
-      "empty.mp4": new Uint8Array(0),
-      // the first 0.3 MB of 8 MB: its header announces 79.5 s
-      "truncated.avi": (await Deno.readFile(VTEST)).subarray(0, 300_000),
-    };
-    const want = {
-      "not-a-video.mp4": "not a readable video",
-      "empty.mp4": "zero-length",
-      "truncated.avi": "truncated",
-    };
-    for (const [name, bytes] of Object.entries(bad)) {
-      const path = join(dir, name), out = join(dir, `${name}.arrow`);
-      await Deno.writeFile(path, bytes);
-      if (name === "truncated.avi" && NO_MODELS) continue; // it fails while estimating
-      const r = await cli("poses", path, "-o", out);
-      assertEquals(r.code, 1, r.stderr);
-      const lines = r.stderr.trim().split("\n").filter((l) => !l.startsWith("poses: "));
-      assertEquals(lines.length, 1, r.stderr);
-      assert(lines[0].startsWith(`heatformer: error: ${path}: `), lines[0]);
-      assert(lines[0].includes(want[name as keyof typeof want]), lines[0]);
-      assert(!exists(out) && !exists(`${out}.progress.jsonl`), "nothing written");
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+], async (dir) => {
+  const bad = {
+    "not-a-video.mp4": new TextEncoder().encode("hello, not a video\n"),
+    "empty.mp4": new Uint8Array(0),
+    // the first 0.3 MB of 8 MB: its header announces 79.5 s
+    "truncated.avi": (await Deno.readFile(VTEST)).subarray(0, 300_000),
+  };
+  const want = {
+    "not-a-video.mp4": "not a readable video",
+    "empty.mp4": "zero-length",
+    "truncated.avi": "truncated",
+  };
+  for (const [name, bytes] of Object.entries(bad)) {
+    const path = join(dir, name), out = join(dir, `${name}.arrow`);
+    await Deno.writeFile(path, bytes);
+    if (name === "truncated.avi" && NO_MODELS) continue; // it fails while estimating
+    const r = await cli("poses", path, "-o", out);
+    assertEquals(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split("\n").filter((l) => !l.startsWith("poses: "));
+    assertEquals(lines.length, 1, r.stderr);
+    assert(lines[0].startsWith(`heatformer: error: ${path}: `), lines[0]);
+    assert(lines[0].includes(want[name as keyof typeof want]), lines[0]);
+    assert(!exists(out) && !exists(`${out}.progress.jsonl`), "nothing written");
   }
 });
 
@@ -202,40 +213,35 @@ videoTest("poses: a folder of class folders with MultiPose, resumed after a bad 
   NO_FFMPEG,
   NO_SAMPLES,
   NO_MODELS,
-], async () => {
-  const dir = await Deno.makeTempDir({ prefix: "heatformer-video-" });
+], async (dir) => {
+  const root = await classFolders(dir), out = join(dir, "poses.arrow");
+  await Deno.mkdir(join(root, "zbad"));
+  await Deno.writeTextFile(join(root, "zbad", "bad.mp4"), "not a video");
+  const flags = ["-o", out, "--model", "multipose", "--fps", "5", "--end", "2"];
+  const first = await cli("poses", root, ...flags, "--max-persons", "3");
+  assertEquals(first.code, 1, first.stderr);
+  assert(first.stderr.includes("zbad/bad.mp4"), first.stderr);
+  assert(!exists(out) && exists(`${out}.progress.jsonl`), "the two finished videos kept");
+  await Deno.remove(join(root, "zbad"), { recursive: true });
+  const r = await cli("poses", root, ...flags, "--max-persons", "3", "--json");
+  assertEquals(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assertEquals([summary.resumed, summary.written, summary.classes], [2, 2, ["still", "walk"]]);
+  assert(!exists(`${out}.progress.jsonl`), "the sidecar removed");
+  const f = await SkeletonFile.open(out);
   try {
-    const root = await classFolders(dir), out = join(dir, "poses.arrow");
-    await Deno.mkdir(join(root, "zbad"));
-    await Deno.writeTextFile(join(root, "zbad", "bad.mp4"), "not a video");
-    const flags = ["-o", out, "--model", "multipose", "--fps", "5", "--end", "2"];
-    const first = await cli("poses", root, ...flags, "--max-persons", "3");
-    assertEquals(first.code, 1, first.stderr);
-    assert(first.stderr.includes("zbad/bad.mp4"), first.stderr);
-    assert(!exists(out) && exists(`${out}.progress.jsonl`), "the two finished videos kept");
-    await Deno.remove(join(root, "zbad"), { recursive: true });
-    const r = await cli("poses", root, ...flags, "--max-persons", "3", "--json");
-    assertEquals(r.code, 0, r.stderr);
-    const summary = JSON.parse(r.stdout);
-    assertEquals([summary.resumed, summary.written, summary.classes], [2, 2, ["still", "walk"]]);
-    assert(!exists(`${out}.progress.jsonl`), "the sidecar removed");
-    const f = await SkeletonFile.open(out);
-    try {
-      assertEquals([f.meta.layout, f.meta.channels], ["coco17", 2]);
-      const walk = await f.read(f.index.names.indexOf("walk/vtest.avi"));
-      // three pedestrians in vtest.avi's first 2 s: all found, kept and tracked
-      assertEquals([walk.frames, walk.persons, walk.label, walk.imgShape], [10, 3, 1, [576, 768]]);
-      const src = JSON.parse(f.meta.extra!.videos).sources["walk/vtest.avi"];
-      assertEquals([src.fps, src.start, src.width], [5, 0, 768]);
-      assert(src.tracks >= 3 && src.tracks <= 6, `${src.tracks} tracks`);
-      const present = (m: number) =>
-        [...Array(10).keys()].filter((t) => walk.score![(m * 10 + t) * 17 + 5] > 0).length;
-      assert(present(0) >= 8 && present(2) >= 5, `frames seen ${present(0)}, ${present(2)}`);
-    } finally {
-      await f.close();
-    }
+    assertEquals([f.meta.layout, f.meta.channels], ["coco17", 2]);
+    const walk = await f.read(f.index.names.indexOf("walk/vtest.avi"));
+    // three pedestrians in vtest.avi's first 2 s: all found, kept and tracked
+    assertEquals([walk.frames, walk.persons, walk.label, walk.imgShape], [10, 3, 1, [576, 768]]);
+    const src = JSON.parse(f.meta.extra!.videos).sources["walk/vtest.avi"];
+    assertEquals([src.fps, src.start, src.width], [5, 0, 768]);
+    assert(src.tracks >= 3 && src.tracks <= 6, `${src.tracks} tracks`);
+    const present = (m: number) =>
+      [...Array(10).keys()].filter((t) => walk.score![(m * 10 + t) * 17 + 5] > 0).length;
+    assert(present(0) >= 8 && present(2) >= 5, `frames seen ${present(0)}, ${present(2)}`);
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await f.close();
   }
 });
 
@@ -243,31 +249,26 @@ videoTest("predict RUN video: one prediction per window with its time range", [
   NO_FFMPEG,
   NO_SAMPLES,
   NO_MODELS,
-], async () => {
-  const dir = await Deno.makeTempDir({ prefix: "heatformer-video-" });
-  try {
-    const data = join(dir, "coco17.arrow"), run = join(dir, "run");
-    await writeCoco17(data);
-    const trained = await cli(
-      ...["train", "--data", data, "--split", "train:val", "--clip-len", "8", "--size", "16"],
-      ...["--batch-size", "2", "--test-clips", "1", "--no-flip-test", "--epochs", "1"],
-      ...["--out", run, "--json"],
-    );
-    assertEquals(trained.code, 0, trained.stderr);
-    const r = await cli(
-      ...["predict", run, VTEST, "--fps", "5", "--end", "2", "--window", "1s", "--stride", "1s"],
-      ...["--top-k", "1", "--json"],
-    );
-    assertEquals(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
-    assertEquals(lines.map((l) => [l.name, l.start, l.end]), [
-      ["vtest.avi@0.00-1.00s", 0, 1],
-      ["vtest.avi@1.00-2.00s", 1, 2],
-    ]);
-    assert(lines.every((l) => ["a", "b"].includes(l.top[0].class)), r.stdout);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+], async (dir) => {
+  const data = join(dir, "coco17.arrow"), run = join(dir, "run");
+  await writeCoco17(data);
+  const trained = await cli(
+    ...["train", "--data", data, "--split", "train:val", "--clip-len", "8", "--size", "16"],
+    ...["--batch-size", "2", "--test-clips", "1", "--no-flip-test", "--epochs", "1"],
+    ...["--out", run, "--json"],
+  );
+  assertEquals(trained.code, 0, trained.stderr);
+  const r = await cli(
+    ...["predict", run, VTEST, "--fps", "5", "--end", "2", "--window", "1s", "--stride", "1s"],
+    ...["--top-k", "1", "--json"],
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assertEquals(lines.map((l) => [l.name, l.start, l.end]), [
+    ["vtest.avi@0.00-1.00s", 0, 1],
+    ["vtest.avi@1.00-2.00s", 1, 2],
+  ]);
+  assert(lines.every((l) => ["a", "b"].includes(l.top[0].class)), r.stdout);
 });
 
 /** Eight made-up coco17 sequences of two classes, six to train, two to validate. */

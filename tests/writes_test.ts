@@ -15,7 +15,6 @@ import { gpuTest } from "./helpers.ts";
 import { TINY, tiny, tinyData } from "./tiny.ts";
 import { cli } from "./cli.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const PYSKL = fileURLToPath(new URL("./fixtures/pyskl2d_p4.pickle", import.meta.url));
 const SAMPLE = "S001C001R001A001";
 
