@@ -6,7 +6,7 @@ import { basename, resolve } from "node:path";
 import { createMoveNet } from "../data/pose/movenet.ts";
 import { MOVENET_MODELS, type MoveNetModel } from "../data/pose/model_files.ts";
 import type { PoseEstimator } from "../data/pose/estimator.ts";
-import { TF_BACKENDS, type TfBackend } from "../data/pose/tfjs.ts";
+import { TF_BACKENDS, type TfBackend } from "../data/pose/worker_protocol.ts";
 import { DataError } from "../data/schema.ts";
 import { doneLine, writeVideoDataset } from "../data/video_dataset.ts";
 import { classesOf, listVideos, type VideoItem } from "../data/video_folders.ts";

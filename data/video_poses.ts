@@ -33,12 +33,19 @@ export interface VideoPoses {
  * pose model looks at frame t.
  */
 async function* readAhead<T>(items: AsyncGenerator<T>): AsyncGenerator<T> {
-  let next = items.next();
+  // each read is marked handled as it starts: one that fails while the model waits on its worker
+  // (data/pose/worker.ts) would otherwise be an unhandled rejection; `await next` still throws it
+  const ask = () => {
+    const p = items.next();
+    p.catch(() => {});
+    return p;
+  };
+  let next = ask();
   try {
     for (;;) {
       const r = await next;
       if (r.done) return;
-      next = items.next();
+      next = ask();
       yield r.value;
     }
   } finally {

@@ -15,6 +15,8 @@ import { cli } from "./cli.ts";
 
 const DATA = "/usr/share/doc/opencv-doc/examples/data";
 const VTEST = `${DATA}/vtest.avi`, MESSI = `${DATA}/messi5.jpg`;
+const TFJS_CONFIG = new URL("../data/pose/tfjs/deno.json", import.meta.url).pathname;
+const TFJS_CROP = new URL("../data/pose/tfjs/crop_reference.ts", import.meta.url).pathname;
 
 const has = (p: string) => Deno.statSync(p).isFile;
 const exists = (p: string) => {
@@ -107,15 +109,24 @@ videoTest("crop: MoveNet's input as tf.image.cropAndResize gives it (bilinear, 0
   NO_MODELS,
 ], async () => {
   const { cropResize } = await import("../data/pose/crop.ts");
-  const { loadTf } = await import("../data/pose/tfjs.ts");
-  const { tf } = await loadTf("cpu");
   const H = 37, W = 53, box = { yMin: -0.2, xMin: 0.1, yMax: 0.9, xMax: 1.3 };
   const rgb = new Uint8Array(H * W * 3).map((_, i) => (i * 7919) % 251);
   const mine = cropResize({ index: 0, time: 0, width: W, height: H, rgb }, box, 19, 23);
-  const img = tf.tensor4d(Float32Array.from(rgb), [1, H, W, 3]);
-  const corners = [[box.yMin, box.xMin, box.yMax, box.xMax]];
-  const crop = tf.image.cropAndResize(img, corners, [0], [19, 23], "bilinear", 0);
-  const ref = await tf.cast(crop, "int32").data() as Int32Array;
+  // tf.image.cropAndResize in the pose worker's project (data/pose/tfjs/, TF.js is not in ours)
+  const corners = [box.yMin, box.xMin, box.yMax, box.xMax];
+  const request = JSON.stringify({ height: H, width: W, box: corners, rows: 19, cols: 23 });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", TFJS_CONFIG, TFJS_CROP, request],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(rgb);
+  await writer.close();
+  const out = await child.output();
+  assert(out.success, "crop_reference.ts failed");
+  const ref = JSON.parse(new TextDecoder().decode(out.stdout)) as number[];
+  assertEquals(ref.length, mine.length);
   // values a float32 rounding away from an integer may truncate either way
   assert(ref.every((v, i) => Math.abs(v - mine[i]) <= 1), "within 1 of TF.js");
   assert(mine.some((v) => v === 0) && mine.some((v) => v > 100), "padding and picture");

@@ -89,13 +89,13 @@ function taps(lo: number, hi: number, n: number, m: number) {
 }
 
 /**
- * The crop resized to rows x cols by bilinear sampling, 0 outside the image, as int32 RGB
- * (MoveNet's input), with tf.image.cropAndResize's sample positions:
+ * The crop resized to rows x cols by bilinear sampling, 0 outside the image, as RGB bytes
+ * (MoveNet's input, which takes them as int32), with tf.image.cropAndResize's sample positions:
  * y = yMin (H - 1) + i (yMax - yMin) (H - 1) / (rows - 1).
  */
-export function cropResize(frame: Frame, c: CropRegion, rows: number, cols = rows): Int32Array {
+export function cropResize(frame: Frame, c: CropRegion, rows: number, cols = rows): Uint8Array {
   const { width: W, height: H, rgb } = frame;
-  const out = new Int32Array(rows * cols * 3);
+  const out = new Uint8Array(rows * cols * 3);
   const ys = taps(c.yMin, c.yMax, H, rows), xs = taps(c.xMin, c.xMax, W, cols);
   for (let i = 0; i < rows; i++) {
     if (ys.i0[i] < 0) continue;
@@ -107,7 +107,7 @@ export function cropResize(frame: Frame, c: CropRegion, rows: number, cols = row
         const a = rgb[r0 + c0 + ch], b = rgb[r0 + c1 + ch];
         const top = a + (b - a) * fx;
         const bottom = rgb[r1 + c0 + ch] + (rgb[r1 + c1 + ch] - rgb[r1 + c0 + ch]) * fx;
-        out[o + ch] = Math.trunc(top + (bottom - top) * fy); // int32 as tf.cast truncates
+        out[o + ch] = top + (bottom - top) * fy; // truncated, as tf.cast to int32 does
       }
     }
   }

@@ -1,8 +1,8 @@
-// MoveNet through TF.js: the single-person models (Lightning 192 x 192, Thunder 256 x 256) with
-// the crop that follows the person (data/pose/crop.ts), and MultiPose (up to 6 people, the frame
-// scaled to at most 512 on its longer side). Inputs are int32 RGB; outputs are (y, x, score) normalised to the
-// input, mapped back to image pixels.
-import { dirname, join } from "node:path";
+// MoveNet: the single-person models (Lightning 192 x 192, Thunder 256 x 256) with the crop that
+// follows the person (data/pose/crop.ts), and MultiPose (up to 6 people, the frame scaled to at
+// most 512 on its longer side). The crops are made here and run through TF.js in the pose worker
+// (data/pose/worker.ts); outputs are (y, x, score) normalised to the input, mapped back to image
+// pixels.
 import type { Frame } from "../video.ts";
 import {
   type CropRegion,
@@ -13,47 +13,12 @@ import {
 } from "./crop.ts";
 import { COCO17_JOINTS, keypointBox, type Pose, type PoseEstimator } from "./estimator.ts";
 import { type MoveNetModel, moveNetModel } from "./model_files.ts";
-import { loadTf, type TfBackend, type TfRuntime } from "./tfjs.ts";
-
-type GraphModel = Awaited<ReturnType<TfRuntime["converter"]["loadGraphModel"]>>;
+import { PoseWorker } from "./worker.ts";
+import type { TfBackend } from "./worker_protocol.ts";
 
 const INPUT_SIZE: Record<MoveNetModel, number> = { lightning: 192, thunder: 256, multipose: 512 };
 /** MultiPose's people below this score are dropped (tfjs-models' default minPoseScore). */
 const MIN_POSE_SCORE = 0.25;
-
-/** A graph model from its model.json and weight files on disk. */
-async function loadGraph(rt: TfRuntime, path: string): Promise<GraphModel> {
-  const json = JSON.parse(await Deno.readTextFile(path));
-  const manifest = json.weightsManifest as { paths: string[]; weights: unknown[] }[];
-  const parts = await Promise.all(
-    manifest.flatMap((g) => g.paths).map((p) => Deno.readFile(join(dirname(path), p))),
-  );
-  const weights = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (weights.set(p, at), at + p.length), 0);
-  return await rt.converter.loadGraphModel(rt.tf.io.fromMemory({
-    modelTopology: json.modelTopology,
-    weightSpecs: manifest.flatMap((g) => g.weights) as never,
-    weightData: weights.buffer,
-  }));
-}
-
-/** Runs the model on one rows x cols int32 RGB input; its output as numbers. */
-async function infer(
-  rt: TfRuntime,
-  model: GraphModel,
-  input: Int32Array,
-  rows: number,
-  cols = rows,
-) {
-  const x = rt.tf.tensor4d(input, [1, rows, cols, 3], "int32");
-  const y = model.execute(x) as ReturnType<TfRuntime["tf"]["tensor"]>;
-  try {
-    return await y.data() as Float32Array;
-  } finally {
-    x.dispose();
-    y.dispose();
-  }
-}
 
 /** 17 (y, x, score) rows of a crop's normalised coordinates as a Pose in pixels. */
 function poseOf(out: Float32Array, at: number, c: CropRegion, frame: Frame): Pose {
@@ -69,16 +34,14 @@ function poseOf(out: Float32Array, at: number, c: CropRegion, frame: Frame): Pos
 /** Lightning or Thunder: one person, followed from frame to frame by the crop. */
 class SinglePose implements PoseEstimator {
   #crop: CropRegion | null = null;
-  constructor(
-    readonly name: string,
-    readonly backend: string,
-    private rt: TfRuntime,
-    private model: GraphModel,
-    private size: number,
-  ) {}
+  constructor(readonly name: string, private worker: PoseWorker, private size: number) {}
+
+  get backend(): string {
+    return this.worker.backend;
+  }
 
   async #run(frame: Frame, crop: CropRegion): Promise<Pose> {
-    const out = await infer(this.rt, this.model, cropResize(frame, crop, this.size), this.size);
+    const out = await this.worker.infer(cropResize(frame, crop, this.size), this.size);
     return poseOf(out, 0, crop, frame);
   }
 
@@ -99,7 +62,7 @@ class SinglePose implements PoseEstimator {
     this.#crop = null;
   }
   dispose(): void {
-    this.model.dispose();
+    this.worker.dispose();
   }
 }
 
@@ -123,11 +86,15 @@ export function multiPoseInput(frame: Frame, side: number) {
 /** MultiPose: up to 6 people with their boxes. */
 class MultiPose implements PoseEstimator {
   readonly name = "movenet-multipose";
-  constructor(readonly backend: string, private rt: TfRuntime, private model: GraphModel) {}
+  constructor(private worker: PoseWorker) {}
+
+  get backend(): string {
+    return this.worker.backend;
+  }
 
   async estimate(frame: Frame): Promise<Pose[]> {
     const { rows, cols, crop: c } = multiPoseInput(frame, INPUT_SIZE.multipose);
-    const out = await infer(this.rt, this.model, cropResize(frame, c, rows, cols), rows, cols);
+    const out = await this.worker.infer(cropResize(frame, c, rows, cols), rows, cols);
     const poses: Pose[] = [];
     for (let p = 0; p < out.length / 56; p++) {
       const at = p * 56, score = out[at + 55];
@@ -142,19 +109,20 @@ class MultiPose implements PoseEstimator {
 
   reset(): void {}
   dispose(): void {
-    this.model.dispose();
+    this.worker.dispose();
   }
 }
 
-/** A MoveNet model on a TF.js backend (`auto`: the fastest here), fetched first if needed. */
+/**
+ * A MoveNet model on a TF.js backend (`auto`: the fastest here) in the pose worker, its files
+ * fetched first if needed.
+ */
 export async function createMoveNet(
   model: MoveNetModel,
   backend: TfBackend | "auto",
   log: (line: string) => void,
 ): Promise<PoseEstimator> {
-  const path = await moveNetModel(model, log);
-  const rt = await loadTf(backend);
-  const graph = await loadGraph(rt, path);
-  if (model === "multipose") return new MultiPose(rt.backend, rt, graph);
-  return new SinglePose(`movenet-${model}`, rt.backend, rt, graph, INPUT_SIZE[model]);
+  const worker = await PoseWorker.start({ model: await moveNetModel(model, log), backend });
+  if (model === "multipose") return new MultiPose(worker);
+  return new SinglePose(`movenet-${model}`, worker, INPUT_SIZE[model]);
 }

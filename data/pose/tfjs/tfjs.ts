@@ -1,14 +1,12 @@
-// TensorFlow.js for the pose models, imported only when a video command needs it (deno.json's
-// npm-lazy-caching and lazy-dynamic-imports keep it out of `deno task train`). Backends:
-// WebGPU on Deno's navigator.gpu where the adapter is a real GPU; WebAssembly (XNNPACK)
-// otherwise, 15x WebGPU and CPU on lavapipe with 2 cores (docs/video.md); plain JavaScript
-// (cpu) as the last resort.
-import { isSoftwareAdapter } from "../../runtime/device.ts";
+// TensorFlow.js for the pose worker (this folder, a project of its own: heatformer's deno.json
+// and deno.lock never name TF.js). Backends: WebGPU on Deno's navigator.gpu where the adapter is
+// a real GPU; WebAssembly (XNNPACK) otherwise, 15x WebGPU and CPU on lavapipe with 2 cores
+// (docs/video.md); plain JavaScript (cpu) as the last resort.
+import { isSoftwareAdapter } from "../../../runtime/device.ts";
+import type { TfBackend } from "../worker_protocol.ts";
 
 export type Tf = typeof import("@tensorflow/tfjs-core");
 export type Converter = typeof import("@tensorflow/tfjs-converter");
-export type TfBackend = "webgpu" | "wasm" | "cpu";
-export const TF_BACKENDS: readonly (TfBackend | "auto")[] = ["auto", "webgpu", "wasm", "cpu"];
 
 export interface TfRuntime {
   tf: Tf;
