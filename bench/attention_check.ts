@@ -40,8 +40,9 @@ export async function attentionCase(rt: Runtime, dm: Dims, dtype: DType): Promis
   const mask = up([lq, lk], 4, "f32"), dout = up([b, lq, h, d], 5);
   const [hq, hk, hv, hm, hd] = await rt.readMany([q, k, v, mask, dout]);
   const scale = 1 / Math.sqrt(d);
-  const out = attentionForwardReference(hq, hk, hv, dm, scale, hm);
-  const grads = attentionBackwardReference(hd, hq, hk, hv, dm, scale, hm);
+  const inputs = { q: hq, k: hk, v: hv, dm, scale, mask: hm };
+  const out = attentionForwardReference(inputs);
+  const grads = attentionBackwardReference(hd, inputs);
   return { dm, dtype, q, k, v, mask, dout, want: { out, ...grads } };
 }
 

@@ -20,11 +20,11 @@ for (let i = 0; i < 5; i++) {
     const scale = 1 / Math.sqrt(d);
     assertClose(
       `attention${i} out`,
-      attentionForwardReference(q, k, v, dm, scale, mask),
+      attentionForwardReference({ q, k, v, dm, scale, mask }),
       f.data("out"),
       tol,
     );
-    const g = attentionBackwardReference(f.data("dout"), q, k, v, dm, scale, mask);
+    const g = attentionBackwardReference(f.data("dout"), { q, k, v, dm, scale, mask });
     for (const n of ["dq", "dk", "dv"] as const) {
       assertClose(`attention${i} ${n}`, g[n], f.data(n), tol);
     }

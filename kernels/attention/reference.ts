@@ -37,15 +37,20 @@ function probabilities(
   return p;
 }
 
+/** What both references take: q (B, Lq, H, D), k and v (B, Lk, H, D), an optional mask. */
+export interface AttentionInputs {
+  q: ArrayLike<number>;
+  k: ArrayLike<number>;
+  v: ArrayLike<number>;
+  dm: Dims;
+  /** Default 1 / sqrt(D). */
+  scale?: number;
+  mask?: ArrayLike<number>;
+}
+
 /** out (B, Lq, H, D). */
-export function attentionForwardReference(
-  q: ArrayLike<number>,
-  k: ArrayLike<number>,
-  v: ArrayLike<number>,
-  dm: Dims,
-  scale = 1 / Math.sqrt(dm.d),
-  mask?: ArrayLike<number>,
-): Float64Array {
+export function attentionForwardReference(a: AttentionInputs): Float64Array {
+  const { q, k, v, dm, mask } = a, scale = a.scale ?? 1 / Math.sqrt(dm.d);
   const { b, h, lq, lk, d } = dm;
   const out = new Float64Array(b * lq * h * d);
   for (let bb = 0; bb < b; bb++) {
@@ -66,13 +71,9 @@ export function attentionForwardReference(
 /** dq (B, Lq, H, D), dk and dv (B, Lk, H, D) for the output gradient dout (B, Lq, H, D). */
 export function attentionBackwardReference(
   dout: ArrayLike<number>,
-  q: ArrayLike<number>,
-  k: ArrayLike<number>,
-  v: ArrayLike<number>,
-  dm: Dims,
-  scale = 1 / Math.sqrt(dm.d),
-  mask?: ArrayLike<number>,
+  a: AttentionInputs,
 ): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
+  const { q, k, v, dm, mask } = a, scale = a.scale ?? 1 / Math.sqrt(dm.d);
   const { b, h, lq, lk, d } = dm;
   const dq = new Float64Array(b * lq * h * d);
   const dk = new Float64Array(b * lk * h * d), dv = new Float64Array(b * lk * h * d);
