@@ -4,7 +4,7 @@
 // PoseConv3D's 10 clips + flip for heatmaps, MotionBERT's one unflipped view for keypoints).
 // A preset names its recipe (models/presets.ts); `--recipe` picks another, and any flag or
 // config file still overrides one leaf (training/resolve.ts).
-import type { Layer } from "./experiment.ts";
+import type { Experiment, Layer } from "./experiment.ts";
 
 export interface Recipe {
   name: string;
@@ -30,6 +30,15 @@ const MOTIONBERT: Layer = {
   schedule: { kind: "exponential", gamma: 0.99, warmupEpochs: 0 },
   model: { headDropout: 0.5 },
   run: { epochs: 300 },
+};
+
+/** PoseConv3D's and scenic's optimiser: SGD, momentum 0.9 (not Nesterov), no smoothing. */
+const SGD: Partial<Experiment["optim"]> = {
+  optimizer: "sgd",
+  momentum: 0.9,
+  nesterov: false,
+  labelSmoothing: 0,
+  batchSize: 32,
 };
 
 export const RECIPES: Recipe[] = [
@@ -58,17 +67,7 @@ export const RECIPES: Recipe[] = [
     description: "PoseConv3D: SGD 0.4 at batch 256, cosine per step, 240 epochs",
     reference: "kennymckormick/pyskl configs/posec3d/slowonly_r50_ntu60_xsub/joint.py",
     layer: {
-      optim: {
-        optimizer: "sgd",
-        lr: 0.4,
-        lrBatch: 256,
-        momentum: 0.9,
-        nesterov: false,
-        weightDecay: 3e-4,
-        labelSmoothing: 0,
-        clipNorm: 40,
-        batchSize: 32,
-      },
+      optim: { ...SGD, lr: 0.4, lrBatch: 256, weightDecay: 3e-4, clipNorm: 40 },
       schedule: { kind: "cosine", warmupEpochs: 0 },
       model: { headDropout: 0.5 },
       run: { epochs: 240 },
@@ -79,17 +78,7 @@ export const RECIPES: Recipe[] = [
     description: "ViViT (scenic, Kinetics): SGD lr 0.1 at batch 64, momentum 0.9, warm-up + cosine",
     reference: "google-research/scenic projects/vivit/configs/kinetics400",
     layer: {
-      optim: {
-        optimizer: "sgd",
-        lr: 0.1,
-        lrBatch: 64,
-        momentum: 0.9,
-        nesterov: false,
-        weightDecay: 0,
-        labelSmoothing: 0,
-        clipNorm: 1,
-        batchSize: 32,
-      },
+      optim: { ...SGD, lr: 0.1, lrBatch: 64, weightDecay: 0, clipNorm: 1 },
       schedule: { kind: "cosine", warmupEpochs: 2.5 },
       model: { headDropout: 0 },
       run: { epochs: 30 },
