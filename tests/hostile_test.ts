@@ -172,10 +172,10 @@ const layoutCase = (name: string, json: () => string): Case =>
     out,
   ]);
 
-function cases(rng: Rng): Case[] {
+/** Hostile pyskl pickles. */
+function casesPysklPickles(rng: Rng): Case[] {
   const pk = () => Deno.readFile(fx("pyskl2d_p4.pickle"));
   return [
-    // pyskl pickles
     fileCase("pickle truncated", "a.pkl", async () => truncate(await pk(), rng), pyskl),
     {
       ...fileCase("pickle bit flips", "a.pkl", async () => flip(await pk(), rng, 8), pyskl),
@@ -217,7 +217,12 @@ function cases(rng: Rng): Case[] {
       () => new Uint8Array([0x80, 4, 0x8d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x2e]),
       pyskl,
     ),
-    // numpy .npy / .npz
+  ];
+}
+
+/** Hostile numpy .npy / .npz. */
+function casesNumpyNpyNpz(rng: Rng): Case[] {
+  return [
     fileCase(
       "npy truncated",
       "x.npy",
@@ -300,7 +305,12 @@ function cases(rng: Rng): Case[] {
       async () => truncate(await Deno.readFile(fx("formats/ctrgcn.npz")), rng),
       numpy,
     ),
-    // Kinetics-skeleton JSON
+  ];
+}
+
+/** Hostile Kinetics-skeleton JSON. */
+function casesKineticsSkeletonJson(rng: Rng): Case[] {
+  return [
     folderCase(
       "kinetics Inf pose",
       "formats/kinetics",
@@ -331,7 +341,12 @@ function cases(rng: Rng): Case[] {
       (b) => truncate(b, rng),
       (d, out) => ["convert", "kinetics-json", d, "-o", out],
     ),
-    // OpenPose
+  ];
+}
+
+/** Hostile OpenPose. */
+function casesOpenpose(_rng: Rng): Case[] {
+  return [
     folderCase(
       "openpose wrong joints",
       "formats/openpose",
@@ -360,7 +375,12 @@ function cases(rng: Rng): Case[] {
       () => enc("clip,label\nvideo0,0\nvideo1,99999999999\n"),
       (d, out) => ["convert", "openpose", d, "--labels", `${d}/labels.csv`, "-o", out],
     ),
-    // NW-UCLA
+  ];
+}
+
+/** Hostile NW-UCLA. */
+function casesNwUcla(rng: Rng): Case[] {
+  return [
     uclaCase(
       "nw-ucla Inf",
       () => enc(new TextDecoder().decode(ucla([frame(), frame()])).replace("0.5", "1e999")),
@@ -368,13 +388,23 @@ function cases(rng: Rng): Case[] {
     uclaCase("nw-ucla wrong shape", () => ucla([frame().slice(0, 7), frame()])),
     uclaCase("nw-ucla truncated", () => truncate(ucla([frame(), frame(), frame()]), rng)),
     uclaCase("nw-ucla huge label", () => ucla([frame()], { label: 1e12 })),
-    // NTU .skeleton
+  ];
+}
+
+/** Hostile NTU .skeleton. */
+function casesNtuSkeleton(_rng: Rng): Case[] {
+  return [
     ntuCase("ntu huge frame count", () => ntuText("2000000000")),
     ntuCase("ntu huge body count", () => ntuText("2", "99999999")),
     ntuCase("ntu huge joint count", () => ntuText("2", "1", "1000000000")),
     ntuCase("ntu NaN joint", () => ntuText("2", "1", "25", "nan")),
     ntuCase("ntu truncated", (r) => truncate(enc(ntuText()), r)),
-    // layout JSON
+  ];
+}
+
+/** Hostile layout JSON. */
+function casesLayoutJson(_rng: Rng): Case[] {
+  return [
     layoutCase(
       "layout 10^6 joints",
       () =>
@@ -402,7 +432,12 @@ function cases(rng: Rng): Case[] {
           limbs: [[0, 1], [1, 2], [2, 3], [3, 4000000000]],
         }),
     ),
-    // Arrow (inspect)
+  ];
+}
+
+/** Hostile Arrow (inspect). */
+function casesArrowInspect(rng: Rng): Case[] {
+  return [
     fileCase(
       "arrow truncated",
       "a.arrow",
@@ -414,7 +449,12 @@ function cases(rng: Rng): Case[] {
       for (let k = 0; k < 3; k++) b[(b.length >> 2) + rng.int(b.length >> 1)] ^= 1 << rng.int(8);
       return b;
     }, (f) => ["inspect", f]),
-    // safetensors / checkpoints (predict reads the checkpoint first)
+  ];
+}
+
+/** Hostile safetensors / checkpoints (predict reads the checkpoint first). */
+function casesSafetensorsCheckpointsPredict(rng: Rng): Case[] {
+  return [
     fileCase(
       "safetensors huge header length",
       "m.safetensors",
@@ -439,6 +479,20 @@ function cases(rng: Rng): Case[] {
       async () => truncate(await Deno.readFile(fx("motionbert_kp.safetensors")), rng),
       (f) => ["predict", f, fx("formats/stgcn/train_data_joint.npy")],
     ),
+  ];
+}
+
+function cases(rng: Rng): Case[] {
+  return [
+    ...casesPysklPickles(rng),
+    ...casesNumpyNpyNpz(rng),
+    ...casesKineticsSkeletonJson(rng),
+    ...casesOpenpose(rng),
+    ...casesNwUcla(rng),
+    ...casesNtuSkeleton(rng),
+    ...casesLayoutJson(rng),
+    ...casesArrowInspect(rng),
+    ...casesSafetensorsCheckpointsPredict(rng),
   ];
 }
 

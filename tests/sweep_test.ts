@@ -11,7 +11,7 @@ import { slurmMissing, startSlurm } from "./slurm.ts";
 
 const noSlurm = await slurmMissing();
 if (noSlurm) console.log(`skipping the Slurm sweep test: ${noSlurm}`);
-import { runCli } from "./cli.ts";
+import { finished, runCli, spawnCli } from "./cli.ts";
 
 const dec = new TextDecoder();
 const hf = (args: string[], env: Record<string, string> = {}) => runCli(args, { env });
@@ -128,7 +128,8 @@ async function sameTensors(a: string, b: string): Promise<void> {
 }
 
 Deno.test({
-  name: "sweep on a one-node Slurm: one task preempted and requeued, all done, same as --local 1",
+  name:
+    "sweep on a one-node Slurm: tasks preempted and warned, requeued, all done; the same as --local 1 stopped and resumed",
   ignore: noSlurm !== "",
   sanitizeResources: false,
   sanitizeOps: false,
@@ -143,28 +144,60 @@ Deno.test({
       const sub = await run("slurm", "--slurm", "--signal", "0", "--json");
       assertEquals(sub.code, 0, sub.stderr);
       const jobId = JSON.parse(sub.stdout).submitted as string;
-      // preempt motionbert seed 1 (index 2) once its first epoch is written
-      const victim = "model-motionbert-tiny_seed-1";
-      const metrics = `${dir}/slurm/runs/${victim}/metrics.jsonl`;
-      await until(
-        "the victim's first epoch",
-        300,
-        async () => (await Deno.readTextFile(metrics).catch(() => "")).trim().length > 0,
-      );
-      const rq = await new Deno.Command("scontrol", { args: ["requeue", `${jobId}_2`], env })
-        .output();
-      assert(rq.success, dec.decode(rq.stderr));
+      // preempt motionbert seed 1 (index 2) as Slurm's preemption does (SIGTERM, requeue), and
+      // warn motionbert seed 2 (index 3) of its time limit (SIGUSR1: it requeues itself), each
+      // once its first epoch is written
+      const firstEpoch = (name: string) =>
+        until(
+          `${name}'s first epoch`,
+          300,
+          async () =>
+            (await Deno.readTextFile(`${dir}/slurm/runs/${name}/metrics.jsonl`).catch(() => ""))
+              .trim().length > 0,
+        );
+      const slurm = async (cmd: string, ...args: string[]) => {
+        const o = await new Deno.Command(cmd, { args, env }).output();
+        assert(o.success, `${cmd}: ${dec.decode(o.stderr)}`);
+      };
+      const [preempted, warned] = ["model-motionbert-tiny_seed-1", "model-motionbert-tiny_seed-2"];
+      await firstEpoch(preempted);
+      await slurm("scontrol", "requeue", `${jobId}_2`);
+      await firstEpoch(warned);
+      await slurm("scancel", "--signal=USR1", "--batch", `${jobId}_3`);
       await until(
         "every run done",
         600,
         async () => (await sweepStatus(`${dir}/slurm`, env)).counts.done === 4,
       );
       const st = await sweepStatus(`${dir}/slurm`, env);
-      const v = st.runs.find((r) => r.name === victim)!;
-      assert(v.resumed >= 1 && v.attempts >= 2, JSON.stringify(v));
-      // the same sweep uninterrupted, here
-      const local = await run("local", "--local", "1");
-      assertEquals(local.code, 0, local.stderr);
+      for (const [name, signal] of [[preempted, "SIGTERM"], [warned, "SIGUSR1"]]) {
+        const v = st.runs.find((r) => r.name === name)!;
+        const tasks = JSON.parse(await Deno.readTextFile(`${dir}/slurm/tasks/${name}.json`));
+        assert(v.resumed >= 1 && v.attempts >= 2, JSON.stringify(v));
+        assertEquals(tasks[0].signal, signal, JSON.stringify(tasks));
+      }
+      // the same sweep here, one run at a time, stopped (Ctrl-C) during its second run and
+      // resumed: the same weights as on Slurm
+      const local = spawnCli([
+        "sweep",
+        "run",
+        `${dir}/tiny.json`,
+        "--out",
+        `${dir}/local`,
+        "--local",
+        "1",
+      ]);
+      await until(
+        "the local second run's first epoch",
+        300,
+        async () =>
+          (await Deno.readTextFile(`${dir}/local/runs/model-vanilla-tiny_seed-2/metrics.jsonl`)
+            .catch(() => "")).trim().length > 0,
+      );
+      local.kill("SIGINT");
+      assertEquals((await finished(local)).code, 130);
+      const resumed = await hf(["sweep", "resume", `${dir}/local`, "--local", "1"]);
+      assertEquals(resumed.code, 0, resumed.stderr);
       for (const r of (await readSweepRecord(`${dir}/local`)).runs) {
         await sameTensors(
           `${dir}/slurm/runs/${r.name}/last.safetensors`,
