@@ -9,6 +9,7 @@ import type { ModelConfig } from "../models/config.ts";
 import type { ActionModel } from "../models/presets.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { UsageError } from "./output.ts";
+import { topK } from "./predict.ts";
 
 export interface RawPrediction {
   name: string;
@@ -17,9 +18,9 @@ export interface RawPrediction {
   top: { class: string; label: number; prob: number }[];
 }
 
-function softmax(l: ArrayLike<number>): number[] {
+function softmax(l: ArrayLike<number>): Float64Array {
   const m = Math.max(...Array.from(l));
-  const e = Array.from(l, (v) => Math.exp(v - m));
+  const e = Float64Array.from(l, (v) => Math.exp(v - m));
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / s);
 }
@@ -50,6 +51,7 @@ export async function predictRaw(
   }
   const data = Float32Array.from(arr.data as ArrayLike<number>);
   const n = arr.shape[0], per = data.length / n, K = mc.classes;
+  const names = Array.from({ length: K }, (_, c) => classes[c] ?? `class ${c}`);
   model.train(false);
   const out: RawPrediction[] = [];
   for (let i0 = 0; i0 < n; i0 += rows) {
@@ -64,13 +66,7 @@ export async function predictRaw(
     rt.dispose(logits);
     for (let i = 0; i < i1 - i0; i++) {
       const row = Array.from(l.subarray(i * K, (i + 1) * K));
-      const p = softmax(row);
-      const top = p.map((prob, label) => ({
-        class: classes[label] ?? `class ${label}`,
-        label,
-        prob,
-      }))
-        .sort((a, b) => b.prob - a.prob).slice(0, k);
+      const [top] = topK(softmax(row), names, k);
       out.push({ name: `${i0 + i}`, input: path, logits: row, top });
     }
   }

@@ -44,7 +44,8 @@ async function resumeExperiment(o: Flags, dir: string): Promise<Experiment> {
     throw new UsageError(`--resume: ${(e as Error).message}`);
   });
   experiment.run.out = dir;
-  for (const [path, value] of layerLeaves(flagsLayer(o))) {
+  const given = flagsLayer(o);
+  for (const [path, value] of layerLeaves(given)) {
     if (path === "run.epochs" || path === "run.out") continue;
     const kept = getLeaf(experiment, path);
     if (JSON.stringify(value) !== JSON.stringify(kept)) {
@@ -55,7 +56,7 @@ async function resumeExperiment(o: Flags, dir: string): Promise<Experiment> {
       );
     }
   }
-  const epochs = flagsLayer(o).run?.epochs;
+  const epochs = given.run?.epochs;
   if (epochs !== undefined) {
     if (epochs < experiment.run.epochs) {
       throw new UsageError(

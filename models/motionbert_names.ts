@@ -194,9 +194,14 @@ export function loadOfficial(
   const r = mapOfficialState(state, stateShapes(m));
   const problems = describeProblems(r, o.allowMissing);
   if (problems) throw new Error(`Error(s) in loading MotionBERT's state_dict:\n\t${problems}`);
+  writeMapped(m, r);
+  return r;
+}
+
+/** Writes a report's mapped tensors into the model's parameters and buffers, whatever failed. */
+export function writeMapped(m: Module, r: LoadReport): void {
   const targets = new Map<string, Tensor>();
   for (const [k, p] of m.namedParams()) targets.set(k, p.tensor);
   for (const [k, b] of m.namedBuffers()) targets.set(k, b);
   for (const [name, v] of r.tensors) m.rt.write(targets.get(name)!, v);
-  return r;
 }

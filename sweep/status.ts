@@ -1,10 +1,9 @@
 // `sweep status`: each run queued / running / done / failed (with its error line) / preempted
 // (stopped by a signal, waiting to resume), from the sweep folder, and for Slurm from squeue.
 // A run that finished after being stopped says how often it was resumed.
-import { hostname } from "node:os";
 import { join } from "node:path";
 import { runFinished } from "../cli/train.ts";
-import { LOCK_FILE } from "../training/run_lock.ts";
+import { lockHolder } from "../training/run_lock.ts";
 import {
   type Attempt,
   readAttempts,
@@ -26,18 +25,6 @@ export interface RunStatus {
   error?: string;
   /** Slurm's view of the task, where known ("PENDING", "RUNNING", ...). */
   slurm?: string;
-}
-
-/** Whether a run folder's lock is held by a live process on this host (or another host). */
-async function lockHeld(dir: string): Promise<boolean> {
-  try {
-    const o = JSON.parse(await Deno.readTextFile(join(dir, LOCK_FILE)));
-    if (o.host !== hostname()) return true;
-    await Deno.stat(`/proc/${o.pid}`);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function epochsOf(dir: string, total: number): Promise<[number, number]> {
@@ -67,7 +54,7 @@ export async function runStates(
     const e = await startedExperiment(dir, run.name);
     const finished = e ? await runFinished(folder, e.run.epochs) : false;
     const last = attempts.at(-1);
-    let state = stateOf(finished, await lockHeld(folder), last);
+    let state = stateOf(finished, (await lockHolder(folder)) !== null, last);
     const sq = slurm.get(String(run.index));
     if (sq && !finished && (sq === "PENDING" || sq === "REQUEUED")) {
       state = last ? "preempted" : "queued";

@@ -7,8 +7,7 @@
 import { join } from "node:path";
 import { readCheckpoint } from "../io/checkpoint.ts";
 import { readTorchCheckpoint } from "../io/torch_checkpoint.ts";
-import { mapOfficialState, stateShapes } from "../models/motionbert_names.ts";
-import type { Tensor } from "../runtime/tensor.ts";
+import { mapOfficialState, stateShapes, writeMapped } from "../models/motionbert_names.ts";
 import { asFloat32 } from "../io/safetensors.ts";
 import type { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -36,13 +35,10 @@ async function checkpointOf(source: string): Promise<string> {
 }
 
 /** A PyTorch checkpoint of MotionBERT, through the official names (models/motionbert_names.ts). */
-async function initFromTorch(rt: Runtime, model: Module, path: string): Promise<InitReport> {
+async function initFromTorch(model: Module, path: string): Promise<InitReport> {
   const t = await readTorchCheckpoint(path, { toFloat32: true });
   const r = mapOfficialState(t.tensors, stateShapes(model));
-  const targets = new Map<string, Tensor>();
-  for (const [k, p] of model.namedParams()) targets.set(k, p.tensor);
-  for (const [k, b] of model.namedBuffers()) targets.set(k, b);
-  for (const [name, v] of r.tensors) rt.write(targets.get(name)!, v);
+  writeMapped(model, r);
   return {
     source: path,
     loaded: r.tensors.size,
@@ -55,7 +51,7 @@ async function initFromTorch(rt: Runtime, model: Module, path: string): Promise<
 /** Loads what matches from `source` into the model; returns the report. */
 export async function initFrom(rt: Runtime, model: Module, source: string): Promise<InitReport> {
   const path = await checkpointOf(source);
-  if (/\.(bin|pt|pth)$/.test(path)) return checkLoaded(await initFromTorch(rt, model, path), "");
+  if (/\.(bin|pt|pth)$/.test(path)) return checkLoaded(await initFromTorch(model, path), "");
   const st = await readCheckpoint(path);
   const want = new Map<string, { shape: readonly number[]; write: (d: Float32Array) => void }>();
   for (const [k, p] of model.namedParams()) {

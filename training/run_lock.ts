@@ -104,6 +104,12 @@ export class RunLock {
   }
 }
 
+/** The live process holding a run folder's lock, or null (no lock, or a dead holder's). */
+export async function lockHolder(dir: string): Promise<LockOwner | null> {
+  const owner = await readOwner(join(dir, LOCK_FILE));
+  return owner && ownerAlive(owner) ? owner : null;
+}
+
 async function readOwner(path: string): Promise<LockOwner | null> {
   try {
     const o = JSON.parse(await Deno.readTextFile(path));
