@@ -4,6 +4,7 @@
 import { basename, dirname, join } from "node:path";
 import { SkeletonFile } from "../data/schema.ts";
 import { parseLayout } from "../data/layout_file.ts";
+import { layoutTargets } from "../data/layout_map.ts";
 import { type JointLayout, layoutByName, registerLayout, sameLayout } from "../data/layouts.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
 import { writeError } from "../io/atomic.ts";
@@ -66,6 +67,31 @@ export function checkLayout(input: string, layout: JointLayout, model: JointLayo
       ),
       input,
     );
+  }
+}
+
+/**
+ * A dataset as the model reads it: converted to the model's joint layout where a conversion
+ * exists (data/layout_map.ts: COCO-17 data for an H36M-17 MotionBERT model), else refused when
+ * the layouts differ, naming both. `input` names the data in errors.
+ */
+export async function openInLayout(
+  path: string,
+  input: string,
+  model: JointLayout | null,
+): Promise<SkeletonFile> {
+  let file = await SkeletonFile.open(path);
+  const own = file.meta.layout;
+  if (model && own !== model.name && layoutTargets(own).includes(model.name)) {
+    await file.close();
+    file = await SkeletonFile.open(path, { layout: model.name });
+  }
+  try {
+    checkLayout(input, layoutByName(file.meta.layout), model);
+    return file;
+  } catch (e) {
+    await file.close();
+    throw e;
   }
 }
 
@@ -153,7 +179,7 @@ export async function evalCommand(
     flag: "--out",
   });
   const rt = await Runtime.create();
-  const file = await SkeletonFile.open(dataPath);
+  const file = await openInLayout(dataPath, dataPath, modelLayoutOf(opened[0]));
   try {
     const idx = split.includes(",")
       ? split.split(",").flatMap((s) => file.split(s))

@@ -9,19 +9,14 @@ import { TEST_MODE } from "../data/batches.ts";
 import { resolveLayoutArg } from "../data/layout_file.ts";
 import { type JointLayout, layoutByName } from "../data/layouts.ts";
 import { kineticsRecord, openposeRecord } from "../data/importers/openpose.ts";
-import {
-  DataError,
-  SkeletonFile,
-  type SkeletonRecord,
-  writeSkeletonArrow,
-} from "../data/schema.ts";
+import { DataError, type SkeletonRecord, writeSkeletonArrow } from "../data/schema.ts";
 import { loadCheckpoint } from "../io/checkpoint.ts";
 import { readNpy } from "../io/npy.ts";
 import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { evaluateScores } from "../training/evaluate.ts";
 import { inputSpecOf } from "../training/setup.ts";
-import { checkLayout, modelLayoutOf, openTarget } from "./eval.ts";
+import { modelLayoutOf, openInLayout, openTarget } from "./eval.ts";
 import { positiveInt } from "./output.ts";
 import { UsageError } from "./output.ts";
 import { predictRaw } from "./predict_raw.ts";
@@ -196,9 +191,8 @@ export async function predictCommand(
         const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
         path = await sequenceAsArrow(input, layout, classes!, tmp);
       }
-      const file = await SkeletonFile.open(path);
+      const file = await openInLayout(path, input, modelLayout);
       try {
-        checkLayout(input, layoutByName(file.meta.layout), modelLayout);
         const names = classes ?? file.meta.classes;
         if (names.length !== t.mc.classes) {
           throw new UsageError(`${input}: ${names.length} classes, the model has ${t.mc.classes}`);

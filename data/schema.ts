@@ -17,6 +17,7 @@ import { batchChecksum, CHECKSUM_KEY, CHECKSUMS } from "./checksum.ts";
 import { toF16Array } from "../runtime/dtype.ts";
 import { type JointLayout, layoutByName, type LayoutName, registerLayout } from "./layouts.ts";
 import { layoutJson, parseLayout } from "./layout_file.ts";
+import { type LayoutMap, layoutMap, mapRecord } from "./layout_map.ts";
 
 export const SCHEMA_VERSION = "skeleton/1";
 
@@ -459,9 +460,15 @@ export class SkeletonFile {
     readonly index: DatasetIndex,
     private readonly reader: arrow.AsyncRecordBatchFileReader,
     private readonly handle: FileHandle,
+    /** The file's own layout where records are converted to meta.layout as they are read. */
+    private readonly layoutMap: LayoutMap | null,
   ) {}
 
-  static async open(path: string): Promise<SkeletonFile> {
+  /**
+   * Opens a dataset; with `layout`, its records are read converted to that joint layout
+   * (data/layout_map.ts: COCO-17 as Human3.6M-17 for MotionBERT's checkpoints, say).
+   */
+  static async open(path: string, opts: { layout?: string } = {}): Promise<SkeletonFile> {
     let fh;
     try {
       fh = await open(path, "r");
@@ -516,7 +523,15 @@ export class SkeletonFile {
       await fh.close();
       throw new DataError(path, null, `wrong schema metadata (${(e as Error).message})`);
     }
-    return new SkeletonFile(path, meta, index, reader, fh);
+    let map: LayoutMap | null;
+    try {
+      map = opts.layout ? layoutMap(meta.layout, opts.layout) : null;
+    } catch (e) {
+      await fh.close();
+      throw new DataError(path, null, (e as Error).message);
+    }
+    if (map) meta.layout = map.to.name;
+    return new SkeletonFile(path, meta, index, reader, fh, map);
   }
 
   get size(): number {
@@ -634,7 +649,8 @@ export class SkeletonFile {
     if (!batch) throw new DataError(this.path, `batch ${b}`, "record batch out of range");
     this.#verify(batch, b);
     const get = (n: string) => batch.getChild(n);
-    const V = layoutByName(this.meta.layout).joints.length, C = this.meta.channels;
+    const map = this.layoutMap, C = this.meta.channels;
+    const V = (map?.from ?? layoutByName(this.meta.layout)).joints.length;
     const out: SkeletonRecord[] = [];
     for (let i = 0; i < batch.numRows; i++) {
       const name = String(get("name")!.get(i));
@@ -677,7 +693,7 @@ export class SkeletonFile {
         splits: [...splits.toArray()].map(String),
       });
     }
-    return out;
+    return map ? out.map((r) => mapRecord(r, C, map)) : out;
   }
 
   /** Reads one sample by index (its whole record batch is read). */
