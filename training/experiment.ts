@@ -21,7 +21,15 @@ const rate = () => z.number().min(0).max(0.9);
 
 const DataSchema = z.object({
   path: z.string().min(1).nullable().describe("dataset (.arrow); none: the built-in synthetic one"),
-  split: z.string().min(1).describe("ntu60-xsub | ntu60-xview | nw-ucla | synth | TRAIN:VAL"),
+  split: z.string().min(1).describe(
+    "ntu60-xsub | ntu60-xview | nw-ucla | synth | TRAIN:VAL (A+B joins splits)",
+  ),
+  layout: z.string().min(1).nullable().describe(
+    "read the data converted to this joint layout (h36m17: MotionBERT's order); none: its own",
+  ),
+  trainFraction: z.number().gt(0).max(1).describe(
+    "train on this fraction of the training split (per class, the same clips for every seed)",
+  ),
 }).strict();
 
 const InputSchema = z.object({
@@ -117,6 +125,9 @@ const RunSchema = z.object({
   seed: z.number().int().min(0).describe("seed (init, data order, augmentation, dropout)"),
   out: z.string().min(1).nullable().describe("run folder (none: runs/PRESET-TIME)"),
   f16: z.boolean().describe("mixed precision: f16 activations, f32 weights (needs shader-f16)"),
+  objective: z.enum(["action", "motion3d"]).describe(
+    "action: classify | motion3d: MotionBERT's pretraining (noisy masked 2D in, 3D out)",
+  ),
   init: z.string().min(1).nullable().describe(
     "start from the weights of a run folder or checkpoint (matching names and shapes)",
   ),
@@ -138,6 +149,8 @@ const GroupsSchema = z.object(GROUPS).strict();
 export interface DataSection {
   path: string | null;
   split: string;
+  layout: string | null;
+  trainFraction: number;
 }
 
 /** The input pipeline: what a sample becomes before the model. */
@@ -205,6 +218,8 @@ export interface RunSection {
   seed: number;
   out: string | null;
   f16: boolean;
+  /** What the run learns: action classes, or MotionBERT's pretraining task (3D from 2D). */
+  objective: "action" | "motion3d";
   init: string | null;
 }
 
@@ -368,7 +383,7 @@ function modelDefaults(): Omit<ModelSection, "preset"> {
  * recipe over these; the `cpu` recipe is these values.
  */
 export const DEFAULT_EXPERIMENT: Experiment = {
-  data: { path: null, split: "synth" },
+  data: { path: null, split: "synth", layout: null, trainFraction: 1 },
   input: {
     kind: "heatmap",
     heatmap: "joint",
@@ -400,7 +415,15 @@ export const DEFAULT_EXPERIMENT: Experiment = {
   },
   schedule: { kind: "cosine", warmupEpochs: 1, milestones: [0.6, 0.85], gamma: 0.1 },
   eval: { clips: 1, flip: false, checkpoint: "last", every: 1 },
-  run: { recipe: "cpu", epochs: 8, seed: 1, out: null, f16: false, init: null },
+  run: {
+    recipe: "cpu",
+    epochs: 8,
+    seed: 1,
+    out: null,
+    f16: false,
+    objective: "action",
+    init: null,
+  },
 };
 
 /** The learning rate a run uses: optim.lr, scaled linearly from optim.lrBatch to its batch. */

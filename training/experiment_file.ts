@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { parse as parseJsonc, type ParseError, printParseErrorCode } from "jsonc-parser";
 import {
   ConfigError,
+  DEFAULT_EXPERIMENT,
   type Experiment,
   type Layer,
   validateExperiment,
@@ -94,9 +95,22 @@ export async function readRunConfig(dir: string): Promise<RunConfigFile> {
     return { experiment, origins, record, format: 1 };
   }
   const body = Object.fromEntries(Object.entries(raw).filter(([k]) => !RECORD_KEYS.includes(k)));
-  const experiment = validateExperiment(body, `${file}: `);
+  const experiment = validateExperiment(withNewLeaves(body), `${file}: `);
   const origins = (raw.origins ?? {}) as Origins;
   return { experiment, origins, record: (raw.record ?? {}) as RunRecordFields, format: 2 };
+}
+
+/**
+ * A recorded experiment with the leaves added since it was written at their defaults (each
+ * new leaf's default is the behaviour from before it existed).
+ */
+function withNewLeaves(body: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...body };
+  for (const [group, defaults] of Object.entries(DEFAULT_EXPERIMENT)) {
+    const own = body[group];
+    if (own && typeof own === "object") out[group] = { ...defaults, ...own };
+  }
+  return out;
 }
 
 /** The text of a run's config.json. */

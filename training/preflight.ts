@@ -15,6 +15,16 @@ export function checkFlags(cfg: Experiment): void {
   } catch (e) {
     throw new ConfigError(`data.split: ${(e as Error).message}`);
   }
+  if (cfg.run.objective === "motion3d") {
+    const wrong = cfg.model.family !== "motionbert"
+      ? `the model is ${cfg.model.family}; MotionBERT's task needs its DSTformer (motionbert-*)`
+      : cfg.input.kind !== "kp2d"
+      ? `the input is ${cfg.input.kind}; the task's input is a 2D view (kp2d)`
+      : cfg.input.persons !== 1
+      ? `input.persons is ${cfg.input.persons}; the task learns one person's motion (1)`
+      : null;
+    if (wrong) throw new ConfigError(`run.objective motion3d: ${wrong}`);
+  }
 }
 
 /** Checks against the data file: its splits, and whether it has what the input needs. */
@@ -27,7 +37,7 @@ export function checkData(cfg: Experiment, file: SkeletonFile): void {
         `as TRAIN:VAL (it has: ${splits.join(", ") || "none"})`,
     );
   }
-  for (const s of splitNames(cfg.data.split)) {
+  for (const s of splitNames(cfg.data.split).flatMap((n) => n.split("+"))) {
     if (!file.index.splits[s]) {
       throw new ConfigError(
         `--split ${cfg.data.split}: ${file.path} has no split "${s}" (it has: ${
@@ -35,6 +45,11 @@ export function checkData(cfg: Experiment, file: SkeletonFile): void {
         })`,
       );
     }
+  }
+  if (cfg.run.objective === "motion3d" && file.meta.channels !== 3) {
+    throw new ConfigError(
+      `run.objective motion3d: ${file.path} holds 2D keypoints; the task learns from 3D ones`,
+    );
   }
   if (cfg.input.kind === "kp3d" && file.meta.channels !== 3) {
     throw new ConfigError(

@@ -6,7 +6,7 @@ import { inputChannels, type InputSpec } from "../data/batches.ts";
 import { SYNTH_DEFAULT, synthMeta, synthRecords } from "../data/importers/synth.ts";
 import { type JointLayout, layoutByName } from "../data/layouts.ts";
 import { BatchLoader } from "../data/loader.ts";
-import { splitNames } from "../data/protocols.ts";
+import { splitFraction, splitNames } from "../data/protocols.ts";
 import { SkeletonFile, writeSkeletonArrow } from "../data/schema.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { type ActionModel, buildModel } from "../models/presets.ts";
@@ -45,7 +45,8 @@ export function modelConfigFor(cfg: Experiment, file: SkeletonFile): ModelConfig
   const spec = inputSpecOf(cfg);
   return {
     ...modelFields(cfg),
-    classes: file.meta.classes.length,
+    // a pretraining model has no classifier: its head predicts each joint's 3D position
+    classes: cfg.run.objective === "motion3d" ? 0 : file.meta.classes.length,
     input: {
       kind: cfg.input.kind,
       channels: cfg.input.kind === "heatmap" ? inputChannels(layout, spec) : layout.joints.length,
@@ -70,6 +71,7 @@ export function inputSpecOf(cfg: Experiment): InputSpec {
     viewAlign: cfg.input.viewAlign,
     bones: cfg.input.bones,
     motion: cfg.input.motion,
+    objective: cfg.run.objective,
   };
 }
 
@@ -81,13 +83,25 @@ export interface RunData {
   valIdx: number[];
 }
 
+/** The samples of a split, or of several joined by "+" ("train+val": all of NW-UCLA). */
+export function splitUnion(file: SkeletonFile, name: string): number[] {
+  if (!name.includes("+")) return file.split(name); // its own order, as runs always had
+  const all = new Set(name.split("+").flatMap((n) => file.split(n)));
+  return [...all].sort((a, b) => a - b);
+}
+
 export async function openData(cfg: RunExperiment): Promise<RunData> {
   const path = cfg.data.path ? resolve(cfg.data.path) : await builtinDataset(cfg.run.out);
-  const file = await SkeletonFile.open(path);
+  const file = await SkeletonFile.open(path, { layout: cfg.data.layout ?? undefined });
   try {
     checkData(cfg, file);
     const [trainSplit, valSplit] = splitNames(cfg.data.split);
-    return { file, path, trainIdx: file.split(trainSplit), valIdx: file.split(valSplit) };
+    const trainIdx = splitFraction(
+      splitUnion(file, trainSplit),
+      file.index.labels,
+      cfg.data.trainFraction,
+    );
+    return { file, path, trainIdx, valIdx: splitUnion(file, valSplit) };
   } catch (e) {
     await file.close();
     throw e;
