@@ -8,7 +8,7 @@ import { runCommand } from "./output.ts";
 import { predictCommand } from "./predict.ts";
 import { exportMotionbert, importMotionbert } from "./motionbert.ts";
 import { recipesCommand } from "./recipes.ts";
-import { addTrainOptions, trainCommand } from "./train.ts";
+import { addTrainOptions, PRETRAIN_LAYER, trainCommand } from "./train.ts";
 import { addPoseOptions } from "./commands_data.ts";
 
 /** info, demo, train, eval, predict, models, recipes. */
@@ -29,6 +29,13 @@ export function addModelCommands(program: Command): void {
       "train a model (default: vanilla-tiny on the built-in dataset)",
     ),
   ).action((o) => runCommand(() => trainCommand(o), o));
+
+  addTrainOptions(
+    program.command("pretrain").description(
+      "pretrain a DSTformer encoder with MotionBERT's task on 3D skeletons (noisy, masked 2D " +
+        "in, 3D motion out); fine-tune it with train --init RUN",
+    ),
+  ).action((o) => runCommand(() => trainCommand(o, [PRETRAIN_LAYER]), o));
 
   program.command("eval")
     .description("evaluate a run or checkpoint: top-1/5, per-class, confusion (+ PNGs)")

@@ -75,9 +75,12 @@ export interface ResolvedRun {
   origins?: Origins;
 }
 
-/** The user's layers: each --config file in order, then the flags (with --set). */
-export async function userLayers(o: Flags): Promise<NamedLayer[]> {
-  const layers: NamedLayer[] = [];
+/**
+ * The user's layers: each --config file in order, then the flags (with --set); after a
+ * command's own layer (`pretrain`'s task and recipe) where it has one.
+ */
+export async function userLayers(o: Flags, command: NamedLayer[] = []): Promise<NamedLayer[]> {
+  const layers: NamedLayer[] = [...command];
   for (const file of (o.config as string[] | undefined) ?? []) {
     layers.push({ origin: `config ${file}`, layer: await readConfigLayer(file) });
   }
@@ -85,12 +88,12 @@ export async function userLayers(o: Flags): Promise<NamedLayer[]> {
   return layers;
 }
 
-export async function resolveConfig(o: Flags): Promise<ResolvedRun> {
+export async function resolveConfig(o: Flags, command: NamedLayer[] = []): Promise<ResolvedRun> {
   try {
     if (typeof o.resume === "string") {
       return { experiment: await resumeExperiment(o, o.resume), resume: true };
     }
-    const { experiment, origins } = resolveExperiment(await userLayers(o));
+    const { experiment, origins } = resolveExperiment(await userLayers(o, command));
     return { experiment, resume: false, origins };
   } catch (e) {
     throw withFlags(e);
@@ -125,14 +128,27 @@ export interface TrainOutcome {
   signal: string | null;
 }
 
-export async function trainCommand(o: Flags): Promise<void> {
-  const { status } = await runTraining(o);
+export async function trainCommand(o: Flags, command: NamedLayer[] = []): Promise<void> {
+  const { status } = await runTraining(o, command);
   if (status) Deno.exit(status);
 }
 
+/**
+ * `pretrain`'s layer: MotionBERT's task on 3D skeletons (run.objective motion3d: one person's
+ * noisy, masked 2D view in, its 3D motion out) with its recipe, for the CPU-sized DSTformer.
+ */
+export const PRETRAIN_LAYER: NamedLayer = {
+  origin: "pretrain",
+  layer: {
+    model: { preset: "motionbert-tiny" },
+    input: { kind: "kp2d", persons: 1 },
+    run: { recipe: "motionbert-pretrain", objective: "motion3d" },
+  },
+};
+
 /** `train`: resolve, check, and train (or resume) with clean stops on signals. */
-export async function runTraining(o: Flags): Promise<TrainOutcome> {
-  const { experiment, resume, origins } = await resolveConfig(o);
+export async function runTraining(o: Flags, command: NamedLayer[] = []): Promise<TrainOutcome> {
+  const { experiment, resume, origins } = await resolveConfig(o, command);
   const none = { summary: null, status: 0, signal: null };
   if (o.printConfig) {
     if (resume) throw new UsageError("--print-config: prints a new run's experiment");
@@ -184,6 +200,11 @@ export async function runFinished(dir: string, epochs: number): Promise<boolean>
 }
 
 function summaryLine(s: TrainSummary, epochs: number): string {
+  if (s.motion) {
+    return `${s.run}: ${s.model} pretrained, val MPJPE ${
+      s.motion.mpjpe.toFixed(4)
+    } (crop units) in ${s.seconds.toFixed(0)} s`;
+  }
   if (!s.final) {
     return `${s.run}: interrupted after ${s.epochs} of ${epochs} epochs; continue with ` +
       `--resume ${s.run}`;

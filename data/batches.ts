@@ -8,6 +8,7 @@ import type { Tensor } from "../runtime/tensor.ts";
 import { type JointLayout, layoutByName } from "./layouts.ts";
 import { type Augment, gatherClip2D, NO_AUGMENT, transformClip } from "./clip.ts";
 import { keypointInput } from "./keypoints.ts";
+import { motionPair } from "./motion_pretrain.ts";
 import { alignedClip2D, clipRotation } from "./rotation.ts";
 import { sampleFrames, type Sampling } from "./sampling.ts";
 import type { DatasetMeta, SkeletonRecord } from "./schema.ts";
@@ -35,6 +36,11 @@ export interface InputSpec {
   bones?: boolean;
   /** Keypoints: the motion stream (displacement to the next frame) of the joints or bones. */
   motion?: boolean;
+  /**
+   * What the batch teaches: action labels (the default), or MotionBERT's pretraining task
+   * (data/motion_pretrain.ts: a noisy, masked 2D view of 3D data in, the 3D motion as target).
+   */
+  objective?: "action" | "motion3d";
 }
 
 export const DEFAULT_INPUT: InputSpec = {
@@ -84,6 +90,8 @@ export interface HostBatch {
   score?: Float32Array;
   /** kp2d / kp3d: (N*views, M, T, V, 3) */
   kp?: Float32Array;
+  /** motion3d: the 3D motion to recover, (N*views, T, V, 3) root-relative */
+  target?: Float32Array;
 }
 
 /** Rows a sample becomes: one in training, clips x (1 or 2 with flips) at test time. */
@@ -132,6 +140,7 @@ export function hostBatch(
   } else {
     hb.kp = new Float32Array(rows * M * T * V * 3);
   }
+  if (spec.objective === "motion3d") hb.target = new Float32Array(rows * T * V * 3);
   let row = 0;
   for (const r of records) {
     const clips = sampleFrames(r.frames, T, mode.clips, rng, !mode.train, spec.sampling);
@@ -147,7 +156,12 @@ export function hostBatch(
         if (mode.train && flip && meta.flipLabels) {
           hb.labels[row] = meta.flipLabels[r.label];
         }
-        if (spec.kind === "heatmap") {
+        if (spec.objective === "motion3d") {
+          // person 0 of the row; the pair flips itself (3D and 2D together)
+          const pair = motionPair(r, frames, layout, mode.train ? rng : undefined);
+          hb.kp!.set(pair.input, row * M * T * V * 3);
+          hb.target!.set(pair.target, row * T * V * 3);
+        } else if (spec.kind === "heatmap") {
           // 3D skeletons with viewAlign: seen from the body's front, rotated in 3D (not 2D).
           const aligned = spec.viewAlign && meta.channels === 3;
           const c = aligned

@@ -35,12 +35,19 @@ export interface KeypointOptions {
   cropScale?: { train: boolean; rng: Rng };
 }
 
+/** The square crop_scale maps to [-1, 1]: its corner (xs, ys) and side. */
+export interface CropBox {
+  xs: number;
+  ys: number;
+  scale: number;
+}
+
 /**
- * MotionBERT's crop_scale on (x, y, score) rows: the square of side `ratio` x the larger side
- * of the present joints' box (score != 0), centred on the box, mapped to [-1, 1] and clipped.
- * Fewer than 4 present joints, or an empty box, give all zeros.
+ * MotionBERT's crop_scale box of (x, y, score) rows: the square of side `ratio` x the larger
+ * side of the present joints' box (score != 0), centred on it; null when fewer than 4 joints
+ * are present or the box is empty.
  */
-export function cropScale(x: Float32Array, ratio: number): void {
+export function cropBox(x: Float32Array, ratio: number): CropBox | null {
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, n = 0;
   for (let i = 0; i < x.length; i += 3) {
     if (x[i + 2] === 0) continue;
@@ -49,8 +56,18 @@ export function cropScale(x: Float32Array, ratio: number): void {
     (y0 = Math.min(y0, x[i + 1])), (y1 = Math.max(y1, x[i + 1]));
   }
   const scale = Math.max(x1 - x0, y1 - y0) * ratio;
-  if (n < 4 || !(scale > 0)) return void x.fill(0);
-  const xs = (x0 + x1 - scale) / 2, ys = (y0 + y1 - scale) / 2;
+  if (n < 4 || !(scale > 0)) return null;
+  return { xs: (x0 + x1 - scale) / 2, ys: (y0 + y1 - scale) / 2, scale };
+}
+
+/**
+ * MotionBERT's crop_scale on (x, y, score) rows: cropBox mapped to [-1, 1] and clipped; all
+ * zeros without a box.
+ */
+export function cropScale(x: Float32Array, ratio: number): void {
+  const box = cropBox(x, ratio);
+  if (!box) return void x.fill(0);
+  const { xs, ys, scale } = box;
   const clip = (v: number) => Math.min(1, Math.max(-1, v));
   for (let i = 0; i < x.length; i += 3) {
     // absent joints too, as the reference does (they then sit at the box's corner, score 0)

@@ -109,10 +109,9 @@ export class DSTformer extends Module {
   readonly levels: DualStream[];
   readonly norm: LayerNorm;
   readonly preLogits: Linear;
-  readonly headDrop: Dropout;
-  readonly fc1: Linear;
-  readonly bn: BatchNorm1d;
-  readonly fc2: Linear;
+  /** The action head (classes > 0) or MotionBERT's pretraining head (classes 0). */
+  readonly head: ActionHead | null = null;
+  readonly motionHead: Linear | null = null;
 
   constructor(rt: Runtime, readonly config: ModelConfig, seed = 0) {
     super(rt);
@@ -153,16 +152,13 @@ export class DSTformer extends Module {
       "pre_logits",
       new Linear(rt, c.width, c.repDim, rng.fork(5), { std: 0.02 }),
     );
-    this.headDrop = this.child("head_drop", new Dropout(rt, c.headDropout, this.ctx));
-    this.fc1 = this.child(
-      "head.fc1",
-      new Linear(rt, joints * c.repDim, c.headHidden, rng.fork(6), { std: 0.02 }),
-    );
-    this.bn = this.child("head.bn", new BatchNorm1d(rt, c.headHidden, rng.fork(7)));
-    this.fc2 = this.child(
-      "head.fc2",
-      new Linear(rt, c.headHidden, c.classes, rng.fork(8), { std: 0.02 }),
-    );
+    if (c.classes === 0) {
+      // MotionBERT's pretraining head: each token's representation -> its joint's 3D position
+      this.motionHead = this.child(
+        "motion_head",
+        new Linear(rt, c.repDim, 3, rng.fork(9), { std: 0.02 }),
+      );
+    } else this.head = this.child("head", new ActionHead(rt, c, joints, rng, this.ctx));
   }
 
   /**
@@ -198,14 +194,43 @@ export class DSTformer extends Module {
     return { rep: ops.tanh(this.preLogits.forward(this.norm.forward(z))), n, m }; // (B, T, J, rep)
   }
 
-  /** x: (N, J, T, H, W) heatmaps or (N, M, T, V, 3) keypoints -> logits (N, classes) */
+  /**
+   * x: (N, J, T, H, W) heatmaps or (N, M, T, V, 3) keypoints -> logits (N, classes), or with
+   * the pretraining head, each joint's 3D position (N*M, T, J, 3).
+   */
   forward(x: Tensor): Tensor {
     const { rep, n, m } = this.represent(x);
+    if (this.motionHead) return this.motionHead.forward(rep);
+    return this.head!.forward(rep, n, m);
+  }
+}
+
+/** MotionBERT's action head: mean over T, flatten J*rep, mean over persons, Linear ->
+ * BatchNorm -> ReLU -> Linear ("head.fc1", "head.bn", "head.fc2"). */
+class ActionHead extends Module {
+  readonly drop: Dropout;
+  readonly fc1: Linear;
+  readonly bn: BatchNorm1d;
+  readonly fc2: Linear;
+  constructor(rt: Runtime, c: ModelConfig, joints: number, rng: Rng, ctx: Stochastic) {
+    super(rt);
+    this.drop = this.child("drop", new Dropout(rt, c.headDropout, ctx));
+    this.fc1 = this.child(
+      "fc1",
+      new Linear(rt, joints * c.repDim, c.headHidden, rng.fork(6), { std: 0.02 }),
+    );
+    this.bn = this.child("bn", new BatchNorm1d(rt, c.headHidden, rng.fork(7)));
+    this.fc2 = this.child(
+      "fc2",
+      new Linear(rt, c.headHidden, c.classes, rng.fork(8), { std: 0.02 }),
+    );
+  }
+  /** rep (N*M, T, J, rep) -> logits (N, classes) */
+  forward(rep: Tensor, n: number, m: number): Tensor {
     const [, , j, r] = rep.shape;
-    // action head: (N, M, T, J, rep) -> mean over T -> (N, M, J*rep) -> mean over M
-    const feat = ops.mean(ops.reshape(ops.mean(this.headDrop.forward(rep), [1]), [n, m, j * r]), [
-      1,
-    ]); // (N, J*rep)
+    // (N, M, T, J, rep) -> mean over T -> (N, M, J*rep) -> mean over M
+    const perPerson = ops.reshape(ops.mean(this.drop.forward(rep), [1]), [n, m, j * r]);
+    const feat = ops.mean(perPerson, [1]); // (N, J*rep)
     return this.fc2.forward(ops.relu(this.bn.forward(this.fc1.forward(feat))));
   }
 }

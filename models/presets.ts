@@ -269,8 +269,11 @@ export function parameterCount(c: ModelConfig): number {
       const dimIn = tokenSize(c), J = tokenJoints(c);
       const axis = 2 * d + lin(d, 3 * d) + lin(d, d) + 2 * d + lin(d, h) + lin(h, d);
       const level = 4 * axis + lin(2 * d, 2);
+      const head = K === 0
+        ? lin(c.repDim, 3) // the pretraining head
+        : lin(J * c.repDim, c.headHidden) + 2 * c.headHidden + lin(c.headHidden, K);
       return lin(dimIn, d) + J * d + i.frames * d + c.depth * level + 2 * d + lin(d, c.repDim) +
-        lin(J * c.repDim, c.headHidden) + 2 * c.headHidden + lin(c.headHidden, K);
+        head;
     }
   }
 }

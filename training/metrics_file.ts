@@ -8,6 +8,8 @@ export interface EpochMetrics {
   trainLoss: number;
   trainAccuracy: number;
   valAccuracy: number;
+  /** Pretraining (run.objective motion3d): the validation MPJPE (crop units). */
+  valError?: number;
   lr: number;
   samplesPerSec: number;
   seconds: number;

@@ -63,6 +63,28 @@ export const RECIPES: Recipe[] = [
     layer: { ...MOTIONBERT, optim: { ...MOTIONBERT.optim, headLrScale: 10 } },
   },
   {
+    name: "motionbert-pretrain",
+    description: "MotionBERT pretraining (heatformer pretrain): AdamW 5e-4 at batch 64, wd 0.01, " +
+      "lr x0.99 per epoch, no dropout, H36M joints",
+    reference: "Walter0807/MotionBERT configs/pretrain/MB_pretrain.yaml",
+    layer: {
+      data: { layout: "h36m17" },
+      optim: {
+        optimizer: "adamw",
+        lr: 5e-4,
+        lrBatch: 64,
+        weightDecay: 0.01,
+        labelSmoothing: 0,
+        clipNorm: 0,
+        batchSize: 32,
+      },
+      schedule: { kind: "exponential", gamma: 0.99, warmupEpochs: 0 },
+      model: { dropout: 0, dropPath: 0, headDropout: 0 },
+      eval: { checkpoint: "last" },
+      run: { epochs: 90 },
+    },
+  },
+  {
     name: "posec3d",
     description: "PoseConv3D: SGD 0.4 at batch 256, cosine per step, 240 epochs",
     reference: "kennymckormick/pyskl configs/posec3d/slowonly_r50_ntu60_xsub/joint.py",

@@ -22,6 +22,8 @@ export type { EpochMetrics };
 
 /** The checkpoints of a run folder: the last epoch's (and the one before it), the best. */
 export const LAST = "last.safetensors", PREVIOUS = "last-1.safetensors", BEST = "best.safetensors";
+/** A pretraining run's final weights without optimiser state (what fine-tuning starts from). */
+export const ENCODER = "encoder.safetensors";
 
 /** An epoch's running sums: loss and hits so far, samples seen, loss per logging interval. */
 export interface Carry {

@@ -33,10 +33,14 @@ import { type EvalResult, evaluate } from "./evaluate.ts";
 import type { RunExperiment } from "./experiment.ts";
 import { checkFlags } from "./preflight.ts";
 import { initFrom, initLine, type InitReport } from "./init.ts";
+import { motionLoss } from "./motion_loss.ts";
+import { PRETRAINED, pretrainedEncoder } from "./pretrained.ts";
+import { evaluateMotion, type MotionResult } from "./evaluate_motion.ts";
 import type { Origins } from "./resolve.ts";
 import {
   BEST,
   checkpointMeta,
+  ENCODER,
   type EpochMetrics,
   LAST,
   type Position,
@@ -60,8 +64,10 @@ export interface TrainSummary {
   epochs: number;
   bestEpoch: number;
   bestValAccuracy: number;
-  /** The final evaluation; null when the run was interrupted (it is skipped). */
+  /** The final evaluation; null when the run was interrupted (it is skipped) or pretrained. */
   final: (EvalResult & { clips: number; flip: boolean; checkpoint: "last" | "best" }) | null;
+  /** A pretraining run's final evaluation (run.objective motion3d). */
+  motion?: MotionResult;
   /** Samples per second and seconds of this process (a resumed run counts its own part). */
   samplesPerSec: number;
   seconds: number;
@@ -99,7 +105,10 @@ export class StepRunner {
   readonly slot: Tensor;
   /** Micro-batches per logging interval. */
   readonly interval: number;
-  readonly #fixed = new Map<number, { labels: Tensor; kp: Tensor | null }>();
+  readonly #fixed = new Map<
+    number,
+    { labels: Tensor; kp: Tensor | null; target: Tensor | null }
+  >();
   readonly #graphs: StepGraphs;
 
   constructor(readonly rt: Runtime, readonly cfg: RunExperiment, readonly s: Setup) {
@@ -126,30 +135,34 @@ export class StepRunner {
     const { spec, layout } = s;
     rt.write(this.seed, [(cfg.run.seed * 1000003 + epoch * 100003 + batch) | 0]);
     rt.write(this.slot, [Math.floor(batch / this.interval)]);
+    const V = layout.joints.length;
     const fixed = this.#fixed.get(hb.samples) ?? this.#fixed.set(hb.samples, {
       labels: rt.persistent([hb.samples], "i32", "labels"),
-      kp: this.renderer ? null : rt.persistent(
-        [hb.samples, spec.persons, spec.clipLen, layout.joints.length, 3],
-        "f32",
-        "keypoints",
-      ),
+      kp: this.renderer
+        ? null
+        : rt.persistent([hb.samples, spec.persons, spec.clipLen, V, 3], "f32", "keypoints"),
+      target: hb.target ? rt.persistent([hb.samples, spec.clipLen, V, 3], "f32", "target") : null,
     }).get(hb.samples)!;
     rt.write(fixed.labels, hb.labels);
+    if (fixed.target) rt.write(fixed.target, hb.target!);
     const shape = [hb.samples, spec.persons, spec.clipLen, layout.joints.length] as const;
     const input = this.renderer ? this.renderer.render(hb.xy!, hb.score!, shape) : fixed.kp!;
     if (!this.renderer) rt.write(input, hb.kp!);
     const update = (batch + 1) % cfg.optim.accumulate === 0;
     const body = () => {
       rt.tidy(() => {
-        const logits = ops.cast(s.model.forward(input), "f32");
-        const loss = ops.crossEntropy(logits, fixed.labels, cfg.optim.labelSmoothing);
+        const out = ops.cast(s.model.forward(input), "f32");
+        // the objective: action classes, or (pretraining) the 3D motion of every joint
+        const loss = fixed.target
+          ? motionLoss(out, fixed.target)
+          : ops.crossEntropy(out, fixed.labels, cfg.optim.labelSmoothing);
         backward(
           cfg.optim.accumulate > 1 ? ops.scale(loss, 1 / cfg.optim.accumulate) : loss,
           s.opt.lossSeed(),
         );
         map(rt, [loss], "yo + v0 * " + hb.samples.toFixed(1), { out: this.lossSum });
         accumulateAt(rt, loss, this.slot, this.curve, hb.samples);
-        accumulateCorrect(rt, logits, fixed.labels, this.correctSum);
+        if (!fixed.target) accumulateCorrect(rt, out, fixed.labels, this.correctSum);
       });
       if (update) s.opt.step();
     };
@@ -169,7 +182,9 @@ export class StepRunner {
     for (const t of [this.seed, this.lossSum, this.correctSum, this.curve, this.slot]) {
       this.rt.dispose(t);
     }
-    for (const f of this.#fixed.values()) [f.labels, f.kp].forEach((t) => t && this.rt.dispose(t));
+    for (const f of this.#fixed.values()) {
+      [f.labels, f.kp, f.target].forEach((t) => t && this.rt.dispose(t));
+    }
   }
 }
 
@@ -254,13 +269,7 @@ async function runEpochs(
         processed: counters.processed - before,
         seconds: (performance.now() - te) / 1000,
       });
-      log(
-        `epoch ${m.epoch}/${cfg.run.epochs}: loss ${m.trainLoss.toFixed(3)}, train ${
-          (m.trainAccuracy * 100).toFixed(1)
-        }%, val ${Number.isNaN(m.valAccuracy) ? "-" : `${(m.valAccuracy * 100).toFixed(1)}%`}, lr ${
-          m.lr.toExponential(2)
-        }, ${m.samplesPerSec.toFixed(0)} samples/s`,
-      );
+      log(epochLine(m, cfg));
       if (hooks.shouldStop?.() && pos.epoch < cfg.run.epochs) {
         return { pos, interrupted: true, processed: counters.processed };
       }
@@ -269,6 +278,17 @@ async function runEpochs(
   } finally {
     steps.dispose();
   }
+}
+
+/** An epoch's log line: loss, accuracy (or the pretraining task's error), lr, speed. */
+function epochLine(m: EpochMetrics, cfg: RunExperiment): string {
+  const pct = (v: number) => Number.isNaN(v) ? "-" : `${(v * 100).toFixed(1)}%`;
+  const scores = cfg.run.objective === "motion3d"
+    ? `val MPJPE ${m.valError === undefined ? "-" : m.valError.toFixed(4)}`
+    : `train ${pct(m.trainAccuracy)}, val ${pct(m.valAccuracy)}`;
+  return `epoch ${m.epoch}/${cfg.run.epochs}: loss ${m.trainLoss.toFixed(3)}, ${scores}, lr ${
+    m.lr.toExponential(2)
+  }, ${m.samplesPerSec.toFixed(0)} samples/s`;
 }
 
 /** Micro-batches of an epoch's optimiser steps. */
@@ -311,8 +331,12 @@ async function endEpoch(
     );
   }
   const validate = (pos.epoch + 1) % cfg.eval.every === 0 || pos.epoch + 1 === cfg.run.epochs;
-  const val = validate
+  const motion = cfg.run.objective === "motion3d";
+  const val = validate && !motion
     ? await evaluate(rt, s.model, data.file, data.valIdx, s.spec, TEST_MODE, s.micro)
+    : null;
+  const valMotion = validate && motion
+    ? await evaluateMotion(rt, s.model, data.file, data.valIdx, s.spec, s.micro)
     : null;
   const m: EpochMetrics = {
     ...(pos.runId ? { runId: pos.runId } : {}),
@@ -320,6 +344,7 @@ async function endEpoch(
     trainLoss,
     trainAccuracy: trainAcc,
     valAccuracy: val?.top1 ?? NaN,
+    ...(valMotion ? { valError: valMotion.mpjpe } : {}),
     lr,
     samplesPerSec: speed.processed / speed.seconds,
     seconds: speed.seconds,
@@ -361,8 +386,18 @@ async function finish(
   loop: LoopResult,
   seconds: number,
 ): Promise<TrainSummary> {
-  let final: TrainSummary["final"] = null;
-  if (!loop.interrupted) {
+  let final: TrainSummary["final"] = null, motion: MotionResult | undefined;
+  if (!loop.interrupted && cfg.run.objective === "motion3d") {
+    motion = await evaluateMotion(rt, s.model, data.file, data.valIdx, s.spec, s.micro);
+    // the weights alone (no optimiser state): what --init takes to fine-tune
+    await saveCheckpoint(
+      rt,
+      join(cfg.run.out, ENCODER),
+      s.model,
+      undefined,
+      checkpointMeta(cfg, s, data, loop.pos),
+    );
+  } else if (!loop.interrupted) {
     // The last epoch's weights (or the best validation epoch's), with the test-time views.
     if (cfg.eval.checkpoint === "best" && loop.pos.best.epoch > 0) {
       await loadCheckpoint(rt, join(cfg.run.out, BEST), s.model);
@@ -380,6 +415,7 @@ async function finish(
     bestEpoch: loop.pos.best.epoch,
     bestValAccuracy: loop.pos.best.acc,
     final,
+    ...(motion ? { motion } : {}),
     samplesPerSec: loop.processed / seconds,
     seconds,
     interrupted: loop.interrupted,
@@ -400,7 +436,10 @@ async function initWeights(
   log: (line: string) => void,
 ): Promise<{ init?: InitReport }> {
   if (!cfg.run.init) return {};
-  const report = await initFrom(rt, s.model, cfg.run.init);
+  const source = cfg.run.init === PRETRAINED
+    ? await pretrainedEncoder(cfg.model.preset)
+    : cfg.run.init;
+  const report = await initFrom(rt, s.model, source);
   log(initLine(report));
   return { init: report };
 }
