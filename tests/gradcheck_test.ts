@@ -146,3 +146,11 @@ gpuTest(
       ([a, b]) => ops.mean(ops.permute(ops.narrow(ops.concat([a, b], 1), 1, 1, 3), [2, 0, 1]), [1]),
     ),
 );
+
+gpuTest(
+  "gradcheck: MotionBERT's pretraining loss (joint distances, velocities; odd shapes)",
+  async (rt) => {
+    const { motionLoss } = await import("../training/motion_loss.ts");
+    await gradcheck(rt, "motionLoss", [[2, 5, 3, 3], [2, 5, 3, 3]], ([p, t]) => motionLoss(p, t));
+  },
+);

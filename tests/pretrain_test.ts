@@ -1,0 +1,192 @@
+// Pretraining (`heatformer pretrain`, run.objective motion3d) and what it rests on: layout
+// conversions (COCO-17 / Kinect -> H36M-17, as MotionBERT's coco2h36m), training on a fraction
+// of a split, MotionBERT's pretraining pairs (noisy, masked 2D in, root-relative 3D out) and
+// loss, and a classifier fine-tuned from a pretrained encoder.
+import { layoutByName } from "../data/layouts.ts";
+import { layoutMap, layoutTargets, mapRecord } from "../data/layout_map.ts";
+import { motionPair } from "../data/motion_pretrain.ts";
+import { splitFraction } from "../data/protocols.ts";
+import { DataError, SkeletonFile, type SkeletonRecord } from "../data/schema.ts";
+import { Rng } from "../layers/init.ts";
+import { readSafetensors } from "../io/safetensors.ts";
+import { motionLoss } from "../training/motion_loss.ts";
+import { train } from "../training/trainer.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { gpuTest, readF32 } from "./helpers.ts";
+import { tiny, tinyTest } from "./tiny.ts";
+
+/** One frame, one person, joint j at (j, 10 j, 100 j) with score j. */
+function indexRecord(joints: number): SkeletonRecord {
+  return {
+    name: "r",
+    label: 0,
+    subject: 0,
+    camera: 0,
+    setup: 0,
+    replication: 0,
+    frames: 1,
+    persons: 1,
+    keypoint: Float32Array.from(
+      { length: joints * 3 },
+      (_, i) => Math.floor(i / 3) * 10 ** (i % 3),
+    ),
+    score: Float32Array.from({ length: joints }, (_, j) => j),
+    keypoint2d: null,
+    imgShape: null,
+    splits: ["train"],
+  };
+}
+
+Deno.test("layout map: COCO-17 -> H36M-17 is MotionBERT's coco2h36m", () => {
+  const m = layoutMap("coco17", "h36m17")!;
+  const r = mapRecord(indexRecord(17), 3, m);
+  const x = Array.from({ length: 17 }, (_, j) => r.keypoint[j * 3]);
+  // coco2h36m by hand: root = hips' mean (11, 12), belly = mean(root, neck), neck =
+  // shoulders' mean (5, 6), head = eyes' mean (1, 2), the limbs one to one
+  assertEquals(x, [11.5, 12, 14, 16, 11, 13, 15, 8.5, 5.5, 0, 1.5, 5, 7, 9, 6, 8, 10]);
+  assertEquals(r.keypoint[7 * 3 + 2], 850); // z (here 100 j) is averaged alike
+  assertEquals(r.score![10], 1.5); // and so are the scores
+  // every known conversion names joints its layouts have
+  for (const from of ["coco17", "kinect20", "ntu25"]) {
+    for (const to of layoutTargets(from)) {
+      assertEquals(layoutMap(from, to)!.sources.length, layoutByName(to).joints.length);
+    }
+  }
+  assertEquals(layoutMap("coco17", "coco17"), null);
+  let err = "";
+  try {
+    layoutMap("h36m17", "coco17");
+  } catch (e) {
+    err = (e as Error).message;
+  }
+  assert(err.includes("no conversion from the h36m17 layout to coco17"), err);
+});
+
+Deno.test("train fraction: per class, fixed across seeds, nested, at least one clip", () => {
+  const labels = Array.from({ length: 100 }, (_, i) => i % 3 === 0 ? 0 : i < 90 ? 1 : 2);
+  const idx = labels.map((_, i) => i);
+  const tenth = splitFraction(idx, labels, 0.1), quarter = splitFraction(idx, labels, 0.25);
+  const count = (s: number[], k: number) => s.filter((i) => labels[i] === k).length;
+  // classes of 34, 59 and 7 samples: ceil(0.1 n) each, at least one
+  assertEquals([0, 1, 2].map((k) => count(tenth, k)), [4, 6, 1]);
+  assertEquals([0, 1, 2].map((k) => count(quarter, k)), [9, 15, 2]);
+  assert(tenth.every((i) => quarter.includes(i)), "the 10% clips are among the 25% ones");
+  assertEquals(splitFraction(idx, labels, 0.1), tenth);
+  assertEquals(splitFraction(idx, labels, 1), idx);
+  assert(tenth.join() !== idx.slice(0, tenth.length).join(), "drawn, not the first clips");
+});
+
+/** A 3D record (kinect20-like values: y up, metres) moving over `frames` frames. */
+function walker(frames: number, joints: number): SkeletonRecord {
+  const r = indexRecord(joints);
+  const kp = new Float32Array(frames * joints * 3);
+  for (let f = 0; f < frames; f++) {
+    for (let j = 0; j < joints; j++) {
+      kp.set(
+        [0.1 * f + 0.05 * Math.sin(j), 1 - 0.08 * j, 3 + 0.02 * Math.cos(j * f)],
+        (f * joints + j) * 3,
+      );
+    }
+  }
+  return { ...r, frames, keypoint: kp, score: null };
+}
+
+Deno.test("motion pairs: the 2D view and the root-relative 3D target share one crop", () => {
+  const layout = layoutByName("h36m17");
+  const r = walker(12, 17), frames = [0, 2, 4, 6, 8, 10, 11, 11];
+  const { input, target } = motionPair(r, frames, layout);
+  const T = frames.length, v = 17;
+  for (let t = 0; t < T; t++) {
+    const root = (t * v + layout.root) * 3;
+    assertEquals([target[root], target[root + 1], target[root + 2]], [0, 0, 0]);
+    for (let j = 0; j < v; j++) {
+      const o = (t * v + j) * 3;
+      // image y points down: the 3D y (up) is negated, in the same units as the target
+      assert(Math.abs(input[o] - input[root] - target[o]) < 1e-5, `x t${t} j${j}`);
+      assert(Math.abs(input[o + 1] - input[root + 1] - target[o + 1]) < 1e-5, `y t${t} j${j}`);
+      assertEquals(input[o + 2], 1);
+      assert(Math.abs(input[o]) <= 1 && Math.abs(input[o + 1]) <= 1, "inside the crop");
+    }
+  }
+  // the head (joint 16 of this walker, highest y in 3D) is above the pelvis in the image
+  assert(input[16 * 3 + 1] > input[1], "y is down in the image");
+  // training: noise and masks (10% of frames, 5% of joints zeroed), reproducible by seed
+  const a = motionPair(r, frames, layout, new Rng(5)),
+    b = motionPair(r, frames, layout, new Rng(5));
+  assertEquals(Array.from(a.input), Array.from(b.input));
+  let zeroed = 0, total = 0;
+  for (let s = 0; s < 200; s++) {
+    const p = motionPair(r, frames, layout, new Rng(s));
+    for (let i = 2; i < p.input.length; i += 3) (total++, zeroed += p.input[i] === 0 ? 1 : 0);
+  }
+  const rate = zeroed / total; // 1 - 0.9 x 0.95 = 0.145
+  assert(rate > 0.11 && rate < 0.18, `masked ${rate}`);
+});
+
+gpuTest("motion loss: MPJPE + 20 x velocity MPJPE, by hand", async (rt) => {
+  // one sample, two frames, one joint: predicted (3, 4, 0) then (0, 0, 0) against zeros:
+  // MPJPE (5 + 0) / 2, velocity error |(-3, -4, 0)| = 5, so 2.5 + 20 x 5
+  const pred = rt.tensor(new Float32Array([3, 4, 0, 0, 0, 0]), [1, 2, 1, 3]);
+  const target = rt.tensor(new Float32Array(6), [1, 2, 1, 3]);
+  const [loss] = await readF32(rt, motionLoss(pred, target));
+  assert(Math.abs(loss - 102.5) < 1e-4, `${loss}`);
+});
+
+tinyTest(
+  "pretrain: MotionBERT's task on 3D data (H36M joints); a classifier fine-tunes from it",
+  async (rt, { dir, data }) => {
+    const pre = `${dir}/pre`;
+    const s = await train(
+      rt,
+      tiny(data, pre, {
+        data: { layout: "h36m17" },
+        model: { preset: "motionbert-tiny" },
+        input: { kind: "kp2d", persons: 1 },
+        run: { epochs: 1, objective: "motion3d", recipe: "motionbert-pretrain" },
+      }),
+      false,
+    );
+    assert(s.motion && s.motion.mpjpe > 0 && s.motion.mpjpe < 2, JSON.stringify(s.motion));
+    const enc = await readSafetensors(`${pre}/encoder.safetensors`);
+    assertEquals(enc.tensors.get("model.motion_head.weight")?.shape, [3, 32]);
+    assert(![...enc.tensors.keys()].some((k) => k.startsWith("opt.")), "no optimiser state");
+    const metrics = (await Deno.readTextFile(`${pre}/metrics.jsonl`)).trim().split("\n");
+    assert(JSON.parse(metrics[0]).valError > 0, metrics[0]);
+    // a heatmap classifier of the same widths takes all but its input embedding and head
+    await train(
+      rt,
+      tiny(data, `${dir}/ft`, {
+        data: { layout: "h36m17", trainFraction: 0.5 },
+        model: { preset: "motionbert-tiny" },
+        run: { epochs: 1, init: pre },
+      }),
+      false,
+    );
+    const init = JSON.parse(await Deno.readTextFile(`${dir}/ft/config.json`)).record.init;
+    assert(init.loaded > 20, JSON.stringify(init));
+    assertEquals(init.unexpected, ["motion_head.weight", "motion_head.bias"]);
+    assert(init.missing.includes("head.fc1.weight"), JSON.stringify(init.missing));
+    assertEquals(init.mismatched.map((m: { name: string }) => m.name), ["joints_embed.weight"]);
+  },
+);
+
+tinyTest(
+  "pretrain: refused on 2D data, for other models, and --init pretrained by preset",
+  async (rt, { dir, data }) => {
+    const refused = async (layer: Parameters<typeof tiny>[2], want: string) => {
+      const e = await assertRejects(() => train(rt, tiny(data, `${dir}/x`, layer), false), Error);
+      assert(e.message.includes(want), e.message);
+    };
+    await refused(
+      { input: { kind: "kp2d", persons: 1 }, run: { objective: "motion3d" } },
+      "MotionBERT's task needs its DSTformer",
+    );
+    await refused({ run: { init: "pretrained" } }, "no pretrained encoder for vanilla-tiny");
+    const file = await SkeletonFile.open(data, { layout: "h36m17" });
+    assertEquals(file.meta.layout, "h36m17");
+    assertEquals((await file.read(0)).keypoint.length % 17, 0);
+    await file.close();
+    const bad = await assertRejects(() => SkeletonFile.open(data, { layout: "coco17" }), DataError);
+    assert(bad.message.includes(data), bad.message);
+  },
+);
