@@ -12,6 +12,7 @@ import { readSafetensors } from "../io/safetensors.ts";
 import { motionLoss } from "../training/motion_loss.ts";
 import { train } from "../training/trainer.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { runCli } from "./cli.ts";
 import { gpuTest, readF32 } from "./helpers.ts";
 import { tiny, tinyTest } from "./tiny.ts";
 
@@ -167,6 +168,10 @@ tinyTest(
     assertEquals(init.unexpected, ["motion_head.weight", "motion_head.bias"]);
     assert(init.missing.includes("head.fc1.weight"), JSON.stringify(init.missing));
     assertEquals(init.mismatched.map((m: { name: string }) => m.name), ["joints_embed.weight"]);
+    // eval reads the (ntu25) data converted to the model's H36M joints, as training did
+    const r = await runCli(["eval", `${dir}/ft`, "--json"]);
+    assertEquals(r.code, 0, r.stderr);
+    assert(JSON.parse(r.stdout).top1 >= 0, r.stdout);
   },
 );
 
