@@ -4,7 +4,7 @@
 import { basename, dirname, join } from "node:path";
 import { SkeletonFile } from "../data/schema.ts";
 import { parseLayout } from "../data/layout_file.ts";
-import { layoutTargets } from "../data/layout_map.ts";
+import { layoutTargets, type ScoreOrder } from "../data/layout_map.ts";
 import { type JointLayout, layoutByName, registerLayout, sameLayout } from "../data/layouts.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
 import { writeError } from "../io/atomic.ts";
@@ -79,12 +79,13 @@ export async function openInLayout(
   path: string,
   input: string,
   model: JointLayout | null,
+  scores: ScoreOrder = "mapped",
 ): Promise<SkeletonFile> {
   let file = await SkeletonFile.open(path);
   const own = file.meta.layout;
   if (model && own !== model.name && layoutTargets(own).includes(model.name)) {
     await file.close();
-    file = await SkeletonFile.open(path, { layout: model.name });
+    file = await SkeletonFile.open(path, { layout: model.name, scores });
   }
   try {
     checkLayout(input, layoutByName(file.meta.layout), model);
@@ -179,7 +180,12 @@ export async function evalCommand(
     flag: "--out",
   });
   const rt = await Runtime.create();
-  const file = await openInLayout(dataPath, dataPath, modelLayoutOf(opened[0]));
+  const file = await openInLayout(
+    dataPath,
+    dataPath,
+    modelLayoutOf(opened[0]),
+    opened[0].run?.data.layoutScores,
+  );
   try {
     const idx = split.includes(",")
       ? split.split(",").flatMap((s) => file.split(s))

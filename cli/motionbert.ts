@@ -38,8 +38,9 @@ function importedExperiment(mc: ReturnType<typeof officialArchitecture>["config"
     origin: "import",
     layer: {
       model: { ...model, preset: "motionbert-base" },
-      // its joints are H36M's: COCO-17 data (Penn Action, videos' poses) is read converted
-      data: { layout: "h36m17" },
+      // its joints are H36M's: COCO-17 data (Penn Action, videos' poses) is read converted,
+      // the scores left in COCO's order as MotionBERT's action pipeline leaves them
+      data: { layout: "h36m17", layoutScores: "source" },
       input: { kind: "kp2d", clipLen: input.frames, persons: input.persons, sampling: "resample" },
       eval: { checkpoint: "last" },
       run: { out: resolve(out), recipe: "motionbert-finetune" },

@@ -92,6 +92,16 @@ export function layoutMap(from: string, to: string): LayoutMap | null {
   return { from: src, to: dst, sources: dst.joints.map((j) => names[j].map(index)) };
 }
 
+/** Checks that scores can stay in the source's order (as many joints on both sides). */
+export function checkScoreOrder(m: LayoutMap | null, scores: ScoreOrder): void {
+  if (m && scores === "source" && m.from.joints.length !== m.to.joints.length) {
+    throw new Error(
+      `scores in the source order: ${m.from.name} has ${m.from.joints.length} joints, ` +
+        `${m.to.name} ${m.to.joints.length}`,
+    );
+  }
+}
+
 /** Means of source joints over rows of (..., V, C) values: the target's (..., V', C). */
 function mapRows(x: Float32Array, channels: number, m: LayoutMap): Float32Array {
   const v = m.from.joints.length, w = m.to.joints.length, rows = x.length / (v * channels);
@@ -108,12 +118,25 @@ function mapRows(x: Float32Array, channels: number, m: LayoutMap): Float32Array 
   return out;
 }
 
+/**
+ * How scores convert: "mapped", each target joint's score the mean of its sources' (like the
+ * coordinates); "source", the scores left in the source's joint order, as MotionBERT's action
+ * pipeline does (it appends COCO's scores after coco2h36m: H36M joint j carries COCO joint j's
+ * score), which its released action checkpoints were trained on.
+ */
+export type ScoreOrder = "mapped" | "source";
+
 /** A record in the target layout (keypoints, scores and 2D keypoints alike). */
-export function mapRecord(r: SkeletonRecord, channels: number, m: LayoutMap): SkeletonRecord {
+export function mapRecord(
+  r: SkeletonRecord,
+  channels: number,
+  m: LayoutMap,
+  scores: ScoreOrder = "mapped",
+): SkeletonRecord {
   return {
     ...r,
     keypoint: mapRows(r.keypoint, channels, m),
-    score: r.score && mapRows(r.score, 1, m),
+    score: r.score && (scores === "source" ? r.score : mapRows(r.score, 1, m)),
     keypoint2d: r.keypoint2d && mapRows(r.keypoint2d, 2, m),
   };
 }

@@ -17,7 +17,13 @@ import { batchChecksum, CHECKSUM_KEY, CHECKSUMS } from "./checksum.ts";
 import { toF16Array } from "../runtime/dtype.ts";
 import { type JointLayout, layoutByName, type LayoutName, registerLayout } from "./layouts.ts";
 import { layoutJson, parseLayout } from "./layout_file.ts";
-import { type LayoutMap, layoutMap, mapRecord } from "./layout_map.ts";
+import {
+  checkScoreOrder,
+  type LayoutMap,
+  layoutMap,
+  mapRecord,
+  type ScoreOrder,
+} from "./layout_map.ts";
 
 export const SCHEMA_VERSION = "skeleton/1";
 
@@ -462,13 +468,17 @@ export class SkeletonFile {
     private readonly handle: FileHandle,
     /** The file's own layout where records are converted to meta.layout as they are read. */
     private readonly layoutMap: LayoutMap | null,
+    private readonly scoreOrder: ScoreOrder,
   ) {}
 
   /**
    * Opens a dataset; with `layout`, its records are read converted to that joint layout
    * (data/layout_map.ts: COCO-17 as Human3.6M-17 for MotionBERT's checkpoints, say).
    */
-  static async open(path: string, opts: { layout?: string } = {}): Promise<SkeletonFile> {
+  static async open(
+    path: string,
+    opts: { layout?: string; scores?: ScoreOrder } = {},
+  ): Promise<SkeletonFile> {
     let fh;
     try {
       fh = await open(path, "r");
@@ -526,12 +536,13 @@ export class SkeletonFile {
     let map: LayoutMap | null;
     try {
       map = opts.layout ? layoutMap(meta.layout, opts.layout) : null;
+      checkScoreOrder(map, opts.scores ?? "mapped");
     } catch (e) {
       await fh.close();
       throw new DataError(path, null, (e as Error).message);
     }
     if (map) meta.layout = map.to.name;
-    return new SkeletonFile(path, meta, index, reader, fh, map);
+    return new SkeletonFile(path, meta, index, reader, fh, map, opts.scores ?? "mapped");
   }
 
   get size(): number {
@@ -693,7 +704,7 @@ export class SkeletonFile {
         splits: [...splits.toArray()].map(String),
       });
     }
-    return map ? out.map((r) => mapRecord(r, C, map)) : out;
+    return map ? out.map((r) => mapRecord(r, C, map, this.scoreOrder)) : out;
   }
 
   /** Reads one sample by index (its whole record batch is read). */

@@ -47,6 +47,9 @@ Deno.test("layout map: COCO-17 -> H36M-17 is MotionBERT's coco2h36m", () => {
   assertEquals(x, [11.5, 12, 14, 16, 11, 13, 15, 8.5, 5.5, 0, 1.5, 5, 7, 9, 6, 8, 10]);
   assertEquals(r.keypoint[7 * 3 + 2], 850); // z (here 100 j) is averaged alike
   assertEquals(r.score![10], 1.5); // and so are the scores
+  // MotionBERT's pipeline leaves the scores in COCO's order (H36M joint j gets COCO joint j's)
+  const asMotionbert = mapRecord(indexRecord(17), 3, m, "source");
+  assertEquals(Array.from(asMotionbert.score!), Array.from({ length: 17 }, (_, j) => j));
   // every known conversion names joints its layouts have
   for (const from of ["coco17", "kinect20", "ntu25"]) {
     for (const to of layoutTargets(from)) {
@@ -191,7 +194,12 @@ tinyTest(
     assertEquals(file.meta.layout, "h36m17");
     assertEquals((await file.read(0)).keypoint.length % 17, 0);
     await file.close();
-    const bad = await assertRejects(() => SkeletonFile.open(data, { layout: "coco17" }), DataError);
+    const uneven = await assertRejects(
+    () => SkeletonFile.open(data, { layout: "h36m17", scores: "source" }),
+    DataError,
+  );
+  assert(uneven.message.includes("ntu25 has 25 joints, h36m17 17"), uneven.message);
+  const bad = await assertRejects(() => SkeletonFile.open(data, { layout: "coco17" }), DataError);
     assert(bad.message.includes(data), bad.message);
   },
 );

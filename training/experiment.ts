@@ -27,6 +27,9 @@ const DataSchema = z.object({
   layout: z.string().min(1).nullable().describe(
     "read the data converted to this joint layout (h36m17: MotionBERT's order); none: its own",
   ),
+  layoutScores: z.enum(["mapped", "source"]).describe(
+    "with data.layout: mapped (averaged like the joints) | source (MotionBERT's: COCO order)",
+  ),
   trainFraction: z.number().gt(0).max(1).describe(
     "train on this fraction of the training split (per class, the same clips for every seed)",
   ),
@@ -150,6 +153,8 @@ export interface DataSection {
   path: string | null;
   split: string;
   layout: string | null;
+  /** How scores follow a layout conversion (data/layout_map.ts ScoreOrder). */
+  layoutScores: "mapped" | "source";
   trainFraction: number;
 }
 
@@ -383,7 +388,7 @@ function modelDefaults(): Omit<ModelSection, "preset"> {
  * recipe over these; the `cpu` recipe is these values.
  */
 export const DEFAULT_EXPERIMENT: Experiment = {
-  data: { path: null, split: "synth", layout: null, trainFraction: 1 },
+  data: { path: null, split: "synth", layout: null, layoutScores: "mapped", trainFraction: 1 },
   input: {
     kind: "heatmap",
     heatmap: "joint",

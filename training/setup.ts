@@ -92,7 +92,10 @@ export function splitUnion(file: SkeletonFile, name: string): number[] {
 
 export async function openData(cfg: RunExperiment): Promise<RunData> {
   const path = cfg.data.path ? resolve(cfg.data.path) : await builtinDataset(cfg.run.out);
-  const file = await SkeletonFile.open(path, { layout: cfg.data.layout ?? undefined });
+  const file = await SkeletonFile.open(path, {
+    layout: cfg.data.layout ?? undefined,
+    scores: cfg.data.layoutScores,
+  });
   try {
     checkData(cfg, file);
     const [trainSplit, valSplit] = splitNames(cfg.data.split);
