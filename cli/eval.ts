@@ -21,7 +21,7 @@ import type { Experiment } from "../training/experiment.ts";
 import { readRunConfig } from "../training/experiment_file.ts";
 import { readMetrics } from "../training/metrics_file.ts";
 import { ensemble, type EvalScores, evaluateScores, summarize } from "../training/evaluate.ts";
-import { builtinDataset, inputSpecOf } from "../training/setup.ts";
+import { builtinDataset, inputSpecOf, splitUnion } from "../training/setup.ts";
 import { printJson, UsageError } from "./output.ts";
 import { checkOutputs, realPath } from "./writes.ts";
 import { positiveInt } from "./output.ts";
@@ -113,7 +113,15 @@ export async function openTarget(target: string, which?: "last" | "best") {
     );
   }
   const mc = JSON.parse(st.metadata.config) as ModelConfig;
-  return { ckpt, runDir, metadata: st.metadata, mc, run };
+  if (mc.classes === 0) {
+    throw new UsageError(
+      `${ckpt}: a pretraining checkpoint (MotionBERT's task: 3D motion, no classifier); ` +
+        `fine-tune a classifier from it with train --init ${target}`,
+    );
+  }
+  const layoutScores =
+    (run?.data.layoutScores ?? st.metadata.layout_scores ?? "mapped") as ScoreOrder;
+  return { ckpt, runDir, metadata: st.metadata, mc, run, layoutScores };
 }
 
 /**
@@ -180,16 +188,17 @@ export async function evalCommand(
     flag: "--out",
   });
   const rt = await Runtime.create();
-  const file = await openInLayout(
-    dataPath,
-    dataPath,
-    modelLayoutOf(opened[0]),
-    opened[0].run?.data.layoutScores,
-  );
+  const scores = new Set(opened.map((t) => t.layoutScores));
+  if (scores.size > 1) {
+    throw new UsageError(
+      `--ensemble: the runs read their data's scores differently (${[...scores].join(", ")})`,
+    );
+  }
+  const file = await openInLayout(dataPath, dataPath, modelLayoutOf(opened[0]), [...scores][0]);
   try {
     const idx = split.includes(",")
-      ? split.split(",").flatMap((s) => file.split(s))
-      : file.split(split);
+      ? split.split(",").flatMap((s) => splitUnion(file, s))
+      : splitUnion(file, split);
     const mode = {
       ...TEST_MODE,
       // the run's own test protocol unless the flags say otherwise

@@ -90,6 +90,7 @@ export async function importMotionbert(ckpt: string, o: ImportFlags): Promise<vo
       config: JSON.stringify(arch.config),
       input: JSON.stringify(inputSpecOf(experiment)),
       layout: JSON.stringify(layoutJson(layoutByName("h36m17"))),
+      layout_scores: "source",
       classes: JSON.stringify(names),
       position: JSON.stringify({ epoch: 0, batch: 0, best: { epoch: -1, acc: -1 } }),
       imported: resolve(ckpt),

@@ -191,7 +191,7 @@ export async function predictCommand(
         const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
         path = await sequenceAsArrow(input, layout, classes!, tmp);
       }
-      const file = await openInLayout(path, input, modelLayout, t.run?.data.layoutScores);
+      const file = await openInLayout(path, input, modelLayout, t.layoutScores);
       try {
         const names = classes ?? file.meta.classes;
         if (names.length !== t.mc.classes) {

@@ -3,10 +3,19 @@
 // vertical axis (training), projected orthographically to (x, y) in image orientation (y
 // down), normalised by crop_scale exactly as the fine-tuning input is (data/keypoints.ts: the
 // same box maps the 3D target, so input and target share one scale), then noised and masked;
-// the target is root-relative (MotionBERT's rootrel). MotionBERT's noise is fitted to a 2D
-// detector's errors (its synthetic_noise.pth, not published as numbers); here it has the same
-// structure: per-joint offsets drawn at keyframes and interpolated over the frames, a small
-// per-frame jitter, and a confidence that falls with the offset.
+// the target is root-relative (MotionBERT's rootrel).
+//
+// Where this differs from MotionBERT (its train.py, augmentation.py, MB_pretrain.yaml):
+// - its noise is fitted to a 2D detector's errors (synthetic_noise.pth, not published as
+//   numbers); here it has the same structure: per-joint offsets drawn at keyframes and
+//   interpolated over the frames, a small per-frame jitter, a confidence falling with the offset;
+// - it masks whole frames per batch (one draw of T), here per sample;
+// - the turn (+-45 degrees) and crop_scale's ratio in [1, 3] are heatformer's: its 3D data come
+//   in camera coordinates from several views already, heatformer's from Kinect's few;
+// - its clips are 243 contiguous frames; here the experiment's sampling picks them, so the
+//   velocity term sees the sampled steps;
+// - no 2D-only data (its train_2d curriculum), and no scale-normalised loss term
+//   (training/motion_loss.ts).
 import type { Rng } from "../layers/init.ts";
 import { cropBox } from "./keypoints.ts";
 import { flipPermutation, type JointLayout } from "./layouts.ts";
@@ -40,6 +49,11 @@ export const MOTION_NOISE: MotionNoise = {
   flip: 0.5,
 };
 
+/** Whether the 3 values at `o` are a joint (all zeros: absent). */
+export function present3(x: ArrayLike<number>, o: number): boolean {
+  return x[o] !== 0 || x[o + 1] !== 0 || x[o + 2] !== 0;
+}
+
 /** One training pair: input (T, V, 3) as (x, y, confidence), target (T, V, 3) root-relative. */
 export interface MotionPair {
   input: Float32Array;
@@ -66,7 +80,7 @@ function clip3d(
     for (let j = 0; j < v; j++) {
       const k = (f * v + j) * 3, o = (t * v + j) * 3;
       const [x, y, z] = [r.keypoint[k], r.keypoint[k + 1], r.keypoint[k + 2]];
-      if (x === 0 && y === 0 && z === 0) continue; // absent stays absent (zeros)
+      if (!present3(r.keypoint, k)) continue; // absent stays absent (zeros)
       out[o] = c * (x - cx) + s * (z - cz);
       out[o + 1] = -y;
       out[o + 2] = -s * (x - cx) + c * (z - cz);
@@ -109,14 +123,17 @@ export function motionPair(
   if (rng && rng.uniform() < n.flip) p = mirror(p, flipPermutation(layout));
   const input = new Float32Array(T * v * 3), target = new Float32Array(T * v * 3);
   for (let i = 0; i < T * v; i++) {
-    const present = p[i * 3] !== 0 || p[i * 3 + 1] !== 0 || p[i * 3 + 2] !== 0;
-    input.set([p[i * 3], p[i * 3 + 1], present ? 1 : 0], i * 3);
+    input.set([p[i * 3], p[i * 3 + 1], present3(p, i * 3) ? 1 : 0], i * 3);
   }
   const box = cropBox(input, rng ? 1 + 2 * rng.uniform() : 2);
   if (!box) return { input: new Float32Array(T * v * 3), target };
   const k = 2 / box.scale, x0 = box.xs + box.scale / 2, y0 = box.ys + box.scale / 2;
   for (let t = 0; t < T; t++) {
     const root = (t * v + layout.root) * 3;
+    if (input[root + 2] === 0) {
+      input.fill(0, t * v * 3, (t + 1) * v * 3); // no root, no root-relative target: a blank frame
+      continue;
+    }
     for (let j = 0; j < v; j++) {
       const o = (t * v + j) * 3;
       if (input[o + 2] === 0) continue;
@@ -156,8 +173,7 @@ function mirror(p: Float32Array, perm: readonly number[]): Float32Array {
   for (let row = 0; row < p.length / (3 * v); row++) {
     for (let j = 0; j < v; j++) {
       const s = (row * v + perm[j]) * 3, o = (row * v + j) * 3;
-      const absent = p[s] === 0 && p[s + 1] === 0 && p[s + 2] === 0;
-      out.set(absent ? [0, 0, 0] : [-p[s], p[s + 1], p[s + 2]], o);
+      out.set(present3(p, s) ? [-p[s], p[s + 1], p[s + 2]] : [0, 0, 0], o);
     }
   }
   return out;

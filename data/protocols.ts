@@ -43,7 +43,11 @@ export function splitFraction(
 ): number[] {
   if (fraction >= 1) return [...indices];
   const byClass = new Map<number, number[]>();
-  for (const i of indices) byClass.set(labels[i], [...(byClass.get(labels[i]) ?? []), i]);
+  for (const i of indices) {
+    const members = byClass.get(labels[i]);
+    if (members) members.push(i);
+    else byClass.set(labels[i], [i]);
+  }
   const kept: number[] = [];
   for (const [label, members] of byClass) {
     const rng = new Rng(0x5eed).fork(label);

@@ -13,12 +13,14 @@
 //   backbone.ts_attn.i                            levels.i.fuse
 //   backbone.norm, backbone.pre_logits.fc         norm, pre_logits
 //   head.{fc1,bn,fc2}                             head.{fc1,bn,fc2}
+//   backbone.head               (3, rep)          motion_head (a pretraining model: 0 classes)
 //
 // Checkpoints hold these keys behind prefixes: "module." (nn.DataParallel), "backbone." in an
 // action checkpoint (its "model" entry), none in a pretraining checkpoint (its "model_pos"
 // entry, the backbone alone). A reader that flattens the whole checkpoint gives "model." /
-// "model_pos." in front. The backbone's pose head (backbone.head, dim_rep -> 3) and batch
-// norm's num_batches_tracked have no heatformer counterpart: the action model never uses them.
+// "model_pos." in front. The backbone's pose head (backbone.head, dim_rep -> 3) is unused by an
+// action model (a pretraining model has it as motion_head); batch norm's num_batches_tracked has
+// no heatformer counterpart.
 import type { Module } from "../layers/module.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 
@@ -51,6 +53,9 @@ export function officialName(name: string): string {
   if (pre) return `backbone.pre_logits.fc.${pre[1]}`;
   if (/^(joints_embed|norm)\.(weight|bias)$/.test(name)) return `backbone.${name}`;
   if (/^head\.(fc1|fc2|bn)\.\w+$/.test(name)) return name;
+  // a pretraining model's pose head is the backbone's own (dim_rep -> 3)
+  const pose = name.match(/^motion_head\.(weight|bias)$/);
+  if (pose) return `backbone.head.${pose[1]}`;
   throw new Error(`${name}: not a parameter of MotionBERT's action model`);
 }
 

@@ -4,7 +4,7 @@
 // loss, and a classifier fine-tuned from a pretrained encoder.
 import { layoutByName } from "../data/layouts.ts";
 import { layoutMap, layoutTargets, mapRecord } from "../data/layout_map.ts";
-import { motionPair } from "../data/motion_pretrain.ts";
+import { MOTION_NOISE, motionPair } from "../data/motion_pretrain.ts";
 import { splitFraction } from "../data/protocols.ts";
 import { DataError, SkeletonFile, type SkeletonRecord } from "../data/schema.ts";
 import { Rng } from "../layers/init.ts";
@@ -125,6 +125,23 @@ Deno.test("motion pairs: the 2D view and the root-relative 3D target share one c
   }
   const rate = zeroed / total; // 1 - 0.9 x 0.95 = 0.145
   assert(rate > 0.11 && rate < 0.18, `masked ${rate}`);
+  // a flip alone (no turn, noise or mask): left and right swap, x negates, in both
+  const flipOnly = { ...MOTION_NOISE, rotation: 0, keyframeStd: 0, frameStd: 0, jointMask: 0 };
+  const f = motionPair(r, frames, layout, new Rng(1), { ...flipOnly, frameMask: 0, flip: 1 });
+  // the same draws unflipped (the flip's draw is made either way, so the crop ratio agrees)
+  const u = motionPair(r, frames, layout, new Rng(1), { ...flipOnly, frameMask: 0, flip: 0 });
+  const [lw, rw] = [layout.joints.indexOf("left_wrist"), layout.joints.indexOf("right_wrist")];
+  for (let c = 0; c < 3; c++) {
+    const sign = c === 0 ? -1 : 1;
+    assert(Math.abs(f.target[lw * 3 + c] - sign * u.target[rw * 3 + c]) < 1e-5, `target c${c}`);
+  }
+  assert(f.input[lw * 3] * u.input[rw * 3] < 0, "the mirrored wrist is on the other side");
+  // a frame without its root: nothing to be relative to, so a blank frame
+  const rootless = walker(12, 17);
+  rootless.keypoint.fill(0, 2 * 17 * 3, 2 * 17 * 3 + 3); // frame 2's pelvis
+  const blank = motionPair(rootless, frames, layout);
+  assert(blank.input.subarray(17 * 3, 2 * 17 * 3).every((x) => x === 0), "frame 1 (frame 2) blank");
+  assert(blank.target.subarray(17 * 3, 2 * 17 * 3).every((x) => x === 0), "and its target");
 });
 
 gpuTest("motion loss: MPJPE + 20 x velocity MPJPE, by hand", async (rt) => {
@@ -154,6 +171,11 @@ tinyTest(
     const enc = await readSafetensors(`${pre}/encoder.safetensors`);
     assertEquals(enc.tensors.get("model.motion_head.weight")?.shape, [3, 32]);
     assert(![...enc.tensors.keys()].some((k) => k.startsWith("opt.")), "no optimiser state");
+    // no classifier to evaluate; its pose head exports as MotionBERT's backbone.head
+    const ev = await runCli(["eval", pre]);
+    assert(ev.code === 2 && ev.stderr.includes("a pretraining checkpoint"), ev.stderr);
+    const ex = await runCli(["export", "motionbert", pre, "-o", `${dir}/pre.pt`, "--json"]);
+    assertEquals(ex.code, 0, ex.stderr);
     const metrics = (await Deno.readTextFile(`${pre}/metrics.jsonl`)).trim().split("\n");
     assert(JSON.parse(metrics[0]).valError > 0, metrics[0]);
     // a heatmap classifier of the same widths takes all but its input embedding and head
@@ -195,11 +217,11 @@ tinyTest(
     assertEquals((await file.read(0)).keypoint.length % 17, 0);
     await file.close();
     const uneven = await assertRejects(
-    () => SkeletonFile.open(data, { layout: "h36m17", scores: "source" }),
-    DataError,
-  );
-  assert(uneven.message.includes("ntu25 has 25 joints, h36m17 17"), uneven.message);
-  const bad = await assertRejects(() => SkeletonFile.open(data, { layout: "coco17" }), DataError);
+      () => SkeletonFile.open(data, { layout: "h36m17", scores: "source" }),
+      DataError,
+    );
+    assert(uneven.message.includes("ntu25 has 25 joints, h36m17 17"), uneven.message);
+    const bad = await assertRejects(() => SkeletonFile.open(data, { layout: "coco17" }), DataError);
     assert(bad.message.includes(data), bad.message);
   },
 );

@@ -13,6 +13,7 @@ import type { Module } from "../layers/module.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { ConfigError } from "./experiment.ts";
 import { readRunConfig } from "./experiment_file.ts";
+import { ENCODER } from "./run_folder.ts";
 
 export interface InitReport {
   source: string;
@@ -30,6 +31,9 @@ async function checkpointOf(source: string): Promise<string> {
   const stat = await Deno.stat(source).catch(() => null);
   if (!stat) throw new ConfigError(`run.init: ${source} does not exist`);
   if (!stat.isDirectory) return source;
+  // a pretraining run: its final weights without optimiser state
+  const encoder = join(source, ENCODER);
+  if (await Deno.stat(encoder).catch(() => null)) return encoder;
   const which = await readRunConfig(source).then((r) => r.experiment.eval.checkpoint, () => "last");
   return join(source, `${which}.safetensors`);
 }

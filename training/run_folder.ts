@@ -146,6 +146,8 @@ export function checkpointMeta(cfg: RunExperiment, s: Setup, data: RunData, pos:
     data: JSON.stringify({ path: data.path, split: cfg.data.split }),
     // the layout and class names, so that predict works on new data without the training file
     layout: JSON.stringify(layoutJson(s.layout)),
+    // how the data's scores followed a layout conversion, for eval / predict of the file alone
+    layout_scores: cfg.data.layoutScores,
     classes: JSON.stringify(data.file.meta.classes),
     position: JSON.stringify(pos),
   };
