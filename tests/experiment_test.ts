@@ -245,7 +245,11 @@ Deno.test("experiment: every committed config file resolves (NW-UCLA's streams l
       // every run resolves
       const { planSweep } = await import("../sweep/spec.ts");
       const runs = (await planSweep(f)).runs.length;
-      const want: Record<string, number> = { "ntu60-table1": 39, "penn-pretrained": 10 };
+      const want: Record<string, number> = {
+        "ntu60-table1": 39,
+        "penn-pretrained": 10,
+        "penn-pretrained-seeds": 8,
+      };
       assertEquals(runs, want[f.split("/").pop()!.replace(".json", "")] ?? 8, f);
       continue;
     }

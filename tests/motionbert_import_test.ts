@@ -72,6 +72,9 @@ Deno.test({
         2,
         5,
       ]);
+      // its data: COCO-17 read in H36M's order, the scores left in COCO's (MotionBERT's pipeline)
+      const run = JSON.parse(await Deno.readTextFile(`${dir}/${ck}/config.json`));
+      assertEquals([run.data.layout, run.data.layoutScores], ["h36m17", "source"]);
       const p = await runCli(["predict", `${dir}/${ck}`, `${dir}/x.npy`, "--raw", "--json"]);
       assertEquals(p.code, 0, p.stderr);
       close(logitsOf(p.stdout), want, ck);
