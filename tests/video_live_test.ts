@@ -1,0 +1,151 @@
+// Live video inputs for `predict`: which inputs are read live, real footage fed to stdin while the
+// predictions come out (each window's line before the stream ends), and inputs FFmpeg cannot
+// open. The footage test takes about half a minute on 2 cores (MoveNet Lightning, 4 s of
+// vtest.avi at 5 frames/s).
+import { join } from "node:path";
+import { isLiveInput } from "../data/video_live.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { cli, finished, spawnCli } from "./cli.ts";
+import { coco17Run, NO_FFMPEG, NO_MODELS, NO_SAMPLES, videoTest, VTEST } from "./video.ts";
+
+videoTest("live inputs: stdin, URLs, named pipes and devices; files are not", [], async (dir) => {
+  const fifo = join(dir, "fifo"), file = join(dir, "clip.mp4");
+  assert((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success, "mkfifo");
+  await Deno.writeTextFile(file, "");
+  for (
+    const live of ["-", "rtsp://camera.local/stream", "http://host/clip.mp4", fifo, "/dev/null"]
+  ) {
+    assert(await isLiveInput(live), live);
+  }
+  for (const notLive of [file, join(dir, "missing.mp4"), "lavfi-looking=name"]) {
+    assert(!await isLiveInput(notLive), notLive);
+  }
+});
+
+/** Seconds since `t0`. */
+const since = (t0: number) => (performance.now() - t0) / 1000;
+
+/** A child's stdout lines as they come, each with the seconds since `t0` it arrived at. */
+function collectLines(child: Deno.ChildProcess, t0: number) {
+  const lines: { text: string; at: number }[] = [];
+  let first: () => void = () => {};
+  const firstLine = new Promise<void>((r) => first = r);
+  const done = (async () => {
+    let rest = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const all = (rest + chunk).split("\n");
+      rest = all.pop()!;
+      for (const text of all) lines.push({ text, at: since(t0) }), first();
+    }
+  })();
+  return { lines, firstLine, done };
+}
+
+/** Writes `bytes` to a stream at `seconds` of footage per second of wall clock. */
+async function writePaced(
+  w: WritableStreamDefaultWriter<Uint8Array>,
+  bytes: Uint8Array,
+  seconds: number,
+) {
+  const pieces = Math.max(1, Math.round(seconds * 10));
+  for (let k = 0; k < pieces; k++) {
+    const from = Math.floor((k * bytes.length) / pieces);
+    await w.write(bytes.subarray(from, Math.floor(((k + 1) * bytes.length) / pieces)));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+videoTest("predict RUN -: each window printed as it ends, while the stream still plays", [
+  NO_FFMPEG,
+  NO_SAMPLES,
+  NO_MODELS,
+], async (dir) => {
+  const run = await coco17Run(dir);
+  // 4 s of real footage as a stream (NUT, the packets as recorded), fed at its own pace; after
+  // 3 s of it the stream pauses until the first prediction is out: one printed only at the
+  // stream's end (or held in a buffer) never comes, and the test fails on the timeout
+  const nut = await new Deno.Command("ffmpeg", {
+    args: ["-v", "error", "-i", VTEST, "-t", "4", "-c", "copy", "-f", "nut", "pipe:1"],
+    stdout: "piped",
+  }).output();
+  assert(nut.success, "ffmpeg cut the clip");
+  const bytes = nut.stdout, part = Math.floor(bytes.length * 3 / 4);
+  const t0 = performance.now();
+  const child = spawnCli(
+    [
+      "predict",
+      run,
+      "-",
+      "--fps",
+      "5",
+      "--window",
+      "1s",
+      "--stride",
+      "1s",
+      "--top-k",
+      "1",
+      "--json",
+    ],
+    {},
+    "piped",
+  );
+  const out = collectLines(child, t0), stderr = new Response(child.stderr).text();
+  const stdin = child.stdin.getWriter();
+  await writePaced(stdin, bytes.subarray(0, part), 3);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<string>((r) => timer = setTimeout(() => r("timeout"), 120_000));
+  const paused = await Promise.race([out.firstLine.then(() => "line"), timeout]);
+  const resumed = since(t0);
+  clearTimeout(timer);
+  assertEquals(paused, "line", "no window printed while the stream was paused");
+  await writePaced(stdin, bytes.subarray(part), 1);
+  await stdin.close();
+  const ended = since(t0);
+  const { code } = await child.status;
+  await out.done;
+  assertEquals(code, 0, await stderr);
+  const windows = out.lines.map((l) => JSON.parse(l.text));
+  assertEquals(windows.map((w) => [w.name, w.start, w.end]), [
+    ["stdin@0.00-1.00s", 0, 1],
+    ["stdin@1.00-2.00s", 1, 2],
+    ["stdin@2.00-3.00s", 2, 3],
+    ["stdin@3.00-4.00s", 3, 4],
+  ]);
+  assert(windows.every((w) => w.input === "-" && ["a", "b"].includes(w.top[0].class)), "classes");
+  const first = out.lines[0].at;
+  assert(first <= resumed, `first line at ${first} s, after the stream resumed at ${resumed} s`);
+  console.log(`first window at ${first.toFixed(1)} s, stream ended at ${ended.toFixed(1)} s`);
+});
+
+videoTest("predict on a live input FFmpeg cannot open: one line naming it, exit 1", [
+  NO_FFMPEG,
+  NO_MODELS,
+], async (dir) => {
+  const run = await coco17Run(dir);
+  const cases: [string[], string, string][] = [
+    [["--input-format", "lavfi", "nosuchfilter"], "nosuchfilter", "No such filter: 'nosuchfilter'"],
+    [["--input-format", "v4l2", "/dev/video99"], "/dev/video99", "Cannot open video device"],
+    [["-"], "stdin", "Invalid data found when processing input"],
+  ];
+  for (const [args, name, why] of cases) {
+    const child = spawnCli(["predict", run, ...args], {}, "piped");
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("not a video\n")).catch(() => {});
+    await w.close().catch(() => {});
+    const r = await finished(child);
+    assertEquals(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, r.stderr);
+    assert(lines[0].startsWith(`heatformer: error: ${name}: cannot open it (ffmpeg: `), lines[0]);
+    assert(lines[0].includes(why), lines[0]);
+    assertEquals(r.stdout, "");
+  }
+  // with --json, the error object names the input too
+  const r = await cli("predict", run, "--input-format", "lavfi", "nosuchfilter", "--json");
+  assertEquals(JSON.parse(r.stdout).error, {
+    message: "nosuchfilter: cannot open it (ffmpeg: No such filter: 'nosuchfilter')",
+    file: "nosuchfilter",
+    record: null,
+    code: 1,
+  });
+});
