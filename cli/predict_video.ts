@@ -76,7 +76,9 @@ export class VideoInputs {
     if (this.o.inputFormat || await isLiveInput(input)) {
       return await openLive({ input, format: this.o.inputFormat }, opts);
     }
-    const info = await probeVideo(input);
+    const probed = await probeVideo(input);
+    // the frames' rate: --fps, else the video's own
+    const info = { ...probed, fps: opts.fps ?? probed.fps };
     return { info, frames: decodeVideo(info, opts), stop: () => {} };
   }
 
