@@ -1,6 +1,7 @@
 // People followed across a video's frames: each frame's poses are matched to the tracks seen in
-// the last `maxGap` frames by box IoU and keypoint similarity (COCO's OKS), greedily from the
-// most similar pair; an unmatched pose starts a track, so an id survives a short occlusion. The
+// the last `maxGap` frames by box IoU and keypoint similarity (COCO's OKS) with where each track
+// is headed (its pose moved on at its last pace), greedily from the most similar pair; an
+// unmatched pose starts a track, so an id survives a short occlusion. The
 // `maxPersons` most present tracks of a video, or of a window of its frames, are kept as M x T
 // arrays, with score 0 (and keypoints 0) in the frames where a track was not seen.
 import { COCO17_JOINTS, MIN_KEYPOINT_SCORE, type Pose } from "./pose/estimator.ts";
@@ -21,6 +22,8 @@ interface Track {
   id: number;
   last: Pose;
   lastFrame: number;
+  /** pixels per frame of the box's centre (null until seen twice) */
+  v: [number, number] | null;
   /** frame index -> pose */
   poses: Map<number, Pose>;
 }
@@ -50,6 +53,15 @@ export function oks(a: Pose, b: Pose): number {
 
 /** How alike a track's last pose and a new one are: the mean of box IoU and OKS. */
 export const similarity = (a: Pose, b: Pose) => (boxIou(a.box, b.box) + oks(a, b)) / 2;
+
+/** A pose moved by (dx, dy) pixels. */
+function shifted(p: Pose, dx: number, dy: number): Pose {
+  const xy = p.xy.map((v, i) => v + (i % 2 ? dy : dx));
+  const [x1, y1, x2, y2] = p.box;
+  return { ...p, xy, box: [x1 + dx, y1 + dy, x2 + dx, y2 + dy] };
+}
+
+const centre = (p: Pose) => [(p.box[0] + p.box[2]) / 2, (p.box[1] + p.box[3]) / 2];
 
 export class Tracker {
   #tracks: Track[] = [];
@@ -82,7 +94,11 @@ export class Tracker {
   add(poses: Pose[]): number[] {
     const t = this.#frames++;
     const live = this.#tracks.filter((k) => this.#live(k, t));
-    const pairs = live.flatMap((k) => poses.map((p, i) => ({ k, i, s: similarity(k.last, p) })))
+    const pairs = live.flatMap((k) => {
+      const [vx, vy] = k.v ?? [0, 0], dt = t - k.lastFrame;
+      const ahead = shifted(k.last, vx * dt, vy * dt);
+      return poses.map((p, i) => ({ k, i, s: similarity(ahead, p) }));
+    })
       .filter((x) => x.s >= this.minSimilarity)
       .sort((a, b) => b.s - a.s);
     const ids = new Array<number>(poses.length).fill(-1), used = new Set<Track>();
@@ -96,6 +112,7 @@ export class Tracker {
         id: this.#nextId++,
         last: p,
         lastFrame: t,
+        v: null,
         poses: new Map([[t, p]]),
       };
       this.#tracks.push(k), (ids[i] = k.id);
@@ -103,7 +120,11 @@ export class Tracker {
     return ids;
   }
 
+  /** Continues a track with frame t's pose, its velocity the mean of the last and the new. */
   #extend(k: Track, p: Pose, t: number): void {
+    const [x0, y0] = centre(k.last), [x1, y1] = centre(p), dt = t - k.lastFrame;
+    const v: [number, number] = [(x1 - x0) / dt, (y1 - y0) / dt];
+    k.v = k.v ? [(k.v[0] + v[0]) / 2, (k.v[1] + v[1]) / 2] : v;
     k.last = p, (k.lastFrame = t), k.poses.set(t, p);
   }
 

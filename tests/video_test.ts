@@ -57,6 +57,17 @@ Deno.test("tracking: ids kept through a short occlusion, the most present kept, 
   assertEquals(keypoint[(0 * 6 + 2) * 34], 0);
 });
 
+Deno.test("tracking: a walker keeps their id through a gap wider than their box", () => {
+  // 12 pixels a frame, boxes 20 wide: unseen in frames 3-5 (their box moved 48 pixels), found
+  // where their pace takes them
+  const tr = new Tracker({ maxGap: 3 });
+  const ids = [0, 1, 2, 6].map((t) => {
+    while (tr.frames < t) tr.add([]);
+    return tr.add([pose(10 + 12 * t, 10)])[0];
+  });
+  assertEquals(ids, [0, 0, 0, 0]);
+});
+
 Deno.test("tracking: a window's most present people; poses before a frame forgotten", () => {
   const tr = new Tracker({ maxGap: 1 });
   // A in frames 0-5, B in frames 3-5 only, C in frames 0-1 only
