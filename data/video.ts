@@ -42,13 +42,13 @@ const INSTALL = "install FFmpeg (Debian / Ubuntu: apt-get install ffmpeg; macOS:
 
 /**
  * Runs ffprobe / ffmpeg, turning a missing executable into a message naming the package; its
- * stdin is ours where it reads the input from there (`-i -`).
+ * stdin is ours where it reads the input from there (`-i -`), piped where it encodes our frames.
  */
 export function spawnTool(
   tool: string,
   args: string[],
   file: string,
-  stdin: "null" | "inherit" = "null",
+  stdin: "null" | "inherit" | "piped" = "null",
 ): Deno.ChildProcess {
   try {
     return new Deno.Command(tool, { args, stdin, stdout: "piped", stderr: "piped" }).spawn();
