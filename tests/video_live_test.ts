@@ -3,7 +3,7 @@
 // open. The footage test takes about half a minute on 2 cores (MoveNet Lightning, 4 s of
 // vtest.avi at 5 frames/s).
 import { join } from "node:path";
-import { isLiveInput } from "../data/video_live.ts";
+import { isLiveInput, openLive, outputStream } from "../data/video_live.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { cli, finished, spawnCli } from "./cli.ts";
 import { coco17Run, NO_FFMPEG, NO_MODELS, NO_SAMPLES, videoTest, VTEST } from "./video.ts";
@@ -21,6 +21,37 @@ videoTest("live inputs: stdin, URLs, named pipes and devices; files are not", []
     assert(!await isLiveInput(notLive), notLive);
   }
 });
+
+Deno.test("live inputs: the size and rate of ffmpeg's output stream line", () => {
+  const line = (size: string, rate: string) =>
+    `[info]   Stream #0:0: Video: rawvideo (RGB[24] / 0x18424752), rgb24(progressive), ${size} ` +
+    `[SAR 1:1 DAR 4:3], q=2-31, 46080 kb/s, ${rate} fps, ${rate} tbn`;
+  assertEquals(outputStream(line("320x240", "25")), { width: 320, height: 240, fps: 25 });
+  assertEquals(outputStream(line("1920x1080", "29.97")), { width: 1920, height: 1080, fps: 29.97 });
+  assertEquals(outputStream(line("64x48", "1k"))?.fps, 1000);
+  assertEquals(outputStream("[info]   Stream #0:0: Video: rawvideo, rgb24, 320x240, 25 tbr"), null);
+});
+
+videoTest(
+  "live inputs: a lavfi source decoded as it comes, resampled and cut",
+  [NO_FFMPEG],
+  async () => {
+    const input = { input: "testsrc=duration=3:size=64x48:rate=25", format: "lavfi" };
+    for (
+      const [o, times] of [
+        [{}, [0, 0.04, 0.08]],
+        [{ fps: 5, start: 1, end: 2 }, [1, 1.2, 1.4, 1.6, 1.8]],
+      ] as const
+    ) {
+      const v = await openLive(input, o);
+      assertEquals([v.info.width, v.info.height, v.info.fps], [64, 48, "fps" in o ? 5 : 25]);
+      const got: number[] = [];
+      for await (const f of v.frames) got.push(Math.round(f.time * 100) / 100);
+      assertEquals(got.slice(0, times.length), [...times]);
+      assertEquals(got.length, "fps" in o ? 5 : 75);
+    }
+  },
+);
 
 /** Seconds since `t0`. */
 const since = (t0: number) => (performance.now() - t0) / 1000;
