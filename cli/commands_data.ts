@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { convertCommand, inspectCommand, renderCommand } from "./data.ts";
 import { runCommand } from "./output.ts";
 import { posesCommand } from "./poses.ts";
+import { renderVideoCommand } from "./render_video.ts";
 import { reportCommand } from "./report.ts";
 
 /** The flags of the pose estimator and the decoding (poses, and predict on videos). */
@@ -103,7 +104,9 @@ export function addDataCommands(program: Command): void {
     .option("--width <px>", "--video to a .png: pixels across a frame in the sheet", "384")
     .option("--force", "replace existing output files (never the input)")
     .option("--json", "print one JSON object")
-    .action((file, o) => runCommand(() => renderCommand(file, o), o));
+    .action((file, o) =>
+      runCommand(() => o.video ? renderVideoCommand(file, o) : renderCommand(file, o), o)
+    );
 
   program.command("report")
     .description("one self-contained HTML page comparing runs: table, curves, config differences")

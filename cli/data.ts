@@ -11,7 +11,6 @@ import { SkeletonFile, type WriteReport, writeSkeletonArrow } from "../data/sche
 import { writeError } from "../io/atomic.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { nonNegativeInt, positiveInt, printJson, UsageError } from "./output.ts";
-import { renderVideoCommand, type VideoRenderFlags } from "./render_video.ts";
 import { checkOutputs, checkWritable } from "./writes.ts";
 
 export const CONVERT_FORMATS = [
@@ -268,10 +267,8 @@ export async function renderCommand(
   path: string | undefined,
   o:
     & { sample?: string; clip: string; clips: string; out: string; force?: boolean; json?: boolean }
-    & { video?: string }
     & Record<string, string | boolean | undefined>,
 ): Promise<void> {
-  if (o.video) return await renderVideoCommand(path, o as unknown as VideoRenderFlags);
   if (!path) throw new UsageError("render: FILE is required (or --video)");
   if (!o.sample) throw new UsageError("render: --sample is required (or --video)");
   const ext = extname(o.out);
