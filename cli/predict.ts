@@ -254,6 +254,7 @@ export async function predictCommand(
             print({ ...p, start: w.start, end: w.end });
           }
         }
+        if (videos.interrupted) break;
       } else if (single) {
         const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
         (await predictFile(ctx, await sequenceAsArrow(input, layout, classes!, tmp), input))
@@ -265,5 +266,9 @@ export async function predictCommand(
   } finally {
     videos.dispose();
     await Deno.remove(tmp, { recursive: true });
+  }
+  if (videos.interrupted) {
+    console.error("heatformer: interrupted (SIGINT): the windows before it were predicted");
+    Deno.exit(130);
   }
 }

@@ -58,6 +58,8 @@ export class VideoInputs {
   #estimator: PoseEstimator | null = null;
   readonly window: number;
   readonly stride: number;
+  /** Whether Ctrl-C (SIGINT) ended a video, its windows until then predicted. */
+  interrupted = false;
 
   constructor(private o: VideoFlags, private quiet: boolean) {
     poseOptions(o);
@@ -82,9 +84,19 @@ export class VideoInputs {
     return { info, frames: decodeVideo(info, opts), stop: () => {} };
   }
 
-  /** A video's windows as each completes, each a one-sample Arrow file in `dir`. */
+  /**
+   * A video's windows as each completes, each a one-sample Arrow file in `dir`. Ctrl-C ends the
+   * video (a camera's stream has no other end; the error its stopped decoder or pose worker then
+   * gives is no error), a second one quits at once.
+   */
   async *windows(input: string, classes: string[], dir: string): AsyncGenerator<WindowFile> {
     const video = await this.#open(input), { info } = video;
+    const interrupt = () => {
+      if (this.interrupted) Deno.exit(130);
+      this.interrupted = true;
+      video.stop();
+    };
+    Deno.addSignalListener("SIGINT", interrupt);
     const { start, maxPersons } = poseOptions(this.o);
     const meta = {
       dataset: "predict",
@@ -108,7 +120,10 @@ export class VideoInputs {
         await writeSkeletonArrow(path, meta, [record], input);
         yield { path, name, start: w.start, end: w.end };
       }
+    } catch (e) {
+      if (!this.interrupted) throw e;
     } finally {
+      Deno.removeSignalListener("SIGINT", interrupt);
       video.stop();
     }
   }

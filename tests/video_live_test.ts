@@ -86,56 +86,46 @@ async function writePaced(
   }
 }
 
-videoTest("predict RUN -: each window printed as it ends, while the stream still plays", [
-  NO_FFMPEG,
-  NO_SAMPLES,
-  NO_MODELS,
-], async (dir) => {
-  const run = await coco17Run(dir);
-  // 4 s of real footage as a stream (NUT, the packets as recorded), fed at its own pace; after
-  // 3 s of it the stream pauses until the first prediction is out: one printed only at the
-  // stream's end (or held in a buffer) never comes, and the test fails on the timeout
-  const nut = await new Deno.Command("ffmpeg", {
-    args: ["-v", "error", "-i", VTEST, "-t", "4", "-c", "copy", "-f", "nut", "pipe:1"],
-    stdout: "piped",
-  }).output();
-  assert(nut.success, "ffmpeg cut the clip");
-  const bytes = nut.stdout, part = Math.floor(bytes.length * 3 / 4);
-  const t0 = performance.now();
-  const child = spawnCli(
-    [
-      "predict",
-      run,
-      "-",
-      "--fps",
-      "5",
-      "--window",
-      "1s",
-      "--stride",
-      "1s",
-      "--top-k",
-      "1",
-      "--json",
-    ],
-    {},
-    "piped",
-  );
+/**
+ * `predict RUN -` fed `bytes` (a stream of 4 s of footage) at the footage's pace, paused after
+ * 3 s of it until the first prediction is out (a prediction printed only at the stream's end, or
+ * held in a buffer, never comes: the wait times out and the test fails).
+ */
+async function streamUntilFirstLine(run: string, bytes: Uint8Array, env: Record<string, string>) {
+  const t0 = performance.now(), part = Math.floor(bytes.length * 3 / 4);
+  const args = ["predict", run, "-", "--fps", "5", "--window", "1s", "--stride", "1s"];
+  const child = spawnCli([...args, "--top-k", "1", "--json"], env, "piped");
   const out = collectLines(child, t0), stderr = new Response(child.stderr).text();
   const stdin = child.stdin.getWriter();
   await writePaced(stdin, bytes.subarray(0, part), 3);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<string>((r) => timer = setTimeout(() => r("timeout"), 120_000));
   const paused = await Promise.race([out.firstLine.then(() => "line"), timeout]);
-  const resumed = since(t0);
   clearTimeout(timer);
   assertEquals(paused, "line", "no window printed while the stream was paused");
-  await writePaced(stdin, bytes.subarray(part), 1);
-  await stdin.close();
-  const ended = since(t0);
-  const { code } = await child.status;
-  await out.done;
-  assertEquals(code, 0, await stderr);
-  const windows = out.lines.map((l) => JSON.parse(l.text));
+  return { child, out, stderr, stdin, rest: bytes.subarray(part), resumed: since(t0), t0 };
+}
+
+videoTest("predict RUN -: each window printed as it ends, while the stream still plays", [
+  NO_FFMPEG,
+  NO_SAMPLES,
+  NO_MODELS,
+], async (dir) => {
+  const run = await coco17Run(dir);
+  // 4 s of real footage as a stream: NUT, the packets as recorded
+  const nut = await new Deno.Command("ffmpeg", {
+    args: ["-v", "error", "-i", VTEST, "-t", "4", "-c", "copy", "-f", "nut", "pipe:1"],
+    stdout: "piped",
+  }).output();
+  assert(nut.success, "ffmpeg cut the clip");
+  const s = await streamUntilFirstLine(run, nut.stdout, {});
+  await writePaced(s.stdin, s.rest, 1);
+  await s.stdin.close();
+  const ended = since(s.t0);
+  const { code } = await s.child.status;
+  await s.out.done;
+  assertEquals(code, 0, await s.stderr);
+  const windows = s.out.lines.map((l) => JSON.parse(l.text));
   assertEquals(windows.map((w) => [w.name, w.start, w.end]), [
     ["stdin@0.00-1.00s", 0, 1],
     ["stdin@1.00-2.00s", 1, 2],
@@ -143,9 +133,26 @@ videoTest("predict RUN -: each window printed as it ends, while the stream still
     ["stdin@3.00-4.00s", 3, 4],
   ]);
   assert(windows.every((w) => w.input === "-" && ["a", "b"].includes(w.top[0].class)), "classes");
-  const first = out.lines[0].at;
-  assert(first <= resumed, `first line at ${first} s, after the stream resumed at ${resumed} s`);
+  const first = s.out.lines[0].at;
+  assert(
+    first <= s.resumed,
+    `first line at ${first} s, after the stream resumed at ${s.resumed} s`,
+  );
   console.log(`first window at ${first.toFixed(1)} s, stream ended at ${ended.toFixed(1)} s`);
+
+  // Ctrl-C (SIGINT) ends a stream that has no end of its own: the windows so far printed, exit
+  // 130, the temporary folder removed
+  const tmp = join(dir, "tmp");
+  await Deno.mkdir(tmp);
+  const c = await streamUntilFirstLine(run, nut.stdout, { TMPDIR: tmp });
+  c.child.kill("SIGINT");
+  const stopped = await c.child.status;
+  await c.stdin.close().catch(() => {});
+  await c.out.done;
+  assertEquals(stopped.code, 130, await c.stderr);
+  assert((await c.stderr).includes("interrupted (SIGINT)"), await c.stderr);
+  assert(c.out.lines.length >= 1 && JSON.parse(c.out.lines[0].text).start === 0, "window 1");
+  assertEquals([...Deno.readDirSync(tmp)], [], "the temporary folder removed");
 });
 
 videoTest("predict on a live input FFmpeg cannot open: one line naming it, exit 1", [
