@@ -69,11 +69,22 @@ export function addBenchCommands(program: Command): void {
       });
     }));
   bench.command("data")
-    .description("Arrow read rate, host pipeline rate, GPU vs CPU heatmap volumes/s")
+    .description(
+      "Arrow read rate, host pipeline rate, GPU vs CPU heatmap volumes/s, and pose frames/s " +
+        "end to end (decode + MoveNet + tracking) for Lightning, Thunder and MultiPose",
+    )
     .option("--json", "print one JSON object")
     .option("--batch <n>", "heatmap volumes per GPU dispatch", "8")
+    .option("--video <file>", "the video the pose models run on (default: opencv-doc's vtest.avi)")
+    .option("--pose-frames <n>", "frames timed per pose model, after 3 warm-up frames", "40")
+    .option("--no-poses", "skip the pose models")
     .action(benchAction(async (rt, o, log) => {
       const { benchData } = await import("../bench/data.ts");
-      return await benchData(rt, { batch: Number(o.batch), log });
+      const report = await benchData(rt, { batch: Number(o.batch), log });
+      if (!o.poses) return report;
+      const { benchPoses, SAMPLE_VIDEO } = await import("../bench/poses.ts");
+      const video = o.video ? String(o.video) : SAMPLE_VIDEO;
+      const frames = parseIntList("--pose-frames", String(o.poseFrames))[0];
+      return { ...report, poses: await benchPoses({ video, frames, log }) };
     }));
 }

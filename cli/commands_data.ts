@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { convertCommand, inspectCommand, renderCommand } from "./data.ts";
 import { runCommand } from "./output.ts";
 import { posesCommand } from "./poses.ts";
+import { renderVideoCommand } from "./render_video.ts";
 import { reportCommand } from "./report.ts";
 
 /** The flags of the pose estimator and the decoding (poses, and predict on videos). */
@@ -75,22 +76,37 @@ export function addDataCommands(program: Command): void {
     .option("--json", "print one JSON object")
     .action((file, o) => runCommand(() => inspectCommand(file, o), o));
 
-  program.command("render")
-    .description(
-      "a sample's heatmap volume (test-time pipeline) as a labelled contact sheet or a .npy",
+  addPoseOptions(
+    program.command("render")
+      .description(
+        "a sample's heatmap volume (test-time pipeline) as a labelled contact sheet or a .npy; " +
+          "with --video, a video's tracked skeletons over its frames (a sheet, or a video)",
+      )
+      .argument("[file]", "an Arrow skeleton file (with --video: a `poses` dataset, optional)"),
+  )
+    .option("--sample <name>", "sample name (with --video: default the one made from the video)")
+    .requiredOption(
+      "-o, --out <path>",
+      "out.png or out.npy (N x C x T x H x W float32); with --video: sheet.png or out.mp4",
     )
-    .argument("<file>", "an Arrow skeleton file")
-    .requiredOption("--sample <name>", "sample name")
-    .requiredOption("-o, --out <path>", "out.png or out.npy (N x C x T x H x W float32)")
     .option("--clip <k>", "test clip index", "0")
     .option("--clips <n>", "test clips", "10")
     .option("--clip-len <n>", "frames per clip", "48")
     .option("--size <n>", "heatmap side", "56")
     .option("--sigma <s>", "Gaussian sigma", "0.6")
     .option("--heatmap <kind>", "joint | limb | both", "joint")
+    .option(
+      "--video <file>",
+      "draw the tracked people over this video's frames: from FILE's sample, else estimated here " +
+        "(the pose flags)",
+    )
+    .option("--frames <n>", "--video to a .png: frames in the sheet, evenly spaced", "12")
+    .option("--width <px>", "--video to a .png: pixels across a frame in the sheet", "384")
     .option("--force", "replace existing output files (never the input)")
     .option("--json", "print one JSON object")
-    .action((file, o) => runCommand(() => renderCommand(file, o), o));
+    .action((file, o) =>
+      runCommand(() => o.video ? renderVideoCommand(file, o) : renderCommand(file, o), o)
+    );
 
   program.command("report")
     .description("one self-contained HTML page comparing runs: table, curves, config differences")

@@ -72,7 +72,7 @@ export function addModelCommands(program: Command): void {
       .argument("<run-or-checkpoint>", "a run folder (its best.safetensors) or a .safetensors file")
       .argument(
         "<inputs...>",
-        "Arrow files (every sample, or --split), or single sequences: .npy arrays, Kinetics-skeleton JSON files, OpenPose clip folders, videos (poses by MoveNet, one prediction per window)",
+        "Arrow files (every sample, or --split), or single sequences: .npy arrays, Kinetics-skeleton JSON files, OpenPose clip folders, videos or live FFmpeg inputs (poses by MoveNet, one prediction per window, printed as each window ends)",
       ),
   )
     .option(
@@ -87,6 +87,11 @@ export function addModelCommands(program: Command): void {
     .option("--batch-size <n>", "input rows (views) per forward pass", "16")
     .option("--window <duration>", "videos: seconds per prediction (2s, 500ms)", "2s")
     .option("--stride <duration>", "videos: seconds between windows' starts", "1s")
+    .option(
+      "--input-format <fmt>",
+      "every input is an FFmpeg input of this format, read live (v4l2 /dev/video0, lavfi testsrc); " +
+        "stdin (-), URLs, named pipes and devices are read live without it",
+    )
     .option(
       "--json",
       "one JSON line per sequence (video window): {name, input, [start, end,] top: [{class, label, prob}]}",

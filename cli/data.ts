@@ -264,11 +264,13 @@ export function inputSpecFrom(
 }
 
 export async function renderCommand(
-  path: string,
+  path: string | undefined,
   o:
-    & { sample: string; clip: string; clips: string; out: string; force?: boolean; json?: boolean }
+    & { sample?: string; clip: string; clips: string; out: string; force?: boolean; json?: boolean }
     & Record<string, string | boolean | undefined>,
 ): Promise<void> {
+  if (!path) throw new UsageError("render: FILE is required (or --video)");
+  if (!o.sample) throw new UsageError("render: --sample is required (or --video)");
   const ext = extname(o.out);
   if (ext !== ".png" && ext !== ".npy") {
     throw new UsageError(`--out: expected a .png or .npy path, got "${o.out}"`);
@@ -287,7 +289,7 @@ export async function renderCommand(
   try {
     const rt = await Runtime.create();
     const r = await renderSample(rt, f, {
-      sample: o.sample,
+      sample: o.sample!,
       clip,
       clips,
       out: tmpStem + ext,

@@ -57,9 +57,12 @@ export function modelLayoutOf(t: { ckpt: string; metadata: Record<string, string
     : null;
 }
 
-/** Data of another joint layout than the model's is refused (exit 2), naming both. */
+/**
+ * Data of another joint layout than the model's is refused (exit 2), naming both, unless it
+ * converts to the model's (data/layout_map.ts; openInLayout reads it so).
+ */
 export function checkLayout(input: string, layout: JointLayout, model: JointLayout | null) {
-  if (model && !sameLayout(layout, model)) {
+  if (model && !sameLayout(layout, model) && !layoutTargets(layout.name).includes(model.name)) {
     throw located(
       new UsageError(
         `${input}: its layout ${layout.name} (${layout.joints.length} joints) is not the ` +

@@ -5,9 +5,9 @@
 // Kinetics-skeleton JSON, an OpenPose clip folder, or a video (MoveNet's poses, one prediction
 // per --window, cli/predict_video.ts).
 import { basename } from "node:path";
-import { TEST_MODE } from "../data/batches.ts";
+import { type BatchMode, type InputSpec, TEST_MODE } from "../data/batches.ts";
 import { resolveLayoutArg } from "../data/layout_file.ts";
-import { type JointLayout, layoutByName } from "../data/layouts.ts";
+import { COCO17, type JointLayout, layoutByName } from "../data/layouts.ts";
 import { kineticsRecord, openposeRecord } from "../data/importers/openpose.ts";
 import { DataError, type SkeletonRecord, writeSkeletonArrow } from "../data/schema.ts";
 import { loadCheckpoint } from "../io/checkpoint.ts";
@@ -16,12 +16,12 @@ import { buildModel } from "../models/presets.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { evaluateScores } from "../training/evaluate.ts";
 import { inputSpecOf } from "../training/setup.ts";
-import { modelLayoutOf, openInLayout, openTarget } from "./eval.ts";
+import { checkLayout, modelLayoutOf, openInLayout, openTarget } from "./eval.ts";
+import type { ScoreOrder } from "../data/layout_map.ts";
 import { positiveInt } from "./output.ts";
 import { UsageError } from "./output.ts";
 import { predictRaw } from "./predict_raw.ts";
 import { type VideoFlags, VideoInputs } from "./predict_video.ts";
-import { isVideoFile } from "../data/video_folders.ts";
 
 export interface PredictFlags extends VideoFlags {
   raw?: boolean;
@@ -140,6 +140,49 @@ export function topK(probs: Float64Array, classes: string[], k: number) {
   return out;
 }
 
+/** What predicting an Arrow file needs: the model, its classes and layout, its test protocol. */
+interface Predictor {
+  rt: Runtime;
+  model: ReturnType<typeof buildModel>;
+  /** the checkpoint's class names, else each file's own */
+  classes: string[] | null;
+  classCount: number;
+  modelLayout: JointLayout | null;
+  /** how the data's scores follow a conversion to the model's layout */
+  scores: ScoreOrder;
+  spec: InputSpec;
+  mode: BatchMode;
+  rows: number;
+  k: number;
+}
+
+/** The top-k predictions of an Arrow file's samples (with `split`, of that split's). */
+async function predictFile(
+  p: Predictor,
+  path: string,
+  input: string,
+  split?: string,
+): Promise<Prediction[]> {
+  const file = await openInLayout(path, input, p.modelLayout, p.scores);
+  try {
+    const names = p.classes ?? file.meta.classes;
+    if (names.length !== p.classCount) {
+      throw new UsageError(`${input}: ${names.length} classes, the model has ${p.classCount}`);
+    }
+    // sorted: the loader keeps this order without shuffling, so score i is sample idx[i]
+    const idx = (split ? [...file.split(split)] : file.index.names.map((_, i) => i))
+      .sort((a, b) => a - b);
+    const scores = await evaluateScores(p.rt, p.model, file, idx, p.spec, p.mode, p.rows);
+    return topK(scores.probs, names, p.k).map((top, i) => ({
+      name: file.index.names[idx[i]],
+      input,
+      top,
+    }));
+  } finally {
+    await file.close();
+  }
+}
+
 export async function predictCommand(
   target: string,
   inputs: string[],
@@ -161,8 +204,8 @@ export async function predictCommand(
   const rt = await Runtime.create();
   const model = buildModel(rt, t.mc, 0);
   await loadCheckpoint(rt, t.ckpt, model);
+  const rows = positiveInt("--batch-size", o.batchSize);
   if (o.raw) {
-    const rows = positiveInt("--batch-size", o.batchSize);
     for (const input of inputs) {
       for (const p of await predictRaw(rt, model, t.mc, input, classes ?? [], k, rows)) {
         if (o.json) console.log(JSON.stringify(p));
@@ -173,12 +216,28 @@ export async function predictCommand(
     }
     return;
   }
+  // each prediction printed as it is made: a live video's windows while it plays
+  const print = (p: Prediction) => {
+    if (o.json) return console.log(JSON.stringify(p));
+    const best = p.top.map((c) => `${c.class} ${(c.prob * 100).toFixed(1)}%`).join(", ");
+    console.log(`${p.name}: ${best}`);
+  };
+  const ctx: Predictor = {
+    rt,
+    model,
+    classes,
+    modelLayout,
+    spec,
+    mode,
+    rows,
+    k,
+    classCount: t.mc.classes,
+    scores: t.layoutScores,
+  };
   const tmp = await Deno.makeTempDir({ prefix: "heatformer-predict-" });
-  const all: Prediction[] = [];
   const videos = new VideoInputs(o, !!o.json);
   try {
     for (const input of inputs) {
-      let path = input, times: Map<string, { start: number; end: number }> | undefined;
       const single = !input.endsWith(".arrow");
       if (single && !classes) {
         throw new UsageError(
@@ -186,38 +245,28 @@ export async function predictCommand(
             "convert the sequence into an Arrow file",
         );
       }
-      if (isVideoFile(input)) ({ path, times } = await videos.asArrow(input, classes!, tmp));
-      else if (single) {
-        const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
-        path = await sequenceAsArrow(input, layout, classes!, tmp);
-      }
-      const file = await openInLayout(path, input, modelLayout, t.layoutScores);
-      try {
-        const names = classes ?? file.meta.classes;
-        if (names.length !== t.mc.classes) {
-          throw new UsageError(`${input}: ${names.length} classes, the model has ${t.mc.classes}`);
+      if (await videos.isVideo(input)) {
+        checkLayout(input, COCO17, modelLayout); // before any frame is decoded (or converts)
+        for await (const w of videos.windows(input, classes!, tmp)) {
+          for (const p of await predictFile(ctx, w.path, input)) {
+            print({ ...p, start: w.start, end: w.end });
+          }
         }
-        // sorted: the loader keeps this order without shuffling, so score i is sample idx[i]
-        const split = single ? undefined : o.split;
-        const idx = (split ? [...file.split(split)] : file.index.names.map((_, i) => i))
-          .sort((a, b) => a - b);
-        const rows = positiveInt("--batch-size", o.batchSize);
-        const scores = await evaluateScores(rt, model, file, idx, spec, mode, rows);
-        topK(scores.probs, names, k).forEach((top, i) => {
-          const name = file.index.names[idx[i]];
-          all.push({ name, input, ...times?.get(name), top });
-        });
-      } finally {
-        await file.close();
-      }
+        if (videos.interrupted) break;
+      } else if (single) {
+        const layout = o.layout ? await resolveLayoutArg(o.layout) : modelLayout;
+        (await predictFile(ctx, await sequenceAsArrow(input, layout, classes!, tmp), input))
+          .forEach(
+            print,
+          );
+      } else (await predictFile(ctx, input, input, o.split)).forEach(print);
     }
   } finally {
     videos.dispose();
     await Deno.remove(tmp, { recursive: true });
   }
-  if (o.json) return all.forEach((p) => console.log(JSON.stringify(p)));
-  for (const p of all) {
-    const best = p.top.map((c) => `${c.class} ${(c.prob * 100).toFixed(1)}%`).join(", ");
-    console.log(`${p.name}: ${best}`);
+  if (videos.interrupted) {
+    console.error("heatformer: interrupted (SIGINT): the windows before it were predicted");
+    Deno.exit(130);
   }
 }

@@ -1,23 +1,29 @@
-// `heatformer predict RUN clip.mp4 [--window 2s --stride 1s]`: a video's poses (cli/poses.ts's
-// estimator and tracking), cut into windows, each window one sample of a temporary coco17 Arrow
-// file that cli/predict.ts then runs through the run's own input pipeline and test protocol.
+// `heatformer predict RUN clip.mp4 [--window 2s --stride 1s]`, and live inputs: `--input-format
+// v4l2 /dev/video0`, `--input-format lavfi testsrc`, a URL, `-` (stdin), a named pipe. A video's
+// poses (cli/poses.ts's estimator) in windows (data/video_windows.ts), each window, as soon as its
+// last frame is tracked, a one-sample coco17 Arrow file that cli/predict.ts runs through the run's
+// own input pipeline and test protocol and prints: a live stream's predictions come while it plays.
 import { basename } from "node:path";
 import type { PoseEstimator } from "../data/pose/estimator.ts";
 import { type SkeletonRecord, writeSkeletonArrow } from "../data/schema.ts";
-import { type VideoPoses, videoPoses } from "../data/video_poses.ts";
-import { probeVideo } from "../data/video.ts";
+import { isVideoFile } from "../data/video_folders.ts";
+import { isLiveInput, type LiveVideo, openLive } from "../data/video_live.ts";
+import { type PoseWindow, poseWindows } from "../data/video_windows.ts";
+import { decodeVideo, probeVideo } from "../data/video.ts";
 import { poseEstimator, type PoseFlags, poseOptions } from "./poses.ts";
 import { UsageError } from "./output.ts";
 
 export interface VideoFlags extends PoseFlags {
   window: string;
   stride: string;
+  /** FFmpeg's input format (`-f`): every input is then an FFmpeg input */
+  inputFormat?: string;
 }
 
-/** A window's frames [from, to) and its time range in seconds. */
-export interface VideoWindow {
-  from: number;
-  to: number;
+/** A window of a video ready to predict: a one-sample Arrow file. */
+export interface WindowFile {
+  path: string;
+  name: string;
   start: number;
   end: number;
 }
@@ -30,51 +36,19 @@ function duration(flag: string, v: string): number {
   return n;
 }
 
-/**
- * Windows of `window` seconds every `stride` seconds over `frames` frames at `fps`, each whole
- * inside the video; a video shorter than one window is one window.
- */
-export function videoWindows(
-  frames: number,
-  fps: number,
-  start: number,
-  window: number,
-  stride: number,
-): VideoWindow[] {
-  const len = Math.max(1, Math.round(window * fps)), step = Math.max(1, Math.round(stride * fps));
-  const out: VideoWindow[] = [];
-  for (let from = 0; from === 0 || from + len <= frames; from += step) {
-    const to = Math.min(from + len, frames);
-    out.push({ from, to, start: start + from / fps, end: start + to / fps });
-    if (to === frames) break;
-  }
-  return out;
-}
-
-/** One window of a video's poses as a sample: the people seen in it (at least one). */
-function windowRecord(v: VideoPoses, w: VideoWindow, name: string): SkeletonRecord {
-  const V = 17, T = w.to - w.from;
-  const seen = [...Array(v.persons).keys()].filter((m) =>
-    v.score.subarray((m * v.frames + w.from) * V, (m * v.frames + w.to) * V).some((s) => s > 0)
-  );
-  const persons = seen.length ? seen : [0];
-  const keypoint = new Float32Array(persons.length * T * V * 2);
-  const score = new Float32Array(persons.length * T * V);
-  persons.forEach((m, i) => {
-    const at = m * v.frames + w.from;
-    keypoint.set(v.keypoint.subarray(at * V * 2, (at + T) * V * 2), i * T * V * 2);
-    score.set(v.score.subarray(at * V, (at + T) * V), i * T * V);
-  });
+/** One window's people as a sample (one person of score 0 where nobody was seen). */
+function windowRecord(w: PoseWindow, name: string, imgShape: [number, number]): SkeletonRecord {
+  const T = w.to - w.from, persons = Math.max(1, w.persons);
   return {
     name,
     label: 0,
     ...{ subject: 0, camera: 0, setup: 0, replication: 0 },
     frames: T,
-    persons: persons.length,
-    keypoint,
-    score,
+    persons,
+    keypoint: w.persons ? w.keypoint : new Float32Array(T * 17 * 2),
+    score: w.persons ? w.score : new Float32Array(T * 17),
     keypoint2d: null,
-    imgShape: [v.info.height, v.info.width],
+    imgShape,
     splits: ["predict"],
   };
 }
@@ -84,6 +58,8 @@ export class VideoInputs {
   #estimator: PoseEstimator | null = null;
   readonly window: number;
   readonly stride: number;
+  /** Whether Ctrl-C (SIGINT) ended a video, its windows until then predicted. */
+  interrupted = false;
 
   constructor(private o: VideoFlags, private quiet: boolean) {
     poseOptions(o);
@@ -91,19 +67,37 @@ export class VideoInputs {
     this.stride = duration("--stride", o.stride);
   }
 
-  /** A video's windows as an Arrow file in `dir`, with each window's time range by name. */
-  async asArrow(input: string, classes: string[], dir: string) {
-    const info = await probeVideo(input);
-    this.#estimator ??= await poseEstimator(this.o, this.quiet);
-    const v = await videoPoses(info, this.#estimator, poseOptions(this.o));
-    const windows = videoWindows(v.frames, v.fps, v.start, this.window, this.stride);
-    const times = new Map<string, { start: number; end: number }>();
-    const records = windows.map((w) => {
-      const name = `${basename(input)}@${w.start.toFixed(2)}-${w.end.toFixed(2)}s`;
-      times.set(name, { start: w.start, end: w.end });
-      return windowRecord(v, w, name);
-    });
-    const path = `${dir}/${basename(input)}.arrow`;
+  /** Whether an input is a video: any with --input-format, a live one, a video file. */
+  async isVideo(input: string): Promise<boolean> {
+    return !!this.o.inputFormat || isVideoFile(input) || await isLiveInput(input);
+  }
+
+  /** A video file probed, else a live FFmpeg input opened (either refused naming it). */
+  async #open(input: string): Promise<LiveVideo> {
+    const opts = poseOptions(this.o);
+    if (this.o.inputFormat || await isLiveInput(input)) {
+      return await openLive({ input, format: this.o.inputFormat }, opts);
+    }
+    const probed = await probeVideo(input);
+    // the frames' rate: --fps, else the video's own
+    const info = { ...probed, fps: opts.fps ?? probed.fps };
+    return { info, frames: decodeVideo(info, opts), stop: () => {} };
+  }
+
+  /**
+   * A video's windows as each completes, each a one-sample Arrow file in `dir`. Ctrl-C ends the
+   * video (a camera's stream has no other end; the error its stopped decoder or pose worker then
+   * gives is no error), a second one quits at once.
+   */
+  async *windows(input: string, classes: string[], dir: string): AsyncGenerator<WindowFile> {
+    const video = await this.#open(input), { info } = video;
+    const interrupt = () => {
+      if (this.interrupted) Deno.exit(130);
+      this.interrupted = true;
+      video.stop();
+    };
+    Deno.addSignalListener("SIGINT", interrupt);
+    const { start, maxPersons } = poseOptions(this.o);
     const meta = {
       dataset: "predict",
       layout: "coco17",
@@ -112,8 +106,26 @@ export class VideoInputs {
       keypointDtype: "f32" as const,
       batchSize: 64,
     };
-    await writeSkeletonArrow(path, meta, records, input);
-    return { path, times };
+    try {
+      // loaded once the first video is open (a bad input fails without it)
+      this.#estimator ??= await poseEstimator(this.o, this.quiet);
+      const windows = poseWindows(video.frames, this.#estimator, {
+        ...{ fps: info.fps, start: start ?? 0, maxPersons },
+        ...{ window: this.window, stride: this.stride },
+      });
+      for await (const w of windows) {
+        const name = `${basename(info.path)}@${w.start.toFixed(2)}-${w.end.toFixed(2)}s`;
+        const path = `${dir}/window.arrow`;
+        const record = windowRecord(w, name, [info.height, info.width]);
+        await writeSkeletonArrow(path, meta, [record], input);
+        yield { path, name, start: w.start, end: w.end };
+      }
+    } catch (e) {
+      if (!this.interrupted) throw e;
+    } finally {
+      Deno.removeSignalListener("SIGINT", interrupt);
+      video.stop();
+    }
   }
 
   dispose(): void {

@@ -1,8 +1,9 @@
 // People followed across a video's frames: each frame's poses are matched to the tracks seen in
-// the last `maxGap` frames by box IoU and keypoint similarity (COCO's OKS), greedily from the
-// most similar pair; an unmatched pose starts a track, so an id survives a short occlusion. At
-// the end the `maxPersons` most present tracks are kept as M x T arrays, with score 0 (and
-// keypoints 0) in the frames where a track was not seen.
+// the last `maxGap` frames by box IoU and keypoint similarity (COCO's OKS) with where each track
+// is headed (its pose moved on at its last pace), greedily from the most similar pair; an
+// unmatched pose starts a track, so an id survives a short occlusion. The
+// `maxPersons` most present tracks of a video, or of a window of its frames, are kept as M x T
+// arrays, with score 0 (and keypoints 0) in the frames where a track was not seen.
 import { COCO17_JOINTS, MIN_KEYPOINT_SCORE, type Pose } from "./pose/estimator.ts";
 
 // COCO's per-keypoint OKS sigmas: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles
@@ -21,6 +22,8 @@ interface Track {
   id: number;
   last: Pose;
   lastFrame: number;
+  /** pixels per frame of the box's centre (null until seen twice) */
+  v: [number, number] | null;
   /** frame index -> pose */
   poses: Map<number, Pose>;
 }
@@ -51,6 +54,15 @@ export function oks(a: Pose, b: Pose): number {
 /** How alike a track's last pose and a new one are: the mean of box IoU and OKS. */
 export const similarity = (a: Pose, b: Pose) => (boxIou(a.box, b.box) + oks(a, b)) / 2;
 
+/** A pose moved by (dx, dy) pixels. */
+function shifted(p: Pose, dx: number, dy: number): Pose {
+  const xy = p.xy.map((v, i) => v + (i % 2 ? dy : dx));
+  const [x1, y1, x2, y2] = p.box;
+  return { ...p, xy, box: [x1 + dx, y1 + dy, x2 + dx, y2 + dy] };
+}
+
+const centre = (p: Pose) => [(p.box[0] + p.box[2]) / 2, (p.box[1] + p.box[3]) / 2];
+
 export class Tracker {
   #tracks: Track[] = [];
   #nextId = 0;
@@ -68,16 +80,25 @@ export class Tracker {
     return this.#frames;
   }
 
-  /** Tracks seen so far (all of them, however short). */
+  /** Tracks started so far (all of them, however short, forgotten ones too). */
   get count(): number {
-    return this.#tracks.length;
+    return this.#nextId;
+  }
+
+  /** Whether a track may still be continued in frame `t`. */
+  #live(k: Track, t: number): boolean {
+    return t - k.lastFrame <= this.maxGap + 1;
   }
 
   /** Adds one frame's poses; returns the track id of each. */
   add(poses: Pose[]): number[] {
     const t = this.#frames++;
-    const live = this.#tracks.filter((k) => t - k.lastFrame <= this.maxGap + 1);
-    const pairs = live.flatMap((k) => poses.map((p, i) => ({ k, i, s: similarity(k.last, p) })))
+    const live = this.#tracks.filter((k) => this.#live(k, t));
+    const pairs = live.flatMap((k) => {
+      const [vx, vy] = k.v ?? [0, 0], dt = t - k.lastFrame;
+      const ahead = shifted(k.last, vx * dt, vy * dt);
+      return poses.map((p, i) => ({ k, i, s: similarity(ahead, p) }));
+    })
       .filter((x) => x.s >= this.minSimilarity)
       .sort((a, b) => b.s - a.s);
     const ids = new Array<number>(poses.length).fill(-1), used = new Set<Track>();
@@ -87,38 +108,65 @@ export class Tracker {
     }
     poses.forEach((p, i) => {
       if (ids[i] >= 0) return;
-      const k: Track = { id: this.#nextId++, last: p, lastFrame: t, poses: new Map() };
-      this.#tracks.push(k), (ids[i] = k.id), this.#extend(k, p, t);
+      const k = {
+        id: this.#nextId++,
+        last: p,
+        lastFrame: t,
+        v: null,
+        poses: new Map([[t, p]]),
+      };
+      this.#tracks.push(k), (ids[i] = k.id);
     });
     return ids;
   }
 
+  /** Continues a track with frame t's pose, its velocity the mean of the last and the new. */
   #extend(k: Track, p: Pose, t: number): void {
+    const [x0, y0] = centre(k.last), [x1, y1] = centre(p), dt = t - k.lastFrame;
+    const v: [number, number] = [(x1 - x0) / dt, (y1 - y0) / dt];
+    k.v = k.v ? [(k.v[0] + v[0]) / 2, (k.v[1] + v[1]) / 2] : v;
     k.last = p, (k.lastFrame = t), k.poses.set(t, p);
   }
 
-  /** Track ids by presence (frames seen, then mean score), most present first. */
-  ranked(): number[] {
-    const meanScore = (k: Track) =>
-      [...k.poses.values()].reduce((a, p) => a + p.score, 0) / k.poses.size;
-    return [...this.#tracks]
-      .sort((a, b) => b.poses.size - a.poses.size || meanScore(b) - meanScore(a))
-      .map((k) => k.id);
+  /**
+   * Drops the poses of the frames before `frame` (a stream's windows have no more use for them),
+   * and the tracks left with none that can no longer be continued.
+   */
+  forget(frame: number): void {
+    for (const k of this.#tracks) {
+      for (const t of k.poses.keys()) {
+        if (t >= frame) break; // a track's frames are in order
+        k.poses.delete(t);
+      }
+    }
+    this.#tracks = this.#tracks.filter((k) => k.poses.size > 0 || this.#live(k, this.#frames));
   }
 
   /**
-   * The `maxPersons` most present tracks as M x T x 17 x 2 keypoints and M x T x 17 scores
-   * (M = min(maxPersons, tracks)), 0 where a track is unseen.
+   * The `maxPersons` tracks most present in frames [from, to) (frames seen, then mean score) as
+   * M x T x 17 x 2 keypoints and M x T x 17 scores (T = to - from, M = min(maxPersons, tracks
+   * seen there)), 0 where a track is unseen.
    */
-  arrays(maxPersons: number): { persons: number; keypoint: Float32Array; score: Float32Array } {
-    const keep = this.ranked().slice(0, maxPersons).map((id) => this.#tracks[id]);
-    const T = this.#frames, V = COCO17_JOINTS;
+  arrays(
+    maxPersons: number,
+    from = 0,
+    to = this.#frames,
+  ): { persons: number; keypoint: Float32Array; score: Float32Array } {
+    const seen = this.#tracks.map((k) => ({
+      k,
+      poses: [...k.poses].filter(([t]) => t >= from && t < to),
+    })).filter((x) => x.poses.length > 0);
+    const meanScore = (ps: [number, Pose][]) => ps.reduce((a, [, p]) => a + p.score, 0) / ps.length;
+    const keep = seen
+      .sort((a, b) => b.poses.length - a.poses.length || meanScore(b.poses) - meanScore(a.poses))
+      .slice(0, maxPersons);
+    const T = to - from, V = COCO17_JOINTS;
     const keypoint = new Float32Array(keep.length * T * V * 2);
     const score = new Float32Array(keep.length * T * V);
-    keep.forEach((k, m) => {
-      for (const [t, p] of k.poses) {
-        keypoint.set(p.xy, (m * T + t) * V * 2);
-        score.set(p.scores, (m * T + t) * V);
+    keep.forEach(({ poses }, m) => {
+      for (const [t, p] of poses) {
+        keypoint.set(p.xy, (m * T + t - from) * V * 2);
+        score.set(p.scores, (m * T + t - from) * V);
       }
     });
     return { persons: keep.length, keypoint, score };

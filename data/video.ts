@@ -40,11 +40,18 @@ export interface DecodeOptions {
 const INSTALL = "install FFmpeg (Debian / Ubuntu: apt-get install ffmpeg; macOS: brew install " +
   "ffmpeg; Windows: winget install ffmpeg)";
 
-/** Runs ffprobe / ffmpeg, turning a missing executable into a message naming the package. */
-function spawnTool(tool: string, args: string[], file: string): Deno.ChildProcess {
+/**
+ * Runs ffprobe / ffmpeg, turning a missing executable into a message naming the package; its
+ * stdin is ours where it reads the input from there (`-i -`), piped where it encodes our frames.
+ */
+export function spawnTool(
+  tool: string,
+  args: string[],
+  file: string,
+  stdin: "null" | "inherit" | "piped" = "null",
+): Deno.ChildProcess {
   try {
-    return new Deno.Command(tool, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-      .spawn();
+    return new Deno.Command(tool, { args, stdin, stdout: "piped", stderr: "piped" }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new DataError(file, null, `cannot decode: ${tool} is not installed (${INSTALL})`);
@@ -127,6 +134,39 @@ async function readExactly(
 }
 
 /**
+ * The frames a running ffmpeg writes as raw RGB on its stdout, `width` x `height` each, the
+ * first at `start` seconds, one every 1 / fps. A consumer that stops early (break, an error)
+ * stops ffmpeg too.
+ */
+export async function* rawFrames(
+  child: Deno.ChildProcess,
+  size: { width: number; height: number },
+  fps: number,
+  start: number,
+): AsyncGenerator<Frame, number> {
+  const reader = child.stdout.getReader({ mode: "byob" });
+  const { width, height } = size, bytes = width * height * 3;
+  let index = 0, complete = false;
+  try {
+    for (;;) {
+      const rgb = await readExactly(reader, bytes);
+      if (rgb.length < bytes) break;
+      yield { index, time: start + index / fps, width, height, rgb };
+      index++;
+    }
+    complete = true;
+  } finally {
+    if (!complete) {
+      await reader.cancel().catch(() => {});
+      try {
+        child.kill();
+      } catch { /* it had already exited */ }
+    }
+  }
+  return index;
+}
+
+/**
  * The video's frames, one at a time, at `fps` (default the video's own) between start and
  * end. A file that ends well before the duration its header announces is refused as
  * truncated; so is one ffmpeg cannot decode at all.
@@ -135,31 +175,12 @@ export async function* decodeVideo(
   info: VideoInfo,
   o: DecodeOptions = {},
 ): AsyncGenerator<Frame> {
-  const fps = o.fps ?? info.fps, start = o.start ?? 0;
+  const fps = o.fps ?? info.fps;
   const child = spawnTool("ffmpeg", decodeArgs(info, fps, o), info.path);
   const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.getReader({ mode: "byob" });
-  const size = info.width * info.height * 3;
-  let index = 0, complete = false;
-  try {
-    for (;;) {
-      const rgb = await readExactly(reader, size);
-      if (rgb.length < size) break;
-      yield { index, time: start + index / fps, width: info.width, height: info.height, rgb };
-      index++;
-    }
-    complete = true;
-  } finally {
-    // a consumer that stops early (break, an error) stops ffmpeg too
-    if (!complete) {
-      await reader.cancel().catch(() => {});
-      try {
-        child.kill();
-      } catch { /* it had already exited */ }
-    }
-  }
+  const frames = yield* rawFrames(child, info, fps, o.start ?? 0);
   const status = await child.status;
-  checkDecoded(info, { ...o, fps }, index, status.success, await stderr);
+  checkDecoded(info, { ...o, fps }, frames, status.success, await stderr);
 }
 
 /** Refuses a decode that failed, yielded nothing, or stopped well short of the duration. */

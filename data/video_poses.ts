@@ -32,7 +32,7 @@ export interface VideoPoses {
  * A stream's items with the next one already asked for: FFmpeg decodes frame t + 1 while the
  * pose model looks at frame t.
  */
-async function* readAhead<T>(items: AsyncGenerator<T>): AsyncGenerator<T> {
+export async function* readAhead<T>(items: AsyncGenerator<T>): AsyncGenerator<T> {
   // each read is marked handled as it starts: one that fails while the model waits on its worker
   // (data/pose/worker.ts) would otherwise be an unhandled rejection; `await next` still throws it
   const ask = () => {

@@ -1,4 +1,5 @@
-// Minimal PNG (8-bit RGB) and .npy (float32) writers for pictures and raw volumes.
+// Minimal PNG (8-bit RGB, rows filtered as PNG allows) and .npy (float32) writers for pictures and
+// raw volumes.
 import { deflateSync } from "node:zlib";
 
 const CRC = (() => {
@@ -27,12 +28,41 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Encodes an RGB image (width x height x 3 bytes, row-major) as PNG. */
+/** The Paeth predictor of PNG's filter 4. */
+function paeth(a: number, b: number, c: number): number {
+  const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+/**
+ * A row filtered by each of PNG's five filters (none, sub, up, average, Paeth), the one whose
+ * bytes, read as signed, sum smallest (the specification's suggested heuristic), with its type.
+ */
+function filterRow(row: Uint8Array, prev: Uint8Array): Uint8Array {
+  let best = new Uint8Array(0), bestSum = Infinity;
+  for (let type = 0; type < 5; type++) {
+    const out = new Uint8Array(row.length + 1);
+    out[0] = type;
+    let sum = 0;
+    for (let i = 0; i < row.length; i++) {
+      const a = i >= 3 ? row[i - 3] : 0, b = prev[i], c = i >= 3 ? prev[i - 3] : 0;
+      const predicted = [0, a, b, (a + b) >> 1, paeth(a, b, c)][type];
+      const v = (row[i] - predicted) & 255;
+      out[i + 1] = v, (sum += v < 128 ? v : 256 - v);
+    }
+    if (sum < bestSum) (best = out), (bestSum = sum);
+  }
+  return best;
+}
+
+/** Encodes an RGB image (width x height x 3 bytes, row-major) as PNG, each row filtered. */
 export function encodePng(rgb: Uint8Array, width: number, height: number): Uint8Array {
-  const raw = new Uint8Array((width * 3 + 1) * height);
+  const raw = new Uint8Array((width * 3 + 1) * height), stride = width * 3;
+  let prev: Uint8Array = new Uint8Array(stride);
   for (let y = 0; y < height; y++) {
-    raw[y * (width * 3 + 1)] = 0; // filter: none
-    raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (width * 3 + 1) + 1);
+    const row = rgb.subarray(y * stride, (y + 1) * stride);
+    raw.set(filterRow(row, prev), y * (stride + 1));
+    prev = row;
   }
   const ihdr = new Uint8Array(13);
   const dv = new DataView(ihdr.buffer);
@@ -42,7 +72,7 @@ export function encodePng(rgb: Uint8Array, width: number, height: number): Uint8
   const parts = [
     new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]),
     chunk("IHDR", ihdr),
-    chunk("IDAT", new Uint8Array(deflateSync(raw))),
+    chunk("IDAT", new Uint8Array(deflateSync(raw, { level: 9 }))),
     chunk("IEND", new Uint8Array(0)),
   ];
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));

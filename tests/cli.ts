@@ -9,10 +9,18 @@ export interface CliResult {
   stderr: string;
 }
 
-function command(args: string[], o: { cwd?: string; env?: Record<string, string> }) {
+interface CommandOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** "piped" to write the command's stdin (default: ours) */
+  stdin?: "piped" | "inherit";
+}
+
+function command(args: string[], o: CommandOptions) {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     cwd: o.cwd,
+    stdin: o.stdin,
     env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", NO_COLOR: "1", ...o.env },
     stdout: "piped",
     stderr: "piped",
@@ -32,9 +40,13 @@ export async function runCli(
 /** `cli("train", "--lr", "1")`: runCli with the arguments spread. */
 export const cli = (...args: string[]): Promise<CliResult> => runCli(args);
 
-/** Starts `heatformer ARGS` without waiting (to signal or race it). */
-export function spawnCli(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
-  return command(args, { env }).spawn();
+/** Starts `heatformer ARGS` without waiting (to signal or race it, or to feed its stdin). */
+export function spawnCli(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin?: "piped",
+): Deno.ChildProcess {
+  return command(args, { env, stdin }).spawn();
 }
 
 /** A spawned command's end, decoded. */

@@ -1,7 +1,10 @@
 // Checks on the pictures the CLI writes: a PNG's size and that it is not blank (decoded with
 // the platform's inflate), and the texts an SVG shows.
 
-/** Width, height and the distinct byte values of a PNG's decompressed image data. */
+/**
+ * Width, height, the distinct byte values of a PNG's decompressed image data, and (for 8-bit RGB)
+ * the row filters it uses.
+ */
 export async function decodePng(bytes: Uint8Array) {
   const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   if (!sig.every((b, i) => bytes[i] === b)) throw new Error("not a PNG signature");
@@ -19,7 +22,9 @@ export async function decodePng(bytes: Uint8Array) {
     new DecompressionStream("deflate"),
   );
   const raw = new Uint8Array(await new Response(stream).arrayBuffer());
-  return { width, height, distinct: new Set(raw).size, bytes: raw.length };
+  // each row's first byte is its filter type (8-bit RGB: rows of 1 + 3 x width bytes)
+  const filters = new Set([...Array(height).keys()].map((y) => raw[y * (1 + 3 * width)]));
+  return { width, height, distinct: new Set(raw).size, bytes: raw.length, filters };
 }
 
 /** The text content of an SVG's <text> elements (vega writes one per label). */

@@ -4,67 +4,26 @@
 // in heatformer's cache). A few frames each: the whole file takes under a minute on 2 cores.
 import { join } from "node:path";
 import { COCO17, type JointLayout } from "../data/layouts.ts";
-import { cachedModel } from "../data/pose/model_files.ts";
-import type { Pose } from "../data/pose/estimator.ts";
+import type { Pose, PoseEstimator } from "../data/pose/estimator.ts";
 import { SkeletonFile } from "../data/schema.ts";
 import { Tracker } from "../data/tracking.ts";
 import { decodeVideo, probeVideo } from "../data/video.ts";
-import { videoWindows } from "../cli/predict_video.ts";
+import { poseWindows } from "../data/video_windows.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { cli } from "./cli.ts";
+import {
+  coco17Run,
+  exists,
+  MESSI,
+  NO_FFMPEG,
+  NO_MODELS,
+  NO_SAMPLES,
+  videoTest,
+  VTEST,
+} from "./video.ts";
 
-const DATA = "/usr/share/doc/opencv-doc/examples/data";
-const VTEST = `${DATA}/vtest.avi`, MESSI = `${DATA}/messi5.jpg`;
 const TFJS_CONFIG = new URL("../data/pose/tfjs/deno.json", import.meta.url).pathname;
 const TFJS_CROP = new URL("../data/pose/tfjs/crop_reference.ts", import.meta.url).pathname;
-
-const has = (p: string) => Deno.statSync(p).isFile;
-const exists = (p: string) => {
-  try {
-    return has(p);
-  } catch {
-    return false;
-  }
-};
-const ffmpeg = () => {
-  try {
-    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-};
-
-const NO_FFMPEG = ffmpeg() ? "" : "ffmpeg is not installed (apt-get install ffmpeg)";
-const NO_SAMPLES = exists(VTEST) && exists(MESSI)
-  ? ""
-  : `${DATA} has no vtest.avi / messi5.jpg (apt-get install opencv-doc)`;
-const NO_MODELS = (await cachedModel("lightning")) && (await cachedModel("multipose"))
-  ? ""
-  : "MoveNet is not in heatformer's cache (run `heatformer poses` on any video once)";
-
-/**
- * Deno.test with a temporary folder (removed afterwards), ignored with the first reason given
- * (printed) where one is non-empty.
- */
-function videoTest(name: string, reasons: string[], fn: (dir: string) => Promise<void>) {
-  const skip = reasons.find((r) => r);
-  if (skip) console.log(`skipping "${name}": ${skip}`);
-  Deno.test({
-    name,
-    ignore: !!skip,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: async () => {
-      const dir = await Deno.makeTempDir({ prefix: "heatformer-video-" });
-      try {
-        await fn(dir);
-      } finally {
-        await Deno.remove(dir, { recursive: true });
-      }
-    },
-  });
-}
 
 const joint = (l: JointLayout, name: string) => l.joints.indexOf(name);
 
@@ -98,11 +57,75 @@ Deno.test("tracking: ids kept through a short occlusion, the most present kept, 
   assertEquals(keypoint[(0 * 6 + 2) * 34], 0);
 });
 
-Deno.test("video windows: whole windows every stride, a short video one window", () => {
-  const w = videoWindows(50, 10, 1, 2, 1);
-  assertEquals(w.map((x) => [x.from, x.to]), [[0, 20], [10, 30], [20, 40], [30, 50]]);
-  assertEquals([w[1].start, w[1].end], [2, 4]);
-  assertEquals(videoWindows(7, 10, 0, 2, 1).map((x) => [x.from, x.to]), [[0, 7]]);
+Deno.test("tracking: a walker keeps their id through a gap wider than their box", () => {
+  // 12 pixels a frame, boxes 20 wide: unseen in frames 3-5 (their box moved 48 pixels), found
+  // where their pace takes them
+  const tr = new Tracker({ maxGap: 3 });
+  const ids = [0, 1, 2, 6].map((t) => {
+    while (tr.frames < t) tr.add([]);
+    return tr.add([pose(10 + 12 * t, 10)])[0];
+  });
+  assertEquals(ids, [0, 0, 0, 0]);
+});
+
+Deno.test("tracking: a window's most present people; poses before a frame forgotten", () => {
+  const tr = new Tracker({ maxGap: 1 });
+  // A in frames 0-5, B in frames 3-5 only, C in frames 0-1 only
+  for (let t = 0; t < 6; t++) {
+    tr.add([
+      pose(10 + t, 10),
+      ...(t >= 3 ? [pose(200, 10)] : []),
+      ...(t < 2 ? [pose(400, 300)] : []),
+    ]);
+  }
+  const w = tr.arrays(2, 3, 6);
+  assertEquals(w.persons, 2, "A and B are in frames 3-5, C is not");
+  assertEquals(w.keypoint[0], 13, "A first, its frame 3 at t = 0");
+  assertEquals(w.keypoint.length, 2 * 3 * 34);
+  tr.forget(3);
+  assertEquals(tr.arrays(5).persons, 2, "C forgotten");
+  const all = tr.arrays(5);
+  assertEquals([all.score[0], all.score[3 * 17]], [0, Math.fround(0.9)], "frames 0-2 forgotten");
+  assertEquals(tr.count, 3);
+});
+
+/** `n` frames of 4 x 4 pixels, counting how many were read. */
+async function* blankFrames(n: number, read: { count: number }) {
+  for (let index = 0; index < n; index++) {
+    read.count++;
+    yield { index, time: index / 10, width: 4, height: 4, rgb: new Uint8Array(48) };
+  }
+}
+
+/** An estimator that sees one person walking right. */
+const walker: PoseEstimator = {
+  name: "walker",
+  backend: "none",
+  estimate: (f) => Promise.resolve([pose(10 + f.index, 10)]),
+  reset: () => {},
+  dispose: () => {},
+};
+
+Deno.test("pose windows: each given as soon as its last frame is tracked; a short video one", async () => {
+  const read = { count: 0 }, o = { fps: 10, start: 2, window: 1, stride: 0.5, maxPersons: 2 };
+  const got = [];
+  for await (const w of poseWindows(blankFrames(30, read), walker, o)) {
+    got.push([w.from, w.to, w.start, w.end, w.persons, read.count]);
+    assertEquals(w.keypoint[0], 10 + w.from, "the window's own first frame");
+  }
+  // frames read when each window came: its last, and the one read ahead
+  assertEquals(got, [
+    [0, 10, 2, 3, 1, 11],
+    [5, 15, 2.5, 3.5, 1, 16],
+    [10, 20, 3, 4, 1, 21],
+    [15, 25, 3.5, 4.5, 1, 26],
+    [20, 30, 4, 5, 1, 30],
+  ]);
+  const short = [];
+  for await (const w of poseWindows(blankFrames(7, read), walker, { ...o, window: 2 })) {
+    short.push([w.from, w.to]);
+  }
+  assertEquals(short, [[0, 7]]);
 });
 
 videoTest("crop: MoveNet's input as tf.image.cropAndResize gives it (bilinear, 0 outside)", [
@@ -261,14 +284,7 @@ videoTest("predict RUN video: one prediction per window with its time range", [
   NO_SAMPLES,
   NO_MODELS,
 ], async (dir) => {
-  const data = join(dir, "coco17.arrow"), run = join(dir, "run");
-  await writeCoco17(data);
-  const trained = await cli(
-    ...["train", "--data", data, "--split", "train:val", "--clip-len", "8", "--size", "16"],
-    ...["--batch-size", "2", "--test-clips", "1", "--no-flip-test", "--epochs", "1"],
-    ...["--out", run, "--json"],
-  );
-  assertEquals(trained.code, 0, trained.stderr);
+  const run = await coco17Run(dir);
   const r = await cli(
     ...["predict", run, VTEST, "--fps", "5", "--end", "2", "--window", "1s", "--stride", "1s"],
     ...["--top-k", "1", "--json"],
@@ -281,30 +297,3 @@ videoTest("predict RUN video: one prediction per window with its time range", [
   ]);
   assert(lines.every((l) => ["a", "b"].includes(l.top[0].class)), r.stdout);
 });
-
-/** Eight made-up coco17 sequences of two classes, six to train, two to validate. */
-async function writeCoco17(path: string): Promise<void> {
-  const { writeSkeletonArrow } = await import("../data/schema.ts");
-  const T = 10, V = 17;
-  const records = [...Array(8).keys()].map((i) => ({
-    name: `s${i}`,
-    label: i % 2,
-    ...{ subject: 0, camera: 0, setup: 0, replication: 0 },
-    frames: T,
-    persons: 1,
-    keypoint: new Float32Array(T * V * 2).map((_, j) => 100 + ((j * 37 + i * 11) % 300)),
-    score: new Float32Array(T * V).fill(0.9),
-    keypoint2d: null,
-    imgShape: [576, 768] as [number, number],
-    splits: [i < 6 ? "train" : "val"],
-  }));
-  const meta = {
-    dataset: "made-up",
-    layout: "coco17",
-    channels: 2 as const,
-    classes: ["a", "b"],
-    keypointDtype: "f32" as const,
-    batchSize: 64,
-  };
-  await writeSkeletonArrow(path, meta, records);
-}
