@@ -11,6 +11,7 @@ import { Rng } from "../layers/init.ts";
 import { readSafetensors } from "../io/safetensors.ts";
 import { motionLoss } from "../training/motion_loss.ts";
 import { train } from "../training/trainer.ts";
+import { RunLock } from "../training/run_lock.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { runCli } from "./cli.ts";
 import { gpuTest, readF32 } from "./helpers.ts";
@@ -212,6 +213,14 @@ tinyTest(
       "MotionBERT's task needs its DSTformer",
     );
     await refused({ run: { init: "pretrained" } }, "no pretrained encoder for vanilla-tiny");
+    // a run still training (its folder locked by a live process) is no start yet
+    await Deno.mkdir(`${dir}/busy`);
+    const lock = await RunLock.acquire(`${dir}/busy`);
+    try {
+      await refused({ run: { init: `${dir}/busy` } }, "is still being trained (process");
+    } finally {
+      lock.release();
+    }
     const file = await SkeletonFile.open(data, { layout: "h36m17" });
     assertEquals(file.meta.layout, "h36m17");
     assertEquals((await file.read(0)).keypoint.length % 17, 0);

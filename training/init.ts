@@ -14,6 +14,7 @@ import type { Runtime } from "../runtime/runtime.ts";
 import { ConfigError } from "./experiment.ts";
 import { readRunConfig } from "./experiment_file.ts";
 import { ENCODER } from "./run_folder.ts";
+import { lockHolder } from "./run_lock.ts";
 
 export interface InitReport {
   source: string;
@@ -31,6 +32,14 @@ async function checkpointOf(source: string): Promise<string> {
   const stat = await Deno.stat(source).catch(() => null);
   if (!stat) throw new ConfigError(`run.init: ${source} does not exist`);
   if (!stat.isDirectory) return source;
+  const holder = await lockHolder(source);
+  if (holder) {
+    // its checkpoints are those of an epoch in the middle: not what the folder will hold
+    throw new ConfigError(
+      `run.init: ${source} is still being trained (process ${holder.pid} on ${holder.host}); ` +
+        "start from it when it has finished, or name one of its checkpoint files",
+    );
+  }
   // a pretraining run: its final weights without optimiser state
   const encoder = join(source, ENCODER);
   if (await Deno.stat(encoder).catch(() => null)) return encoder;
