@@ -213,6 +213,22 @@ tinyTest(
       "MotionBERT's task needs its DSTformer",
     );
     await refused({ run: { init: "pretrained" } }, "no pretrained encoder for vanilla-tiny");
+    // the encoder kept beside the sources (examples/pretrain.sh made it; docs/pretraining.md)
+    await train(
+      rt,
+      tiny(data, `${dir}/kp`, {
+        data: { layout: "h36m17" },
+        model: { preset: "motionbert-tiny" },
+        input: { kind: "kp2d" },
+        run: { epochs: 1, init: "pretrained" },
+      }),
+      false,
+    );
+    const init = JSON.parse(await Deno.readTextFile(`${dir}/kp/config.json`)).record.init;
+    assert(init.source.endsWith("assets/pretrained/motionbert-tiny-nwucla-h36m17.safetensors"));
+    // the tiny run's 8 frames against the encoder's 16: all but the frame table loads
+    assertEquals(init.mismatched.map((m: { name: string }) => m.name), ["temp_embed.weight"]);
+    assert(init.loaded > 20, JSON.stringify(init));
     // a run still training (its folder locked by a live process) is no start yet
     await Deno.mkdir(`${dir}/busy`);
     const lock = await RunLock.acquire(`${dir}/busy`);
