@@ -127,9 +127,11 @@ export async function openLive(src: LiveInput, o: DecodeOptions = {}): Promise<L
     }
     if (n === 0) throw new DataError(name, null, "no frame decoded");
   }
+  // SIGKILL: ffmpeg takes a single SIGTERM as a request to finish, which waits on a blocked read
+  // of a stalled stream (a paused pipe, a camera gone quiet); its output is not wanted any more
   const stop = () => {
     try {
-      child.kill();
+      child.kill("SIGKILL");
     } catch { /* it had already exited */ }
   };
   return { info, frames: frames(), stop };
