@@ -4,7 +4,7 @@
 import { basename, dirname, join } from "node:path";
 import { SkeletonFile } from "../data/schema.ts";
 import { parseLayout } from "../data/layout_file.ts";
-import { layoutTargets, type ScoreOrder } from "../data/layout_map.ts";
+import { converts, type ScoreOrder } from "../data/layout_map.ts";
 import { type JointLayout, layoutByName, registerLayout, sameLayout } from "../data/layouts.ts";
 import { heatmapChannels } from "../data/pipeline.ts";
 import { writeError } from "../io/atomic.ts";
@@ -62,7 +62,7 @@ export function modelLayoutOf(t: { ckpt: string; metadata: Record<string, string
  * converts to the model's (data/layout_map.ts; openInLayout reads it so).
  */
 export function checkLayout(input: string, layout: JointLayout, model: JointLayout | null) {
-  if (model && !sameLayout(layout, model) && !layoutTargets(layout.name).includes(model.name)) {
+  if (model && !sameLayout(layout, model) && !converts(layout.name, model.name)) {
     throw located(
       new UsageError(
         `${input}: its layout ${layout.name} (${layout.joints.length} joints) is not the ` +
@@ -86,7 +86,7 @@ export async function openInLayout(
 ): Promise<SkeletonFile> {
   let file = await SkeletonFile.open(path);
   const own = file.meta.layout;
-  if (model && own !== model.name && layoutTargets(own).includes(model.name)) {
+  if (model && converts(own, model.name)) {
     await file.close();
     file = await SkeletonFile.open(path, { layout: model.name, scores });
   }

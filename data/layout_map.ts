@@ -71,6 +71,11 @@ export function layoutTargets(from: string): string[] {
   );
 }
 
+/** Whether data of layout `from` converts to layout `to`. */
+export function converts(from: string, to: string): boolean {
+  return `${from}>${to}` in LAYOUT_MAPS;
+}
+
 /** The conversion from one layout to another; null when they are the same layout. */
 export function layoutMap(from: string, to: string): LayoutMap | null {
   if (from === to) return null;
