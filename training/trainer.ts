@@ -457,8 +457,10 @@ export async function train(
   let data: RunData | null = null;
   try {
     data = await openData(cfg);
-    // a pretraining run that trains on: its encoder file no longer is the run's end
-    await Deno.remove(join(cfg.run.out, ENCODER)).catch(() => {});
+    if (cfg.run.objective === "motion3d") {
+      // a pretraining run that trains on: its encoder file no longer is the run's end
+      await Deno.remove(join(cfg.run.out, ENCODER)).catch(() => {});
+    }
     const s = buildSetup(rt, cfg, data);
     const start = resume
       ? await resumeRun(rt, cfg, s, log)
